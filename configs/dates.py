@@ -1,0 +1,55 @@
+"""The course date model: human-readable dates -> YYYY-MM-DD. The project's default.
+
+Bidirectional LSTM encoder (32 units a direction) over one-hot characters; attention
+Dense(10, tanh) -> Dense(1, relu) -> softmax over the Tx = 30 input steps; a post-attention
+LSTM (64 units) fed with the context only; Ty = 10 output steps.
+
+  python launch.py --config configs/dates.py --workdir runs/dates
+  python launch.py --config configs/dates.py --workdir runs/dates --mode predict "3 may 1979"
+
+Expected result: see BUILD_NOTES.md (test exact match >= 99.5% on 2,000 test dates).
+"""
+
+import ml_collections
+
+
+def get_config(arg=None):
+  del arg
+  c = ml_collections.ConfigDict()
+  c.seed = 0  # the root of every random number: data, initialisation, shuffling
+
+  c.data = ml_collections.ConfigDict()
+  c.data.task = "dates"
+  c.data.n_train = 10_000  # distinct training pairs (the course's m)
+  c.data.n_val = 1_000
+  c.data.n_test = 2_000
+  c.data.max_input_len = 30  # Tx
+  c.data.max_target_len = 10  # Ty
+  c.data.date_start = "1950-01-01"  # 100 years: two-digit years stay unambiguous
+  c.data.date_end = "2049-12-31"
+  c.data.year_pattern = "calendar"  # 'week_based' reproduces the course's YYYY bug
+
+  c.model = ml_collections.ConfigDict()
+  c.model.embed_dim = 0  # 0: one-hot characters, as in the course
+  c.model.encoder_cell = "lstm"
+  c.model.encoder_units = 32  # per direction
+  c.model.bidirectional = True
+  c.model.attention = "course_mlp"
+  c.model.attention_units = 10
+  c.model.decoder_cell = "lstm"
+  c.model.decoder_units = 64
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 100
+  c.train.num_epochs = 10
+  c.train.optimizer = "adam"
+  c.train.learning_rate = 0.005
+  c.train.b1 = 0.9
+  c.train.b2 = 0.999
+  c.train.schedule = "constant"  # constant | cosine (to 0 at the end) | inverse_time (the course)
+  c.train.warmup_steps = 0
+  c.train.decay_rate = 0.01  # inverse_time only: lr / (1 + decay_rate * step), as in the course
+  c.train.grad_clip_norm = 0.0  # 0: no clipping
+  c.train.eval_every_steps = 100
+  c.train.eval_batch_size = 500
+  return c

@@ -1,0 +1,104 @@
+"""Runs an experiment from a config file.
+
+  python launch.py --config configs/dates.py --workdir runs/dates
+  python launch.py --config configs/dates.py --workdir runs/dates --config.model.decoder_units=128
+  python launch.py --workdir runs/dates --mode predict "3 may 1979" "tuesday june 5 2018"
+
+Every default lives in the config file; override any field with --config.<group>.<field>=value.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shlex
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config, logs, checkpoints, plots.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "predict"],
+                          "train: train and evaluate. predict: decode the positional inputs.")
+flags.mark_flag_as_required("workdir")
+
+
+def _config_override_error(argv: list[str]) -> str | None:
+  """Names the first --config.<path> override that does not exist, with the valid keys."""
+  from seqattn.config import load_file
+  path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  if path is None and "--config" in argv[:-1]:
+    path = argv[argv.index("--config") + 1]
+  if path is None:
+    return None
+  config = load_file(path)
+  for arg in argv:
+    if not arg.startswith("--config."):
+      continue
+    keys = arg[len("--config."):].split("=", 1)[0].split(".")
+    node, where = config, "config"
+    for key in keys:
+      if not hasattr(node, "keys") or key not in node:
+        valid = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "(none: a value)"
+        return f"unknown config key {where}.{key} in {arg}; valid keys under {where}: {valid}."
+      node, where = node[key], f"{where}.{key}"
+  return None
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    message = _config_override_error(argv) or str(e).strip("'\"")
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _train(workdir: pathlib.Path) -> None:
+  from seqattn import config as config_lib, train
+  config = config_lib.freeze(_CONFIG.value)
+  results = train.train_and_evaluate(config, workdir)
+  print(f"test exact match {results['test_exact_match']:.4f}, "
+        f"token accuracy {results['test_token_accuracy']:.4f} "
+        f"on {int(results['test_examples'])} test examples, {results['seconds']:.1f} s; "
+        f"saved in {workdir}")
+
+
+def _predict(workdir: pathlib.Path, texts: list[str], argv: list[str]) -> None:
+  from seqattn import plots, predict
+  if not texts:
+    raise ValueError('give the inputs to predict after the flags, e.g. --mode predict "3 may 1979"')
+  config_arg = next((a for a in argv if a.startswith("--config=")), "--config configs/dates.py")
+  if "--config" in argv[:-1]:
+    config_arg = f"--config {argv[argv.index('--config') + 1]}"
+  train_command = f"python launch.py {config_arg} --workdir {shlex.quote(str(workdir))}"
+  trained = predict.load(workdir, train_command)
+  for p in predict.predict(trained, texts):
+    if p.unknown_chars:
+      print(f"warning: {p.source!r}: characters not in the vocabulary, read as <unk>: "
+            f"{' '.join(repr(c) for c in p.unknown_chars)}", file=sys.stderr)
+    png = workdir / f"attention_{predict.file_name(p.source)}.png"
+    plots.attention_heatmap(p.alpha_TyxTx, p.source, p.output_tokens, png,
+                            title=f"{p.source} -> {p.output}")
+    print(f"{p.source} -> {p.output}    ({png})")
+
+
+def main(argv: list[str]) -> None:
+  logging.set_verbosity(logging.WARNING)  # keep library INFO chatter (orbax, fonts) off the console
+  workdir = pathlib.Path(_WORKDIR.value)
+  try:
+    if _MODE.value == "train":
+      if len(argv) > 1:
+        raise ValueError(f"unexpected arguments {argv[1:]}; did you mean --mode predict?")
+      if _CONFIG.value is None:
+        raise ValueError("give a config file: --config configs/dates.py")
+      _train(workdir)
+    else:
+      _predict(workdir, argv[1:], sys.argv)
+  except (ValueError, FileNotFoundError, FloatingPointError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=_parse_flags)

@@ -1,0 +1,1 @@
+"""seqattn: RNN encoder-decoders with attention in JAX/Flax."""

@@ -1,0 +1,179 @@
+"""Typed, validated view of an experiment config.
+
+Config files (``configs/*.py``) return an ``ml_collections.ConfigDict``; it is the single place
+where defaults live. ``freeze`` turns it into the frozen dataclasses below exactly once, and
+every unknown key, missing key, wrong type or invalid value fails here, naming what is valid,
+before any data is generated or anything is compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import pathlib
+import typing
+from typing import Any, Literal, Mapping
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+  """A config that cannot be used; the message says what is valid."""
+
+
+def _positive(x):
+  return x > 0
+
+
+def _non_negative(x):
+  return x >= 0
+
+
+def _probability(x):
+  return 0.0 <= x < 1.0
+
+
+def _check(predicate, description):
+  return dict(check=predicate, description=description)
+
+
+POSITIVE = _check(_positive, "a number > 0")
+NON_NEGATIVE = _check(_non_negative, "a number >= 0")
+PROBABILITY = _check(_probability, "a number in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  task: Literal["dates"]
+  n_train: int = dataclasses.field(metadata=POSITIVE)
+  n_val: int = dataclasses.field(metadata=POSITIVE)
+  n_test: int = dataclasses.field(metadata=POSITIVE)
+  max_input_len: int = dataclasses.field(metadata=POSITIVE)
+  max_target_len: int = dataclasses.field(metadata=POSITIVE)
+  date_start: str
+  date_end: str
+  year_pattern: Literal["calendar", "week_based"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  embed_dim: int = dataclasses.field(metadata=NON_NEGATIVE)
+  encoder_cell: Literal["lstm", "gru", "simple"]
+  encoder_units: int = dataclasses.field(metadata=POSITIVE)
+  bidirectional: bool
+  attention: str  # validated against the registry in models.attention
+  attention_units: int = dataclasses.field(metadata=POSITIVE)
+  decoder_cell: Literal["lstm", "gru", "simple"]
+  decoder_units: int = dataclasses.field(metadata=POSITIVE)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  batch_size: int = dataclasses.field(metadata=POSITIVE)
+  num_epochs: int = dataclasses.field(metadata=POSITIVE)
+  optimizer: Literal["adam"]
+  learning_rate: float = dataclasses.field(metadata=POSITIVE)
+  b1: float = dataclasses.field(metadata=PROBABILITY)
+  b2: float = dataclasses.field(metadata=PROBABILITY)
+  schedule: Literal["constant", "cosine", "inverse_time"]
+  warmup_steps: int = dataclasses.field(metadata=NON_NEGATIVE)
+  decay_rate: float = dataclasses.field(metadata=NON_NEGATIVE)
+  grad_clip_norm: float = dataclasses.field(metadata=NON_NEGATIVE)
+  eval_every_steps: int = dataclasses.field(metadata=POSITIVE)
+  eval_batch_size: int = dataclasses.field(metadata=POSITIVE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  seed: int
+  data: DataConfig
+  model: ModelConfig
+  train: TrainConfig
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def _describe(tp) -> str:
+  if typing.get_origin(tp) is Literal:
+    return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
+  return tp.__name__
+
+
+def _coerce(value, tp, path: str):
+  """Returns `value` as type `tp`, or raises ConfigError naming what `path` accepts."""
+  if typing.get_origin(tp) is Literal:
+    if value in typing.get_args(tp):
+      return value
+    raise ConfigError(f"{path}={value!r} is not valid; use {_describe(tp)}.")
+  ok = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
+  if tp is float and isinstance(value, int) and not isinstance(value, bool):
+    return float(value)
+  if not ok:
+    raise ConfigError(f"{path}={value!r} has type {type(value).__name__}; expected {_describe(tp)}.")
+  return value
+
+
+def _freeze(cls, values: Mapping[str, Any], path: str):
+  fields = {f.name: f for f in dataclasses.fields(cls)}
+  hints = typing.get_type_hints(cls)
+  unknown = sorted(set(values) - set(fields))
+  if unknown:
+    where = f" in {path}" if path else ""
+    raise ConfigError(
+        f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}{where}; "
+        f"valid keys: {', '.join(sorted(fields))}.")
+  missing = sorted(set(fields) - set(values))
+  if missing:
+    raise ConfigError(f"config{' ' + path if path else ''} lacks {', '.join(missing)}.")
+  kwargs = {}
+  for name, field in fields.items():
+    sub_path = f"{path}.{name}" if path else name
+    tp = hints[name]
+    if dataclasses.is_dataclass(tp):
+      sub = values[name]
+      if not isinstance(sub, Mapping):
+        raise ConfigError(f"{sub_path} must be a group of settings, got {sub!r}.")
+      kwargs[name] = _freeze(tp, sub, sub_path)
+      continue
+    value = _coerce(values[name], tp, sub_path)
+    check = field.metadata.get("check")
+    if check is not None and not check(value):
+      raise ConfigError(f"{sub_path}={value!r} is not valid; use {field.metadata['description']}.")
+    kwargs[name] = value
+  return cls(**kwargs)
+
+
+def freeze(config: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:
+  """Validates a ConfigDict (or plain nested dict) and returns the typed, frozen Config."""
+  values = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
+  frozen = _freeze(Config, values, "")
+  _check_cross_field(frozen)
+  return frozen
+
+
+def _check_cross_field(config: Config) -> None:
+  # Imported here: the registry lives with the models, the config module stays import-light.
+  from seqattn.models.attention import REGISTRY
+  if config.model.attention not in REGISTRY:
+    raise ConfigError(
+        f"model.attention={config.model.attention!r} is not valid; "
+        f"use one of {', '.join(sorted(REGISTRY))}.")
+  if config.data.date_start >= config.data.date_end:
+    raise ConfigError("data.date_start must be before data.date_end (ISO dates, YYYY-MM-DD).")
+
+
+def load_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
+  """`get_config(arg)` of a config file; `path` may end in `:arg`, as with --config."""
+  path, _, arg = str(path).partition(":")
+  spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem + "_config", path)
+  if spec is None or not pathlib.Path(path).is_file():
+    raise ConfigError(f"no config file at {path}; see configs/ for the shipped ones.")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg or None)

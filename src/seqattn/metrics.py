@@ -1,0 +1,37 @@
+"""Masked loss and accuracy metrics over padded target batches."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from seqattn.data.vocab import PAD_ID
+
+
+def cross_entropy(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
+                  weights_B: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(sum of token losses, number of tokens) over real target tokens of weighted rows."""
+  token_mask_BxT = (targets_BxT != PAD_ID) * weights_B[:, None]
+  losses_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, targets_BxT)
+  return jnp.sum(losses_BxT * token_mask_BxT), jnp.sum(token_mask_BxT)
+
+
+def counts(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
+           weights_B: jax.Array) -> dict[str, jax.Array]:
+  """Sums that add up over batches: loss, tokens, correct tokens, exact sequences, sequences."""
+  loss_sum, tokens = cross_entropy(logits_BxTxV, targets_BxT, weights_B)
+  real_BxT = targets_BxT != PAD_ID
+  correct_BxT = (jnp.argmax(logits_BxTxV, -1) == targets_BxT) & real_BxT
+  exact_B = jnp.all(correct_BxT | ~real_BxT, axis=-1)
+  return dict(loss_sum=loss_sum, tokens=tokens,
+              correct_tokens=jnp.sum(correct_BxT * weights_B[:, None]),
+              exact=jnp.sum(exact_B * weights_B), sequences=jnp.sum(weights_B))
+
+
+def summarise(sums: dict[str, float]) -> dict[str, float]:
+  """Loss per token, per-token accuracy and exact match from summed counts."""
+  return dict(loss=sums["loss_sum"] / sums["tokens"],
+              token_accuracy=sums["correct_tokens"] / sums["tokens"],
+              exact_match=sums["exact"] / sums["sequences"],
+              examples=sums["sequences"])

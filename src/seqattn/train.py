@@ -1,0 +1,183 @@
+"""Training and evaluation: one jitted train step, masked metrics, logs in the workdir."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import tqdm
+from flax.training import train_state
+
+from seqattn import checkpoint, data, metrics
+from seqattn.config import Config, TrainConfig
+from seqattn.data.batching import Batch, Split, eval_batches, train_batches
+from seqattn.models.seq2seq import Seq2Seq
+
+
+class TrainState(train_state.TrainState):
+  pass
+
+
+def build_model(config: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
+  return Seq2Seq(config.model, src_vocab_size, tgt_vocab_size, config.data.max_target_len)
+
+
+def learning_rate(cfg: TrainConfig, total_steps: int) -> optax.Schedule:
+  """The configured schedule, with an optional linear warmup."""
+  peak = cfg.learning_rate
+  decay_steps = max(total_steps - cfg.warmup_steps, 1)
+  if cfg.schedule == "constant":
+    after = optax.constant_schedule(peak)
+  elif cfg.schedule == "cosine":
+    after = optax.cosine_decay_schedule(peak, decay_steps)
+  else:  # inverse_time: Keras' legacy `decay`, lr / (1 + decay_rate * step)
+    after = lambda step: peak / (1.0 + cfg.decay_rate * step)
+  if cfg.warmup_steps == 0:
+    return after
+  return optax.join_schedules(
+      [optax.linear_schedule(0.0, peak, cfg.warmup_steps), after], [cfg.warmup_steps])
+
+
+def optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformation:
+  adam = optax.adam(learning_rate(cfg, total_steps), b1=cfg.b1, b2=cfg.b2)
+  if cfg.grad_clip_norm > 0:
+    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), adam)
+  return adam
+
+
+def example_inputs(config: Config) -> tuple[jax.Array, jax.Array]:
+  """A one-example (inputs, lengths) batch: all that initialisation needs to see."""
+  tx_len = config.data.max_input_len
+  return jnp.ones((1, tx_len), jnp.int32), jnp.full((1,), tx_len, jnp.int32)
+
+
+def init_params(model: nn.Module, config: Config, key: jax.Array):
+  # Runs once and only its outputs matter: compile it fast rather than make it run fast.
+  init = jax.jit(model.init, compiler_options={"xla_backend_optimization_level": 0})
+  return init(key, *example_inputs(config))["params"]
+
+
+def create_state(model: nn.Module, params, config: Config, total_steps: int) -> TrainState:
+  state = TrainState.create(apply_fn=model.apply, params=params,
+                            tx=optimizer(config.train, total_steps))
+  # An array step (not the Python int 0) keeps the first call's signature equal to the rest.
+  return state.replace(step=jnp.zeros((), jnp.int32))
+
+
+def abstract_state(model: nn.Module, config: Config, total_steps: int) -> TrainState:
+  """Shapes and dtypes of the train state, computed without initialising anything."""
+  params = jax.eval_shape(model.init, jax.random.key(0), *example_inputs(config))["params"]
+  return jax.eval_shape(lambda p: create_state(model, p, config, total_steps), params)
+
+
+def loss_fn(params, apply_fn, batch: Batch):
+  logits, _ = apply_fn({"params": params}, batch["inputs"], batch["input_lengths"])
+  loss_sum, tokens = metrics.cross_entropy(logits, batch["targets"], batch["weights"])
+  return loss_sum / tokens
+
+
+@jax.jit(donate_argnums=0)
+def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, jax.Array]:
+  """One optimiser update on one batch; returns (new state, mean token loss)."""
+  loss, grads = jax.value_and_grad(loss_fn)(state.params, state.apply_fn, batch)
+  return state.apply_gradients(grads=grads), loss
+
+
+@jax.jit
+def eval_step(state: TrainState, batch: Batch) -> dict[str, jax.Array]:
+  logits, _ = state.apply_fn({"params": state.params}, batch["inputs"], batch["input_lengths"])
+  return metrics.counts(logits, batch["targets"], batch["weights"])
+
+
+def evaluate(state: TrainState, split: Split, batch_size: int) -> dict[str, float]:
+  sums = None
+  for batch in eval_batches(split, batch_size):
+    counts = eval_step(state, batch)
+    sums = counts if sums is None else jax.tree.map(jnp.add, sums, counts)
+  return metrics.summarise({k: float(v) for k, v in sums.items()})
+
+
+def root_keys(seed: int) -> dict[str, jax.Array]:
+  """One root key from the config seed, split once into its uses."""
+  init, shuffle = jax.random.split(jax.random.key(seed))
+  return dict(init=init, shuffle=shuffle)
+
+
+def epoch_rng(shuffle_key: jax.Array, epoch: int) -> np.random.Generator:
+  """The shuffling generator of one epoch: a function of the seed and the epoch alone."""
+  bits = jax.random.bits(jax.random.fold_in(shuffle_key, epoch), (2,), jnp.uint32)
+  return np.random.default_rng(np.asarray(bits))
+
+
+def write_workdir_files(workdir: pathlib.Path, config: Config, task: data.TaskData) -> None:
+  workdir.mkdir(parents=True, exist_ok=True)
+  (workdir / "config.json").write_text(config.to_json())
+  (workdir / "src_vocab.json").write_text(task.src_vocab.to_json())
+  (workdir / "tgt_vocab.json").write_text(task.tgt_vocab.to_json())
+
+
+def _log(path: pathlib.Path, record: dict[str, Any]) -> None:
+  with path.open("a") as f:
+    f.write(json.dumps(record) + "\n")
+
+
+def train_and_evaluate(config: Config, workdir: str | pathlib.Path,
+                       progress: bool = True) -> dict[str, Any]:
+  """Trains `config` from scratch in `workdir`, evaluates on the test split, saves everything.
+
+  Returns the final metrics (also in `<workdir>/results.json`).
+  """
+  start = time.perf_counter()
+  workdir = pathlib.Path(workdir)
+  task = data.load(config.data, config.seed)
+  write_workdir_files(workdir, config, task)
+  log_path = workdir / "metrics.jsonl"
+  log_path.write_text("")
+
+  cfg = config.train
+  steps_per_epoch = len(task.train) // cfg.batch_size
+  if steps_per_epoch == 0:
+    raise ValueError(f"train.batch_size={cfg.batch_size} exceeds the {len(task.train)} "
+                     f"training examples; lower it or raise data.n_train.")
+  total_steps = steps_per_epoch * cfg.num_epochs
+  keys = root_keys(config.seed)
+  model = build_model(config, len(task.src_vocab), len(task.tgt_vocab))
+  state = create_state(model, init_params(model, config, keys["init"]), config, total_steps)
+
+  step, losses = 0, []
+  bar = tqdm.tqdm(total=total_steps, disable=not progress, unit="step", dynamic_ncols=True)
+  for epoch in range(cfg.num_epochs):
+    for batch in train_batches(task.train, cfg.batch_size, epoch_rng(keys["shuffle"], epoch)):
+      state, loss = train_step(state, batch)
+      losses.append(loss)  # stays on the device: no host round-trip per step
+      step += 1
+      bar.update()
+      if step % cfg.eval_every_steps == 0 or step == total_steps:
+        train_loss = float(jnp.mean(jnp.stack(losses)))
+        losses = []
+        if not np.isfinite(train_loss):
+          raise FloatingPointError(
+              f"the training loss became {train_loss} by step {step}; lower "
+              f"train.learning_rate or set train.grad_clip_norm (e.g. 1.0) and rerun.")
+        val = evaluate(state, task.val, cfg.eval_batch_size)
+        record = dict(step=step, epoch=epoch + 1, train_loss=train_loss,
+                      **{f"val_{k}": v for k, v in val.items()},
+                      seconds=time.perf_counter() - start)
+        _log(log_path, record)
+        bar.set_postfix(loss=f"{train_loss:.4f}", val_exact=f"{val['exact_match']:.4f}")
+  bar.close()
+
+  checkpoint.save(workdir, step, state)
+  test = evaluate(state, task.test, cfg.eval_batch_size)
+  results = dict(step=step, **{f"test_{k}": v for k, v in test.items()},
+                 seconds=time.perf_counter() - start)
+  _log(log_path, results)
+  (workdir / "results.json").write_text(json.dumps(results, indent=2))
+  return results

@@ -1,0 +1,104 @@
+"""Date data: determinism, disjoint splits, calendar years, vocabularies and batches."""
+
+import datetime
+import re
+
+import numpy as np
+import pytest
+
+from seqattn import data
+from seqattn.data import batching, dates
+from seqattn.data.vocab import PAD_ID, UNK_ID, Vocab
+
+
+def test_generation_is_deterministic_in_the_seed():
+  a = dates.generate(300, seed=3, start="1950-01-01", end="2049-12-31")
+  b = dates.generate(300, seed=3, start="1950-01-01", end="2049-12-31")
+  c = dates.generate(300, seed=4, start="1950-01-01", end="2049-12-31")
+  assert a == b
+  assert a != c
+
+
+def test_pairs_are_distinct_and_targets_are_the_iso_dates_in_range():
+  pairs = dates.generate(2000, seed=0, start="1990-01-01", end="1999-12-31")
+  sources = [s for s, _ in pairs]
+  assert len(set(sources)) == len(sources)
+  for source, target in pairs:
+    day = datetime.date.fromisoformat(target)
+    assert datetime.date(1990, 1, 1) <= day <= datetime.date(1999, 12, 31)
+    assert source == source.lower() and "," not in source
+    assert 0 < len(source) <= 30
+
+
+def test_every_format_renders_its_own_date():
+  day = datetime.date(1979, 5, 3)
+  rendered = {f: dates.render(day, f) for f in dates.FORMATS}
+  assert rendered["full"] == "thursday may 3 1979"
+  assert rendered["short"] == "5/3/79"
+  assert rendered["dd.MM.yy"] == "03.05.79"
+  assert rendered["d MMMM y"] == "3 may 1979"
+
+
+TWO_DIGIT_YEAR_FORMATS = {"short", "d MM yy", "dd.MM.yy"}
+
+
+@pytest.mark.parametrize("day", ["2018-12-31", "2019-12-30", "2024-12-30", "2021-01-01"])
+def test_late_december_and_early_january_get_the_calendar_year(day):
+  date = datetime.date.fromisoformat(day)
+  for fmt in dates.FORMATS:
+    year = re.split(r"[ ./]", dates.render(date, fmt))[-1]  # every format ends with the year
+    assert year == (str(date.year)[2:] if fmt in TWO_DIGIT_YEAR_FORMATS else str(date.year)), fmt
+
+
+def test_week_based_option_reproduces_the_course_bug():
+  # 2018-12-31 is a Monday of ISO week 1 of 2019.
+  date = datetime.date(2018, 12, 31)
+  assert dates.render(date, "d MMM y") == "31 dec 2018"
+  assert dates.render(date, "d MMM y", year_pattern="week_based") == "31 dec 2019"
+
+
+def test_splits_are_disjoint_and_deterministic(tiny_config):
+  pairs = dates.generate(600, seed=0, start="1950-01-01", end="2049-12-31")
+  train, val, test = data.split_pairs(pairs, 400, 100)
+  assert (len(train), len(val), len(test)) == (400, 100, 100)
+  sets = [set(train), set(val), set(test)]
+  assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+  first, again = data.load(tiny_config.data, 0), data.load(tiny_config.data, 0)
+  np.testing.assert_array_equal(first.test.inputs, again.test.inputs)
+  train_rows = {r.tobytes() for r in first.train.inputs}
+  assert not any(r.tobytes() in train_rows for r in first.test.inputs)
+
+
+def test_vocab_round_trip_and_unknown_characters():
+  vocab = Vocab.from_texts(["abc", "cab "])
+  assert vocab.tokens[:2] == ("<pad>", "<unk>")
+  assert vocab.decode(vocab.encode("a cb")) == "a cb"
+  assert vocab.encode("axb") == [vocab.encode("a")[0], UNK_ID, vocab.encode("b")[0]]
+  assert vocab.unknown_chars("xaxy") == ["x", "y"]
+  assert Vocab.from_json(vocab.to_json()) == vocab
+
+
+def test_encode_pads_and_records_lengths():
+  vocab = Vocab.from_texts(["abc"])
+  split = batching.encode([("ab", "c"), ("abc", "cc")], vocab, vocab, 4, 3)
+  np.testing.assert_array_equal(split.input_lengths, [2, 3])
+  assert split.inputs[0, 2:].tolist() == [PAD_ID, PAD_ID]
+  assert split.targets.shape == (2, 3)
+
+
+@pytest.mark.parametrize("pair, message", [(("", "x"), "empty"), (("abcde", "x"), "at most 4")])
+def test_encode_rejects_empty_and_overlong_inputs(pair, message):
+  vocab = Vocab.from_texts(["abcdex"])
+  with pytest.raises(ValueError, match=message):
+    batching.encode([pair], vocab, vocab, 4, 3)
+
+
+def test_train_batches_shuffle_full_batches_and_eval_batches_cover_each_example_once():
+  vocab = Vocab.from_texts(["abc"])
+  split = batching.encode([("a" * (i % 3 + 1), "b") for i in range(7)], vocab, vocab, 3, 1)
+  batches = list(batching.train_batches(split, 3, np.random.default_rng(0)))
+  assert len(batches) == 2 and all(b["inputs"].shape == (3, 3) for b in batches)
+  evals = list(batching.eval_batches(split, 3))
+  assert len(evals) == 3
+  weights = np.concatenate([b["weights"] for b in evals])
+  assert weights.tolist() == [1] * 7 + [0] * 2

@@ -1,0 +1,72 @@
+"""launch.py end to end: train, predict with heatmaps, and clear errors for bad input."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from seqattn import predict
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def launch(*args, check=True):
+  result = subprocess.run([sys.executable, "launch.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+  if check and result.returncode != 0:
+    raise AssertionError(f"launch.py {args} failed:\n{result.stderr[-3000:]}")
+  return result
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("run")
+  out = launch("--config", "configs/test.py", "--workdir", str(workdir))
+  assert "test exact match" in out.stdout
+  return workdir
+
+
+def test_predict_prints_outputs_writes_heatmaps_and_reports_unknown_characters(trained_workdir):
+  out = launch("--config", "configs/test.py", "--workdir", str(trained_workdir), "--mode",
+               "predict", "3 May, 1979", "tuesday june 5 2018", "3 may 1979 x")
+  lines = out.stdout.strip().splitlines()
+  assert [l.split(" -> ")[0] for l in lines] == ["3 may 1979", "tuesday june 5 2018",
+                                                   "3 may 1979 x"]
+  assert all(len(l.split(" -> ")[1].split()[0]) == 10 for l in lines)
+  assert (trained_workdir / "attention_3_may_1979.png").stat().st_size > 0
+  assert (trained_workdir / "attention_tuesday_june_5_2018.png").exists()
+  assert "'x'" in out.stderr and "<unk>" in out.stderr
+
+
+@pytest.mark.parametrize("text, message", [("", "empty input"),
+                                           ("monday " * 6, "at most 30"),
+                                           (" , ", "empty input")])
+def test_predict_rejects_empty_and_overlong_inputs(trained_workdir, text, message):
+  trained = predict.load(trained_workdir, "train first")
+  with pytest.raises(ValueError, match=message):
+    predict.predict(trained, [text])
+
+
+def test_predict_without_a_trained_model_says_how_to_train(tmp_path):
+  out = launch("--config", "configs/dates.py", "--workdir", str(tmp_path), "--mode", "predict",
+               "3 may 1979", check=False)
+  assert out.returncode == 1
+  assert "train one first" in out.stderr
+  assert f"python launch.py --config configs/dates.py --workdir {tmp_path}" in out.stderr
+
+
+def test_unknown_config_key_names_the_valid_keys(tmp_path):
+  out = launch("--config", "configs/dates.py", "--workdir", str(tmp_path),
+               "--config.model.decoder_unit=128", check=False)
+  assert out.returncode == 2
+  assert "config.model.decoder_unit" in out.stderr and "decoder_units" in out.stderr
+  assert not any(tmp_path.iterdir())
+
+
+def test_invalid_config_value_names_the_valid_ones(tmp_path):
+  out = launch("--config", "configs/dates.py", "--workdir", str(tmp_path),
+               "--config.model.attention=dott", check=False)
+  assert out.returncode == 1
+  assert "course_mlp" in out.stderr
+  assert not any(tmp_path.iterdir())
