@@ -28,17 +28,21 @@ def _with_new_padding(ids, lengths, key):
   return jnp.where(length_mask(lengths, ids.shape[1]), ids, noise)
 
 
+def _decoder_inputs(ty=10):
+  return jax.random.randint(jax.random.key(9), (B, ty), 2, V_TGT)
+
+
 @pytest.fixture
 def model_and_params(tiny_config):
   model = train.build_model(tiny_config, V_SRC, V_TGT)
   ids = _inputs(jax.random.key(0))
-  return model, jax.jit(model.init)(jax.random.key(1), ids, LENGTHS)["params"]
+  return model, jax.jit(model.init)(jax.random.key(1), ids, LENGTHS, _decoder_inputs())["params"]
 
 
 def test_seq2seq_shapes_and_attention_rows(tiny_config, model_and_params):
   model, params = model_and_params
   ids = _inputs(jax.random.key(0))
-  logits, alpha = model.apply({"params": params}, ids, LENGTHS)
+  logits, alpha = model.apply({"params": params}, ids, LENGTHS, _decoder_inputs())
   ty = tiny_config.data.max_target_len
   chex.assert_shape([logits, alpha], [(B, ty, V_TGT), (B, ty, TX)])
   chex.assert_tree_all_finite((logits, alpha))
@@ -52,8 +56,9 @@ def test_outputs_do_not_depend_on_padding_content(model_and_params):
   ids = _inputs(jax.random.key(0))
   repadded = _with_new_padding(ids, LENGTHS, jax.random.key(5))
   assert not jnp.array_equal(ids, repadded)
-  chex.assert_trees_all_equal(model.apply({"params": params}, ids, LENGTHS),
-                              model.apply({"params": params}, repadded, LENGTHS))
+  apply = jax.jit(model.apply)
+  chex.assert_trees_all_equal(apply({"params": params}, ids, LENGTHS, _decoder_inputs()),
+                              apply({"params": params}, repadded, LENGTHS, _decoder_inputs()))
 
 
 def test_padding_gets_zero_gradient(tiny_config):
@@ -64,7 +69,7 @@ def test_padding_gets_zero_gradient(tiny_config):
   ids = jnp.where(length_mask(LENGTHS, TX), _inputs(jax.random.key(0)) % 9 + 2, V_SRC - 1)
   batch = dict(inputs=ids, input_lengths=LENGTHS, weights=jnp.ones(B),
                targets=jax.random.randint(jax.random.key(2), (B, 10), 1, V_TGT))
-  params = jax.jit(model.init)(jax.random.key(1), ids, LENGTHS)["params"]
+  params = jax.jit(model.init)(jax.random.key(1), ids, LENGTHS, _decoder_inputs())["params"]
   grads = jax.jit(jax.grad(train.loss_fn), static_argnums=1)(params, model.apply, batch)
   embed_grad = grads["encoder"]["embed"]["embedding"]
   assert jnp.all(embed_grad[V_SRC - 1] == 0.0)

@@ -64,8 +64,10 @@ def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
     check_length(source, max_len, f"input {text!r} (normalised)" if source != text else "input")
   inputs = pad([trained.src_vocab.encode(s) for s in sources], max_len)
   lengths = np.array([len(s) for s in sources], np.int32)
-  logits, alpha = jax.jit(trained.state.apply_fn)(
-      {"params": trained.state.params}, jnp.asarray(inputs), jnp.asarray(lengths))
+  logits, alpha = jax.jit(train.forward, static_argnums=1)(
+      trained.state.params, trained.state.apply_fn,
+      dict(inputs=inputs, input_lengths=lengths,
+           targets=np.zeros((len(texts), trained.config.data.max_target_len), np.int32)))
   ids, alpha = np.asarray(jnp.argmax(logits, -1)), np.asarray(alpha)
   out = []
   for i, source in enumerate(sources):

@@ -18,6 +18,7 @@ from flax.training import train_state
 from seqattn import checkpoint, data, metrics
 from seqattn.config import Config, TrainConfig
 from seqattn.data.batching import Batch, Split, eval_batches, train_batches
+from seqattn.data.vocab import BOS_ID
 from seqattn.models.seq2seq import Seq2Seq
 
 
@@ -52,10 +53,11 @@ def optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformatio
   return adam
 
 
-def example_inputs(config: Config) -> tuple[jax.Array, jax.Array]:
-  """A one-example (inputs, lengths) batch: all that initialisation needs to see."""
-  tx_len = config.data.max_input_len
-  return jnp.ones((1, tx_len), jnp.int32), jnp.full((1,), tx_len, jnp.int32)
+def example_inputs(config: Config) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """A one-example (inputs, lengths, decoder inputs) batch: all that initialisation needs."""
+  tx_len, ty_len = config.data.max_input_len, config.data.max_target_len
+  return (jnp.ones((1, tx_len), jnp.int32), jnp.full((1,), tx_len, jnp.int32),
+          jnp.ones((1, ty_len), jnp.int32))
 
 
 def init_params(model: nn.Module, config: Config, key: jax.Array):
@@ -77,22 +79,37 @@ def abstract_state(model: nn.Module, config: Config, total_steps: int) -> TrainS
   return jax.eval_shape(lambda p: create_state(model, p, config, total_steps), params)
 
 
-def loss_fn(params, apply_fn, batch: Batch):
-  logits, _ = apply_fn({"params": params}, batch["inputs"], batch["input_lengths"])
+def forward(params, apply_fn, batch: Batch, dropout_key: jax.Array | None = None):
+  """Teacher-forced (logits_BxTyxV, α_BxTyxTx); dropout is on iff a key is given."""
+  return apply_fn({"params": params}, batch["inputs"], batch["input_lengths"],
+                  shift_right(batch["targets"]), deterministic=dropout_key is None,
+                  rngs={} if dropout_key is None else {"dropout": dropout_key})
+
+
+def shift_right(targets_BxT: jax.Array) -> jax.Array:
+  """Decoder inputs y_0..y_{T-1} for targets y_1..y_T: `<bos>` first, the last target dropped."""
+  bos_Bx1 = jnp.full_like(targets_BxT[:, :1], BOS_ID)
+  return jnp.concatenate([bos_Bx1, targets_BxT[:, :-1]], axis=1)
+
+
+def loss_fn(params, apply_fn, batch: Batch, dropout_key: jax.Array | None = None):
+  logits, _ = forward(params, apply_fn, batch, dropout_key)
   loss_sum, tokens = metrics.cross_entropy(logits, batch["targets"], batch["weights"])
   return loss_sum / tokens
 
 
 @jax.jit(donate_argnums=0)
-def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, jax.Array]:
-  """One optimiser update on one batch; returns (new state, mean token loss)."""
-  loss, grads = jax.value_and_grad(loss_fn)(state.params, state.apply_fn, batch)
+def train_step(state: TrainState, batch: Batch,
+               key: jax.Array) -> tuple[TrainState, jax.Array]:
+  """One optimiser update on one batch; `key` drives dropout. Returns (new state, mean loss)."""
+  dropout_key = jax.random.fold_in(key, state.step)
+  loss, grads = jax.value_and_grad(loss_fn)(state.params, state.apply_fn, batch, dropout_key)
   return state.apply_gradients(grads=grads), loss
 
 
 @jax.jit
 def eval_step(state: TrainState, batch: Batch) -> dict[str, jax.Array]:
-  logits, _ = state.apply_fn({"params": state.params}, batch["inputs"], batch["input_lengths"])
+  logits, _ = forward(state.params, state.apply_fn, batch)
   return metrics.counts(logits, batch["targets"], batch["weights"])
 
 
@@ -106,8 +123,8 @@ def evaluate(state: TrainState, split: Split, batch_size: int) -> dict[str, floa
 
 def root_keys(seed: int) -> dict[str, jax.Array]:
   """One root key from the config seed, split once into its uses."""
-  init, shuffle = jax.random.split(jax.random.key(seed))
-  return dict(init=init, shuffle=shuffle)
+  init, shuffle, dropout = jax.random.split(jax.random.key(seed), 3)
+  return dict(init=init, shuffle=shuffle, dropout=dropout)
 
 
 def epoch_rng(shuffle_key: jax.Array, epoch: int) -> np.random.Generator:
@@ -155,7 +172,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path,
   bar = tqdm.tqdm(total=total_steps, disable=not progress, unit="step", dynamic_ncols=True)
   for epoch in range(cfg.num_epochs):
     for batch in train_batches(task.train, cfg.batch_size, epoch_rng(keys["shuffle"], epoch)):
-      state, loss = train_step(state, batch)
+      state, loss = train_step(state, batch, keys["dropout"])
       losses.append(loss)  # stays on the device: no host round-trip per step
       step += 1
       bar.update()

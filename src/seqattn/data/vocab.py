@@ -6,22 +6,20 @@ import dataclasses
 import json
 from typing import Iterable, Sequence
 
-PAD = "<pad>"
-UNK = "<unk>"
-SPECIALS = (PAD, UNK)
-PAD_ID = 0
-UNK_ID = 1
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+SPECIALS = (PAD, UNK, BOS, EOS)
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
 
 
 @dataclasses.dataclass(frozen=True)
 class Vocab:
-  """Maps characters to ids; id 0 is `<pad>`, id 1 is `<unk>`."""
+  """Maps characters to ids; ids 0-3 are `<pad>`, `<unk>`, `<bos>` (y_0) and `<eos>`."""
 
   tokens: tuple[str, ...]
 
   def __post_init__(self):
     if self.tokens[:len(SPECIALS)] != SPECIALS:
-      raise ValueError(f"a vocabulary must start with {SPECIALS}, got {self.tokens[:2]}")
+      raise ValueError(f"a vocabulary must start with {SPECIALS}, got {self.tokens[:4]}")
     object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.tokens)})
 
   @classmethod

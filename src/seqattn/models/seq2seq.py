@@ -23,8 +23,13 @@ class Seq2Seq(nn.Module):
     self.decoder = AttentionDecoder(self.tgt_vocab_size, cfg.decoder_cell, cfg.decoder_units,
                                     cfg.attention, cfg.attention_units)
 
-  def __call__(self, inputs_BxTx: jax.Array, lengths_B: jax.Array):
-    """Returns (logits_BxTyxV, α_BxTyxTx)."""
+  def __call__(self, inputs_BxTx: jax.Array, lengths_B: jax.Array,
+               decoder_inputs_BxTy: jax.Array, deterministic: bool = True):
+    """Teacher-forced (logits_BxTyxV, α_BxTyxTx).
+
+    decoder_inputs_BxTy: y_0 = <bos>, y_1, ..., y_{Ty-1}; read by decoders fed the previous token.
+    deterministic: False turns dropout on (needs a 'dropout' rng).
+    """
     h_BxTxH, _ = self.encoder(inputs_BxTx, lengths_B)
     mask_BxTx = length_mask(lengths_B, inputs_BxTx.shape[1])
     return self.decoder(h_BxTxH, mask_BxTx, self.max_target_len)
