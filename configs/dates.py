@@ -31,13 +31,23 @@ def get_config(arg=None):
 
   c.model = ml_collections.ConfigDict()
   c.model.embed_dim = 0  # 0: one-hot characters, as in the course
-  c.model.encoder_cell = "lstm"
+  c.model.encoder_cell = "lstm"  # lstm | gru | simple
   c.model.encoder_units = 32  # per direction
+  c.model.encoder_layers = 1
   c.model.bidirectional = True
-  c.model.attention = "course_mlp"
-  c.model.attention_units = 10
+  c.model.bridge = "zeros"  # s_0: zeros | copy | linear | bahdanau (tanh(W h<-_1))
+  c.model.attention = "course_mlp"  # a name in seqattn.models.attention.REGISTRY
+  c.model.attention_units = 10  # hidden size of the additive-family scores
+  c.model.attention_window = 10  # D of local_m / local_p
+  c.model.coverage = False  # Tu et al. 2016 coverage in additive scores
+  c.model.placement = "before_rnn"  # before_rnn (Bahdanau, the course) | after_rnn (Luong)
+  c.model.feed_previous_token = False  # the course feeds the context alone
+  c.model.input_feeding = False  # after_rnn: feed h~_{t-1} to the RNN (Luong)
+  c.model.deep_output = False  # before_rnn: Bahdanau's maxout readout instead of W_o s_t
   c.model.decoder_cell = "lstm"
   c.model.decoder_units = 64
+  c.model.decoder_layers = 1
+  c.model.dropout = 0.0  # between stacked layers and before the readout
 
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 100

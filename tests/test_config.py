@@ -20,7 +20,7 @@ def test_shipped_configs_freeze():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(model__attention="dott"), "use one of course_mlp"),
+    (dict(model__attention="dott"), "use one of none, additive, .*, local_p"),
     (dict(model__encoder_cell="lstn"), "one of 'lstm', 'gru', 'simple'"),
     (dict(train__batch_size=0), "train.batch_size=0 is not valid; use a number > 0"),
     (dict(train__b2=1.5), "a number in \\[0, 1\\)"),

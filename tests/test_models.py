@@ -1,6 +1,7 @@
-"""Encoder, decoder and seq2seq: shapes, exact padding handling, scan vs step-by-step."""
+"""Encoder, bridge, decoder and seq2seq: shapes, exact padding, scan vs step-by-step, bridges."""
 
 import dataclasses
+import functools
 
 import chex
 import jax
@@ -8,111 +9,179 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import CONFIGS
 from seqattn import train
+from seqattn.config import freeze, load_file
 from seqattn.data.vocab import PAD_ID
-from seqattn.models import cells
-from seqattn.models.decoders import AttentionDecoder
+from seqattn.models import bridges, cells
 from seqattn.models.encoders import Encoder, length_mask
 
 B, TX, TY, V_SRC, V_TGT = 3, 9, 4, 12, 7
 LENGTHS = jnp.array([9, 4, 1], jnp.int32)
 
+# Architectures that together exercise every decoder branch.
+ARCHITECTURES = {
+    "course": {},
+    "bahdanau": dict(encoder_cell="gru", decoder_cell="gru", attention="additive", coverage=True,
+                     bridge="bahdanau", feed_previous_token=True, deep_output=True, embed_dim=5),
+    "luong": dict(encoder_layers=2, decoder_layers=2, bidirectional=False, attention="general",
+                  bridge="copy", decoder_units=32, placement="after_rnn",
+                  feed_previous_token=True, input_feeding=True, embed_dim=5),
+    "luong_local_p": dict(attention="local_p", placement="after_rnn", feed_previous_token=True,
+                          bridge="linear", attention_window=2),
+    "cho": dict(encoder_cell="gru", decoder_cell="gru", bidirectional=False, attention="none",
+                bridge="linear", feed_previous_token=True, deep_output=True),
+}
+
+
+def _config(tiny_config, **model):
+  return dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model, **model))
+
 
 def _inputs(key, lengths=LENGTHS, tx=TX):
-  ids = jax.random.randint(key, (len(lengths), tx), 2, V_SRC)
+  ids = jax.random.randint(key, (len(lengths), tx), 4, V_SRC)
   return jnp.where(length_mask(lengths, tx), ids, PAD_ID)
 
 
 def _with_new_padding(ids, lengths, key):
-  noise = jax.random.randint(key, ids.shape, 2, V_SRC)
+  noise = jax.random.randint(key, ids.shape, 4, V_SRC)
   return jnp.where(length_mask(lengths, ids.shape[1]), ids, noise)
 
 
-def _decoder_inputs(ty=10):
-  return jax.random.randint(jax.random.key(9), (B, ty), 2, V_TGT)
+def _decoder_inputs():
+  return jax.random.randint(jax.random.key(9), (B, TY), 4, V_TGT)
 
 
-@pytest.fixture
-def model_and_params(tiny_config):
-  model = train.build_model(tiny_config, V_SRC, V_TGT)
-  ids = _inputs(jax.random.key(0))
-  return model, jax.jit(model.init)(jax.random.key(1), ids, LENGTHS, _decoder_inputs())["params"]
+def _model(config):
+  model = train.build_model(config, V_SRC, V_TGT)
+  return model, train.init_params(model, config, jax.random.key(1))
 
 
-def test_seq2seq_shapes_and_attention_rows(tiny_config, model_and_params):
-  model, params = model_and_params
-  ids = _inputs(jax.random.key(0))
-  logits, alpha = model.apply({"params": params}, ids, LENGTHS, _decoder_inputs())
-  ty = tiny_config.data.max_target_len
-  chex.assert_shape([logits, alpha], [(B, ty, V_TGT), (B, ty, TX)])
+@functools.cache
+def _architecture(name):
+  """(model, params, jitted apply), built once per module run."""
+  model, params = _model(_config(freeze(load_file(CONFIGS / "test.py")), **ARCHITECTURES[name]))
+  return model, params, jax.jit(model.apply)
+
+
+@pytest.fixture(params=list(ARCHITECTURES))
+def architecture(request):
+  return _architecture(request.param)
+
+
+def test_shapes_and_attention_rows(architecture):
+  model, params, apply = architecture
+  logits, alpha = apply({"params": params}, _inputs(jax.random.key(0)), LENGTHS,
+                        _decoder_inputs())
+  chex.assert_shape([logits, alpha], [(B, TY, V_TGT), (B, TY, TX)])
   chex.assert_tree_all_finite((logits, alpha))
-  chex.assert_trees_all_close(alpha.sum(-1), jnp.ones((B, ty)), atol=1e-6)
+  chex.assert_trees_all_close(alpha.sum(-1), jnp.ones((B, TY)), atol=1e-6)
   mask = length_mask(LENGTHS, TX)[:, None, :]
   assert jnp.all(jnp.where(mask, True, alpha == 0.0))
 
 
-def test_outputs_do_not_depend_on_padding_content(model_and_params):
-  model, params = model_and_params
+def test_outputs_do_not_depend_on_padding_content(architecture):
+  model, params, apply = architecture
   ids = _inputs(jax.random.key(0))
   repadded = _with_new_padding(ids, LENGTHS, jax.random.key(5))
   assert not jnp.array_equal(ids, repadded)
-  apply = jax.jit(model.apply)
-  chex.assert_trees_all_equal(apply({"params": params}, ids, LENGTHS, _decoder_inputs()),
-                              apply({"params": params}, repadded, LENGTHS, _decoder_inputs()))
+  chex.assert_trees_all_close(apply({"params": params}, ids, LENGTHS, _decoder_inputs()),
+                              apply({"params": params}, repadded, LENGTHS, _decoder_inputs()),
+                              atol=1e-6, rtol=0)
 
 
-def test_padding_gets_zero_gradient(tiny_config):
-  """A token seen only in padding positions gets exactly zero embedding gradient."""
-  config = dataclasses.replace(tiny_config,
-                               model=dataclasses.replace(tiny_config.model, embed_dim=6))
-  model = train.build_model(config, V_SRC, V_TGT)
-  ids = jnp.where(length_mask(LENGTHS, TX), _inputs(jax.random.key(0)) % 9 + 2, V_SRC - 1)
+def test_scanned_decoder_equals_a_step_by_step_reference(architecture):
+  model, params, apply = architecture
+  ids, y_in = _inputs(jax.random.key(0)), _decoder_inputs()
+  logits, alpha = apply({"params": params}, ids, LENGTHS, y_in)
+  carry, memory = model.apply({"params": params}, ids, LENGTHS, method=model.encode)
+  step = jax.jit(lambda c, y: model.apply({"params": params}, c, y, memory, method=model.step))
+  coverage = jnp.zeros((B, TX))
+  for t in range(TY):
+    carry, (logits_t, alpha_t) = step(carry, y_in[:, t])
+    chex.assert_trees_all_close(logits[:, t], logits_t, atol=1e-5)
+    chex.assert_trees_all_close(alpha[:, t], alpha_t, atol=1e-6)
+    coverage = coverage + alpha_t
+    chex.assert_trees_all_close(carry.coverage_BxT, coverage, atol=1e-6)
+  assert int(carry.t) == TY
+
+
+@pytest.mark.parametrize("name", ["course", "luong"])
+def test_padding_gets_zero_gradient(tiny_config, name):
+  """A token seen only at padded positions gets exactly zero embedding gradient."""
+  config = _config(tiny_config, **dict(ARCHITECTURES[name], embed_dim=6))
+  model, params = _model(config)
+  pad_token = V_SRC - 1
+  ids = jnp.where(length_mask(LENGTHS, TX), _inputs(jax.random.key(0)) % 7 + 4, pad_token)
   batch = dict(inputs=ids, input_lengths=LENGTHS, weights=jnp.ones(B),
-               targets=jax.random.randint(jax.random.key(2), (B, 10), 1, V_TGT))
-  params = jax.jit(model.init)(jax.random.key(1), ids, LENGTHS, _decoder_inputs())["params"]
+               targets=jax.random.randint(jax.random.key(2), (B, TY), 4, V_TGT))
   grads = jax.jit(jax.grad(train.loss_fn), static_argnums=1)(params, model.apply, batch)
   embed_grad = grads["encoder"]["embed"]["embedding"]
-  assert jnp.all(embed_grad[V_SRC - 1] == 0.0)
-  assert jnp.any(embed_grad[2] != 0.0)
+  assert jnp.all(embed_grad[pad_token] == 0.0)
+  assert jnp.any(embed_grad[4] != 0.0)
 
 
 @pytest.mark.parametrize("cell", sorted(cells.CELLS))
 def test_bidirectional_encoder_on_a_padded_batch_equals_each_unpadded_sequence(cell):
-  encoder = Encoder(V_SRC, embed_dim=0, cell=cell, units=5, bidirectional=True)
+  encoder = Encoder(V_SRC, embed_dim=0, cell=cell, units=5, bidirectional=True, layers=2)
   ids = _inputs(jax.random.key(3))
   params = encoder.init(jax.random.key(4), ids, LENGTHS)
   apply = jax.jit(encoder.apply)
-  h, _ = apply(params, ids, LENGTHS)
+  h, finals = apply(params, ids, LENGTHS)
   chex.assert_shape(h, (B, TX, 10))
   for i, n in enumerate(LENGTHS.tolist()):
-    alone, _ = apply(params, ids[i:i + 1, :n], jnp.array([n]))
+    alone, alone_finals = apply(params, ids[i:i + 1, :n], jnp.array([n]))
     chex.assert_trees_all_close(h[i:i + 1, :n], alone, atol=1e-6)
+    chex.assert_trees_all_close(jax.tree.map(lambda x: x[i:i + 1], finals), alone_finals,
+                                atol=1e-6)
 
 
-def test_scanned_decoder_equals_a_step_by_step_reference():
-  decoder = AttentionDecoder(V_TGT, cell="lstm", units=8, attention="course_mlp",
-                             attention_units=5)
-  h = jax.random.normal(jax.random.key(6), (B, TX, 6))
-  mask = length_mask(LENGTHS, TX)
-  params = decoder.init(jax.random.key(7), h, mask, TY)
-  logits, alpha = decoder.apply(params, h, mask, TY)
-  chex.assert_shape([logits, alpha], [(B, TY, V_TGT), (B, TY, TX)])
+def test_bridges_closed_forms():
+  """copy = the encoder's final states; bahdanau = tanh(W h←_1 + b); linear = W h_N + b."""
+  encoder = Encoder(V_SRC, embed_dim=0, cell="lstm", units=4, bidirectional=True, layers=1)
+  ids = _inputs(jax.random.key(3))
+  h, finals = encoder.apply(encoder.init(jax.random.key(4), ids, LENGTHS), ids, LENGTHS)
+  (c_f, h_f), (c_b, h_b) = finals[0]
+  chex.assert_trees_all_close(h_b, h[:, 0, 4:], atol=1e-6)  # h←_1 is the backward output at j=1
 
-  projected = decoder.apply(params, h, method=lambda m, h: m.score.project_keys(h))
-  carry = cells.zeros_carry("lstm", B, 8)
-  for t in range(TY):
-    carry, (logits_t, alpha_t) = decoder.apply(params, carry, (h, projected, mask),
-                                               method=AttentionDecoder.step)
-    chex.assert_trees_all_close(logits[:, t], logits_t, atol=1e-6)
-    chex.assert_trees_all_close(alpha[:, t], alpha_t, atol=1e-6)
+  def run(kind, units=8):
+    bridge = bridges.Bridge(kind, "lstm", units, layers=1, bidirectional=True)
+    params = bridge.init(jax.random.key(5), finals, B)
+    return params.get("params", {}), bridge.apply(params, finals, B)[0]
+
+  _, (c0, h0) = run("copy")
+  chex.assert_trees_all_equal((c0, h0), (jnp.concatenate([c_f, c_b], -1),
+                                         jnp.concatenate([h_f, h_b], -1)))
+  p, (c0, h0) = run("bahdanau")
+  p, h_b, c_b = jax.tree.map(np.asarray, (p, h_b, c_b))
+  chex.assert_trees_all_close(h0, np.tanh(h_b @ p["W_h_0"]["kernel"] + p["W_h_0"]["bias"]),
+                              atol=1e-6)
+  chex.assert_trees_all_close(c0, c_b @ p["W_c_0"]["kernel"] + p["W_c_0"]["bias"], atol=1e-6)
+  p, (c0, h0) = run("linear")
+  p, h_n = jax.tree.map(np.asarray, (p, jnp.concatenate([h_f, h_b], -1)))
+  chex.assert_trees_all_close(h0, h_n @ p["W_h_0"]["kernel"] + p["W_h_0"]["bias"], atol=1e-6)
+  _, (c0, h0) = run("zeros")
+  assert not jnp.any(c0) and not jnp.any(h0)
 
 
-def test_jit_and_no_jit_give_the_same_loss(model_and_params):
-  model, params = model_and_params
+def test_jit_and_no_jit_give_the_same_loss(tiny_config):
+  model, params = _model(_config(tiny_config, **ARCHITECTURES["luong"]))
   batch = dict(inputs=_inputs(jax.random.key(0)), input_lengths=LENGTHS, weights=jnp.ones(B),
-               targets=jax.random.randint(jax.random.key(8), (B, 10), 1, V_TGT))
+               targets=jax.random.randint(jax.random.key(8), (B, TY), 4, V_TGT))
   jitted = jax.jit(train.loss_fn, static_argnums=1)(params, model.apply, batch)
   with jax.disable_jit():
     eager = train.loss_fn(params, model.apply, batch)
   assert np.isfinite(float(jitted))
   chex.assert_trees_all_close(jitted, eager, rtol=1e-5)
+
+
+def test_dropout_changes_training_outputs_only(tiny_config):
+  model, params = _model(_config(tiny_config, **dict(ARCHITECTURES["luong"], dropout=0.5)))
+  ids, y_in = _inputs(jax.random.key(0)), _decoder_inputs()
+  apply = jax.jit(model.apply, static_argnames="deterministic")
+  test_a = apply({"params": params}, ids, LENGTHS, y_in)
+  test_b = apply({"params": params}, ids, LENGTHS, y_in)
+  chex.assert_trees_all_equal(test_a, test_b)
+  train_a = apply({"params": params}, ids, LENGTHS, y_in, deterministic=False,
+                  rngs={"dropout": jax.random.key(0)})
+  assert not jnp.allclose(train_a[0], test_a[0])

@@ -57,16 +57,33 @@ class DataConfig:
   year_pattern: Literal["calendar", "week_based"]
 
 
+Cell = Literal["lstm", "gru", "simple"]
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   embed_dim: int = dataclasses.field(metadata=NON_NEGATIVE)
-  encoder_cell: Literal["lstm", "gru", "simple"]
+  encoder_cell: Cell
   encoder_units: int = dataclasses.field(metadata=POSITIVE)
+  encoder_layers: int = dataclasses.field(metadata=POSITIVE)
   bidirectional: bool
+  bridge: Literal["zeros", "copy", "linear", "bahdanau"]
   attention: str  # validated against the registry in models.attention
   attention_units: int = dataclasses.field(metadata=POSITIVE)
-  decoder_cell: Literal["lstm", "gru", "simple"]
+  attention_window: int = dataclasses.field(metadata=POSITIVE)
+  coverage: bool
+  placement: Literal["before_rnn", "after_rnn"]
+  feed_previous_token: bool
+  input_feeding: bool
+  deep_output: bool
+  decoder_cell: Cell
   decoder_units: int = dataclasses.field(metadata=POSITIVE)
+  decoder_layers: int = dataclasses.field(metadata=POSITIVE)
+  dropout: float = dataclasses.field(metadata=PROBABILITY)
+
+  @property
+  def encoder_output_size(self) -> int:
+    return self.encoder_units * (2 if self.bidirectional else 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,13 +176,36 @@ def freeze(config: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:
 
 def _check_cross_field(config: Config) -> None:
   # Imported here: the registry lives with the models, the config module stays import-light.
-  from seqattn.models.attention import REGISTRY
-  if config.model.attention not in REGISTRY:
-    raise ConfigError(
-        f"model.attention={config.model.attention!r} is not valid; "
-        f"use one of {', '.join(sorted(REGISTRY))}.")
-  if config.data.date_start >= config.data.date_end:
-    raise ConfigError("data.date_start must be before data.date_end (ISO dates, YYYY-MM-DD).")
+  from seqattn.models import attention
+  m = config.model
+  if m.attention not in attention.REGISTRY:
+    raise ConfigError(f"model.attention={m.attention!r} is not valid; "
+                      f"use one of {', '.join(attention.REGISTRY)}.")
+  rules = [
+      (m.coverage and m.attention not in attention.COVERAGE_SCORES,
+       f"model.coverage needs an additive score ({', '.join(attention.COVERAGE_SCORES)})"),
+      (m.attention in attention.DOT_SCORES and m.decoder_units != m.encoder_output_size,
+       f"model.attention={m.attention!r} needs model.decoder_units == the encoder's output size "
+       f"({m.encoder_output_size}); or use 'general'"),
+      (m.placement == "after_rnn" and not (m.feed_previous_token or m.input_feeding),
+       "model.placement='after_rnn' needs an input for the RNN: set "
+       "model.feed_previous_token or model.input_feeding"),
+      (m.input_feeding and m.placement != "after_rnn",
+       "model.input_feeding feeds h̃_{t-1} and needs model.placement='after_rnn'"),
+      (m.deep_output and m.placement != "before_rnn",
+       "model.deep_output is Bahdanau's readout and needs model.placement='before_rnn'"),
+      (m.bridge == "copy" and (m.encoder_cell != m.decoder_cell
+                               or m.encoder_layers != m.decoder_layers
+                               or m.encoder_output_size != m.decoder_units),
+       "model.bridge='copy' needs the same cell and number of layers in encoder and decoder "
+       f"and model.decoder_units == the encoder's output size ({m.encoder_output_size}); "
+       "or use 'linear'"),
+      (config.data.date_start >= config.data.date_end,
+       "data.date_start must be before data.date_end (ISO dates, YYYY-MM-DD)"),
+  ]
+  for broken, message in rules:
+    if broken:
+      raise ConfigError(message + ".")
 
 
 def load_file(path: str | os.PathLike) -> ml_collections.ConfigDict:

@@ -17,13 +17,17 @@ def cross_entropy(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
   return jnp.sum(losses_BxT * token_mask_BxT), jnp.sum(token_mask_BxT)
 
 
-def counts(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
+def counts(logits_BxTxV: jax.Array, predictions_BxT: jax.Array, targets_BxT: jax.Array,
            weights_B: jax.Array) -> dict[str, jax.Array]:
-  """Sums that add up over batches: loss, tokens, correct tokens, exact sequences, sequences."""
+  """Sums that add up over batches: loss, tokens, correct tokens, exact sequences, sequences.
+
+  logits_BxTxV: teacher-forced, for the loss. predictions_BxT: decoded (PAD after EOS), for the
+  accuracies; a sequence is exact when it equals the target everywhere, padding included.
+  """
   loss_sum, tokens = cross_entropy(logits_BxTxV, targets_BxT, weights_B)
   real_BxT = targets_BxT != PAD_ID
-  correct_BxT = (jnp.argmax(logits_BxTxV, -1) == targets_BxT) & real_BxT
-  exact_B = jnp.all(correct_BxT | ~real_BxT, axis=-1)
+  correct_BxT = (predictions_BxT == targets_BxT) & real_BxT
+  exact_B = jnp.all(predictions_BxT == targets_BxT, axis=-1)
   return dict(loss_sum=loss_sum, tokens=tokens,
               correct_tokens=jnp.sum(correct_BxT * weights_B[:, None]),
               exact=jnp.sum(exact_B * weights_B), sequences=jnp.sum(weights_B))

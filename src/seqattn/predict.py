@@ -7,14 +7,14 @@ import json
 import pathlib
 import re
 
+import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from seqattn import checkpoint, config as config_lib, train
+from seqattn import checkpoint, config as config_lib, decode, train
 from seqattn.data import dates
 from seqattn.data.batching import check_length, pad
-from seqattn.data.vocab import PAD_ID, Vocab
+from seqattn.data.vocab import EOS, PAD_ID, Vocab
 
 
 class NotTrainedError(FileNotFoundError):
@@ -24,6 +24,7 @@ class NotTrainedError(FileNotFoundError):
 @dataclasses.dataclass(frozen=True)
 class Trained:
   config: config_lib.Config
+  model: nn.Module
   state: train.TrainState
   src_vocab: Vocab
   tgt_vocab: Vocab
@@ -53,7 +54,7 @@ def load(workdir: str | pathlib.Path, train_command: str) -> Trained:
     state = checkpoint.restore_latest(workdir, abstract)
   except FileNotFoundError:
     raise NotTrainedError(f"no trained model in {workdir}; train one first:\n  {train_command}")
-  return Trained(config, state, src_vocab, tgt_vocab)
+  return Trained(config, model, state, src_vocab, tgt_vocab)
 
 
 def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
@@ -64,17 +65,15 @@ def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
     check_length(source, max_len, f"input {text!r} (normalised)" if source != text else "input")
   inputs = pad([trained.src_vocab.encode(s) for s in sources], max_len)
   lengths = np.array([len(s) for s in sources], np.int32)
-  logits, alpha = jax.jit(train.forward, static_argnums=1)(
-      trained.state.params, trained.state.apply_fn,
-      dict(inputs=inputs, input_lengths=lengths,
-           targets=np.zeros((len(texts), trained.config.data.max_target_len), np.int32)))
-  ids, alpha = np.asarray(jnp.argmax(logits, -1)), np.asarray(alpha)
+  decoded = jax.jit(decode.greedy, static_argnums=(0, 4))(
+      trained.model, trained.state.params, inputs, lengths, trained.config.data.max_target_len)
+  ids, alpha = np.asarray(decoded.tokens_BxT), np.asarray(decoded.alpha_BxTxS)
   out = []
   for i, source in enumerate(sources):
     steps = np.flatnonzero(ids[i] != PAD_ID)
     tokens = [trained.tgt_vocab.tokens[j] for j in ids[i, steps]]
-    out.append(Prediction(source, "".join(tokens), tokens, alpha[i, steps, :len(source)],
-                          trained.src_vocab.unknown_chars(source)))
+    out.append(Prediction(source, "".join(t for t in tokens if t != EOS), tokens,
+                          alpha[i, steps, :len(source)], trained.src_vocab.unknown_chars(source)))
   return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import time
@@ -15,7 +16,7 @@ import optax
 import tqdm
 from flax.training import train_state
 
-from seqattn import checkpoint, data, metrics
+from seqattn import checkpoint, data, decode, metrics
 from seqattn.config import Config, TrainConfig
 from seqattn.data.batching import Batch, Split, eval_batches, train_batches
 from seqattn.data.vocab import BOS_ID
@@ -27,7 +28,7 @@ class TrainState(train_state.TrainState):
 
 
 def build_model(config: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
-  return Seq2Seq(config.model, src_vocab_size, tgt_vocab_size, config.data.max_target_len)
+  return Seq2Seq(config.model, src_vocab_size, tgt_vocab_size, config.data.max_input_len)
 
 
 def learning_rate(cfg: TrainConfig, total_steps: int) -> optax.Schedule:
@@ -107,16 +108,19 @@ def train_step(state: TrainState, batch: Batch,
   return state.apply_gradients(grads=grads), loss
 
 
-@jax.jit
-def eval_step(state: TrainState, batch: Batch) -> dict[str, jax.Array]:
-  logits, _ = forward(state.params, state.apply_fn, batch)
-  return metrics.counts(logits, batch["targets"], batch["weights"])
+@functools.partial(jax.jit, static_argnums=0)
+def eval_step(model: nn.Module, params, batch: Batch) -> dict[str, jax.Array]:
+  """Teacher-forced loss and greedy-decoded accuracies of one batch, as summable counts."""
+  logits, _ = forward(params, model.apply, batch)
+  decoded = decode.greedy(model, params, batch["inputs"], batch["input_lengths"],
+                          batch["targets"].shape[1])
+  return metrics.counts(logits, decoded.tokens_BxT, batch["targets"], batch["weights"])
 
 
-def evaluate(state: TrainState, split: Split, batch_size: int) -> dict[str, float]:
+def evaluate(model: nn.Module, params, split: Split, batch_size: int) -> dict[str, float]:
   sums = None
   for batch in eval_batches(split, batch_size):
-    counts = eval_step(state, batch)
+    counts = eval_step(model, params, batch)
     sums = counts if sums is None else jax.tree.map(jnp.add, sums, counts)
   return metrics.summarise({k: float(v) for k, v in sums.items()})
 
@@ -183,7 +187,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path,
           raise FloatingPointError(
               f"the training loss became {train_loss} by step {step}; lower "
               f"train.learning_rate or set train.grad_clip_norm (e.g. 1.0) and rerun.")
-        val = evaluate(state, task.val, cfg.eval_batch_size)
+        val = evaluate(model, state.params, task.val, cfg.eval_batch_size)
         record = dict(step=step, epoch=epoch + 1, train_loss=train_loss,
                       **{f"val_{k}": v for k, v in val.items()},
                       seconds=time.perf_counter() - start)
@@ -192,7 +196,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path,
   bar.close()
 
   checkpoint.save(workdir, step, state)
-  test = evaluate(state, task.test, cfg.eval_batch_size)
+  test = evaluate(model, state.params, task.test, cfg.eval_batch_size)
   results = dict(step=step, **{f"test_{k}": v for k, v in test.items()},
                  seconds=time.perf_counter() - start)
   _log(log_path, results)

@@ -1,54 +1,131 @@
-"""Attention decoders: one named step function, scanned over the output steps."""
+"""The attention decoder: one named step function, scanned over the output steps.
+
+Two placements of attention (Bahdanau et al. 2015 vs Luong et al. 2015), crossed with every
+score in `attention.REGISTRY`:
+
+  before_rnn  e_tj = score(s_{t-1}, h_j);  c_t = Σ_j α_tj h_j;  s_t = RNN(s_{t-1}, [E y_{t-1}; c_t])
+              p(y_t) = softmax(W_o s_t)  (the course, which feeds c_t alone), or with a deep
+              output, softmax(W_o maxout(U_o s_{t-1} + V_o E y_{t-1} + C_o c_t))  (Bahdanau)
+  after_rnn   h_t = RNN(h_{t-1}, [E y_{t-1}; h̃_{t-1}]) (h̃_{t-1} only with input feeding);
+              e_tj = score(h_t, h_j);  c_t = Σ_j α_tj h_j;  h̃_t = tanh(W_c [c_t; h_t]);
+              p(y_t) = softmax(W_s h̃_t)
+"""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
+from seqattn.config import ModelConfig
 from seqattn.models import attention, cells
+from seqattn.models.encoders import embed
+
+MAXOUT_POOL = 2  # Bahdanau et al. 2015, App. A: maxout units of two pieces
 
 
-class AttentionDecoder(nn.Module):
-  """Attention before the RNN, fed with the context only (the course's post-attention LSTM).
+class Memory(NamedTuple):
+  """What every output step reads, fixed over t."""
 
-  At output step t:  e_tj = score(s_{t-1}, h_j),  α_t = softmax(e_t),  c_t = Σ_j α_tj h_j,
-  s_t = RNN(s_{t-1}, c_t),  p(y_t) = softmax(W_o s_t + b_o).
-  """
+  values_BxTxH: jax.Array  # h_j
+  projected: jax.Array  # the score's projection of the keys, computed once
+  mask_BxT: jax.Array  # True at real source positions
+  lengths_B: jax.Array
 
+
+class Carry(NamedTuple):
+  """The decoder's state between output steps."""
+
+  rnn: tuple  # one cell carry per layer; the top layer's hidden state is s_t (or h_t)
+  attentional_BxD: jax.Array  # h̃_{t-1}, fed back with input feeding; [B, 0] when unused
+  coverage_BxT: jax.Array  # Σ_{t'<t} α_t'j
+  t: jax.Array  # [] the index of the next output step
+
+
+class Decoder(nn.Module):
+  cfg: ModelConfig
   vocab_size: int
-  cell: str
-  units: int
-  attention: str
-  attention_units: int
+  max_input_len: int
 
   def setup(self):
-    self.score = attention.make(self.attention, self.attention_units)
-    self.rnn = cells.make(self.cell, self.units)
+    cfg = self.cfg
+    self.score = attention.make(
+        cfg.attention, units=cfg.attention_units, query_size=cfg.decoder_units,
+        max_len=self.max_input_len, window=cfg.attention_window, coverage=cfg.coverage)
+    self.cells = [cells.make(cfg.decoder_cell, cfg.decoder_units)
+                  for _ in range(cfg.decoder_layers)]
+    self.dropout = nn.Dropout(cfg.dropout)
+    if cfg.placement == "after_rnn":
+      self.W_c = nn.Dense(cfg.decoder_units, use_bias=False)
+    if cfg.deep_output:
+      self.maxout = nn.Dense(cfg.decoder_units * MAXOUT_POOL)
     self.readout = nn.Dense(self.vocab_size)
+    if cfg.feed_previous_token and cfg.embed_dim > 0:
+      self.embed = nn.Embed(self.vocab_size, cfg.embed_dim)
 
-  def step(self, carry, memory):
-    """One output step.
+  def memory(self, h_BxTxH: jax.Array, lengths_B: jax.Array, mask_BxT: jax.Array) -> Memory:
+    return Memory(h_BxTxH, self.score.project_keys(h_BxTxH), mask_BxT, lengths_B)
 
-    carry: the cell's state holding s_{t-1}.
-    memory: (h_BxTxH, projected keys, mask_BxT), fixed over t.
-    Returns (carry_t, (logits_BxV, α_BxT)).
-    """
-    h_BxTxH, projected, mask_BxT = memory
-    e_BxT = self.score(cells.hidden(carry), projected)
-    c_BxH, alpha_BxT = attention.attend(e_BxT, mask_BxT, h_BxTxH)
-    carry, s_BxS = self.rnn(carry, c_BxH)
-    return carry, (self.readout(s_BxS), alpha_BxT)
+  def initial_carry(self, rnn: tuple, memory: Memory) -> Carry:
+    batch, max_len = memory.mask_BxT.shape
+    width = self.cfg.decoder_units if self.cfg.input_feeding else 0
+    return Carry(rnn, jnp.zeros((batch, width)), jnp.zeros((batch, max_len)),
+                 jnp.zeros((), jnp.int32))
 
-  def __call__(self, h_BxTxH: jax.Array, mask_BxT: jax.Array, num_steps: int):
-    """Returns (logits_BxTyxV, α_BxTyxTx) for `num_steps` output steps."""
-    memory = (h_BxTxH, self.score.project_keys(h_BxTxH), mask_BxT)
-    carry = self.initial_carry(h_BxTxH.shape[0])
-    scan = nn.scan(lambda module, carry, memory: module.step(carry, memory),
-                   variable_broadcast="params", split_rngs={"params": False},
-                   in_axes=nn.broadcast, length=num_steps)
-    _, (logits_TyxBxV, alpha_TyxBxTx) = scan(self, carry, memory)
+  def _embed(self, y_B: jax.Array) -> jax.Array:
+    if self.cfg.embed_dim == 0:
+      return jax.nn.one_hot(y_B, self.vocab_size)
+    return self.embed(y_B)
+
+  def _rnn(self, carries: tuple, x_BxI: jax.Array, deterministic: bool):
+    """The stacked cells, dropout between layers; returns (new carries, top output)."""
+    new = []
+    for layer, (cell, carry) in enumerate(zip(self.cells, carries)):
+      if layer > 0:
+        x_BxI = self.dropout(x_BxI, deterministic=deterministic)
+      carry, x_BxI = cell(carry, x_BxI)
+      new.append(carry)
+    return tuple(new), x_BxI
+
+  def _attend(self, query_BxQ: jax.Array, memory: Memory, carry: Carry):
+    step = attention.Step(carry.t, memory.lengths_B, carry.coverage_BxT)
+    e_BxT = self.score(query_BxQ, memory.projected, step)
+    return attention.attend(e_BxT, memory.mask_BxT, memory.values_BxTxH)
+
+  def step(self, carry: Carry, y_prev_B: jax.Array, memory: Memory,
+           deterministic: bool = True) -> tuple[Carry, tuple[jax.Array, jax.Array]]:
+    """Output step t: y_{t-1} and the state after step t-1 -> (state, (logits_BxV, α_BxT))."""
+    cfg = self.cfg
+    inputs = [self._embed(y_prev_B)] if cfg.feed_previous_token else []
+    if cfg.placement == "before_rnn":
+      s_prev_BxS = cells.hidden(carry.rnn[-1])
+      c_BxH, alpha_BxT = self._attend(s_prev_BxS, memory, carry)
+      rnn, s_BxS = self._rnn(carry.rnn, jnp.concatenate(inputs + [c_BxH], -1), deterministic)
+      if cfg.deep_output:
+        pre_BxSP = self.maxout(jnp.concatenate([s_prev_BxS, c_BxH] + inputs, -1))
+        out_BxS = pre_BxSP.reshape(*pre_BxSP.shape[:-1], -1, MAXOUT_POOL).max(-1)
+      else:
+        out_BxS = s_BxS
+      attentional_BxD = carry.attentional_BxD
+    else:
+      if cfg.input_feeding:
+        inputs.append(carry.attentional_BxD)
+      rnn, h_BxS = self._rnn(carry.rnn, jnp.concatenate(inputs, -1), deterministic)
+      c_BxH, alpha_BxT = self._attend(h_BxS, memory, carry)
+      out_BxS = jnp.tanh(self.W_c(jnp.concatenate([c_BxH, h_BxS], -1)))  # h̃_t
+      attentional_BxD = out_BxS if cfg.input_feeding else carry.attentional_BxD
+    logits_BxV = self.readout(self.dropout(out_BxS, deterministic=deterministic))
+    new = Carry(rnn, attentional_BxD, carry.coverage_BxT + alpha_BxT, carry.t + 1)
+    return new, (logits_BxV, alpha_BxT)
+
+  def __call__(self, carry: Carry, decoder_inputs_BxTy: jax.Array, memory: Memory,
+               deterministic: bool = True):
+    """Teacher forcing over Ty steps; returns (logits_BxTyxV, α_BxTyxTx)."""
+    scan = nn.scan(lambda module, carry, y_prev, memory: module.step(
+                       carry, y_prev, memory, deterministic),
+                   variable_broadcast="params", split_rngs={"params": False, "dropout": True},
+                   in_axes=(0, nn.broadcast))
+    _, (logits_TyxBxV, alpha_TyxBxTx) = scan(self, carry, decoder_inputs_BxTy.T, memory)
     return logits_TyxBxV.swapaxes(0, 1), alpha_TyxBxTx.swapaxes(0, 1)
-
-  def initial_carry(self, batch: int):
-    """s_0 = 0 (and c_0 = 0 for an LSTM), as in the course."""
-    return cells.zeros_carry(self.cell, batch, self.units)

@@ -1,4 +1,4 @@
-"""Padding-aware recurrent encoders returning every state h_j."""
+"""Padding-aware recurrent encoders returning every state h_j and each layer's final state."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def embed(ids_BxT: jax.Array, vocab_size: int, embed_dim: int, name: str) -> jax
 
 
 class Encoder(nn.Module):
-  """A (bi)directional RNN over the source.
+  """`layers` stacked (bi)directional RNNs over the source, dropout between layers.
 
   With `lengths`, the forward carry stops at each sequence's last real token and the backward
   direction starts there, so states at real positions never depend on padding.
@@ -31,18 +31,30 @@ class Encoder(nn.Module):
   cell: str
   units: int
   bidirectional: bool
+  layers: int = 1
+  dropout: float = 0.0
 
   @nn.compact
-  def __call__(self, ids_BxT: jax.Array, lengths_B: jax.Array):
-    """Returns (h_BxTxH, final carry); H = units, or 2·units when bidirectional."""
+  def __call__(self, ids_BxT: jax.Array, lengths_B: jax.Array, deterministic: bool = True):
+    """Returns (h_BxTxH, finals): H = units (2·units when bidirectional); finals holds each
+    layer's final carry, a (forward, backward) pair per layer when bidirectional."""
     x_BxTxE = embed(ids_BxT, self.vocab_size, self.embed_dim, "embed")
-    forward = nn.RNN(cells.make(self.cell, self.units, name="forward_cell"), name="forward")
+    finals = []
+    for layer in range(self.layers):
+      if layer > 0:
+        x_BxTxE = nn.Dropout(self.dropout)(x_BxTxE, deterministic=deterministic)
+      final, x_BxTxE = self._layer(layer)(x_BxTxE, seq_lengths=lengths_B)
+      finals.append(final)
+    return x_BxTxE, tuple(finals)
+
+  def _layer(self, layer: int) -> nn.Module:
+    def rnn(direction):
+      cell = cells.make(self.cell, self.units, name=f"{direction}_cell_{layer}")
+      return nn.RNN(cell, return_carry=True, name=f"{direction}_{layer}")
     if not self.bidirectional:
-      return forward(x_BxTxE, seq_lengths=lengths_B, return_carry=True)[::-1]
-    backward = nn.RNN(cells.make(self.cell, self.units, name="backward_cell"), name="backward")
-    rnn = nn.Bidirectional(forward, backward, return_carry=True)
-    final, h_BxTxH = rnn(x_BxTxE, seq_lengths=lengths_B)
-    return h_BxTxH, final
+      return rnn("forward")
+    return nn.Bidirectional(rnn("forward"), rnn("backward"), return_carry=True,
+                            name=f"bidirectional_{layer}")
 
 
 def length_mask(lengths_B: jax.Array, max_len: int) -> jax.Array:

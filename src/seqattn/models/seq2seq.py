@@ -1,4 +1,4 @@
-"""The encoder-decoder: wires an encoder and an attention decoder."""
+"""The encoder-decoder: encoder -> bridge -> attention decoder."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import flax.linen as nn
 import jax
 
 from seqattn.config import ModelConfig
-from seqattn.models.decoders import AttentionDecoder
+from seqattn.models.bridges import Bridge
+from seqattn.models.decoders import Carry, Decoder, Memory
 from seqattn.models.encoders import Encoder, length_mask
 
 
@@ -14,14 +15,27 @@ class Seq2Seq(nn.Module):
   cfg: ModelConfig
   src_vocab_size: int
   tgt_vocab_size: int
-  max_target_len: int
+  max_input_len: int
 
   def setup(self):
     cfg = self.cfg
     self.encoder = Encoder(self.src_vocab_size, cfg.embed_dim, cfg.encoder_cell,
-                           cfg.encoder_units, cfg.bidirectional)
-    self.decoder = AttentionDecoder(self.tgt_vocab_size, cfg.decoder_cell, cfg.decoder_units,
-                                    cfg.attention, cfg.attention_units)
+                           cfg.encoder_units, cfg.bidirectional, cfg.encoder_layers, cfg.dropout)
+    self.bridge = Bridge(cfg.bridge, cfg.decoder_cell, cfg.decoder_units, cfg.decoder_layers,
+                         cfg.bidirectional)
+    self.decoder = Decoder(cfg, self.tgt_vocab_size, self.max_input_len)
+
+  def encode(self, inputs_BxTx: jax.Array, lengths_B: jax.Array,
+             deterministic: bool = True) -> tuple[Carry, Memory]:
+    """The decoder's initial state and the memory every output step reads."""
+    h_BxTxH, finals = self.encoder(inputs_BxTx, lengths_B, deterministic)
+    memory = self.decoder.memory(h_BxTxH, lengths_B, length_mask(lengths_B, inputs_BxTx.shape[1]))
+    rnn = self.bridge(finals, inputs_BxTx.shape[0])
+    return self.decoder.initial_carry(rnn, memory), memory
+
+  def step(self, carry: Carry, y_prev_B: jax.Array, memory: Memory):
+    """One output step (for decoding): (carry, (logits_BxV, α_BxTx))."""
+    return self.decoder.step(carry, y_prev_B, memory)
 
   def __call__(self, inputs_BxTx: jax.Array, lengths_B: jax.Array,
                decoder_inputs_BxTy: jax.Array, deterministic: bool = True):
@@ -30,6 +44,5 @@ class Seq2Seq(nn.Module):
     decoder_inputs_BxTy: y_0 = <bos>, y_1, ..., y_{Ty-1}; read by decoders fed the previous token.
     deterministic: False turns dropout on (needs a 'dropout' rng).
     """
-    h_BxTxH, _ = self.encoder(inputs_BxTx, lengths_B)
-    mask_BxTx = length_mask(lengths_B, inputs_BxTx.shape[1])
-    return self.decoder(h_BxTxH, mask_BxTx, self.max_target_len)
+    carry, memory = self.encode(inputs_BxTx, lengths_B, deterministic)
+    return self.decoder(carry, decoder_inputs_BxTy, memory, deterministic)
