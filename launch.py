@@ -3,6 +3,8 @@
   python launch.py --config configs/dates.py --workdir runs/dates
   python launch.py --config configs/dates.py --workdir runs/dates --config.model.decoder_units=128
   python launch.py --workdir runs/dates --mode predict "3 may 1979" "tuesday june 5 2018"
+  python launch.py --config configs/dates.py --workdir runs/dates --mode evaluate \
+      --config.decode.method=beam --config.decode.beam_size=4
 
 Every default lives in the config file; override any field with --config.<group>.<field>=value.
 """
@@ -18,8 +20,9 @@ from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config, logs, checkpoints, plots.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "predict"],
-                          "train: train and evaluate. predict: decode the positional inputs.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "predict", "evaluate"],
+                          "train: train and evaluate. predict: decode the positional inputs. "
+                          "evaluate: score the test split again (e.g. with another search).")
 flags.mark_flag_as_required("workdir")
 
 
@@ -64,23 +67,47 @@ def _train(workdir: pathlib.Path) -> None:
         f"saved in {workdir}")
 
 
-def _predict(workdir: pathlib.Path, texts: list[str], argv: list[str]) -> None:
-  from seqattn import plots, predict
-  if not texts:
-    raise ValueError('give the inputs to predict after the flags, e.g. --mode predict "3 may 1979"')
+def _load_trained(workdir: pathlib.Path, argv: list[str]):
+  """The trained model in `workdir`, decoding as --config's `decode` group says (if given)."""
+  from seqattn import config as config_lib, predict
   config_arg = next((a for a in argv if a.startswith("--config=")), "--config configs/dates.py")
   if "--config" in argv[:-1]:
     config_arg = f"--config {argv[argv.index('--config') + 1]}"
   train_command = f"python launch.py {config_arg} --workdir {shlex.quote(str(workdir))}"
-  trained = predict.load(workdir, train_command)
+  search = None if _CONFIG.value is None else config_lib.freeze(_CONFIG.value).decode
+  return predict.load(workdir, train_command, search)
+
+
+def _predict(workdir: pathlib.Path, texts: list[str], argv: list[str]) -> None:
+  from seqattn import plots, predict
+  if not texts:
+    raise ValueError('give the inputs to predict after the flags, e.g. --mode predict "3 may 1979"')
+  trained = _load_trained(workdir, argv)
   for p in predict.predict(trained, texts):
     if p.unknown_chars:
       print(f"warning: {p.source!r}: characters not in the vocabulary, read as <unk>: "
             f"{' '.join(repr(c) for c in p.unknown_chars)}", file=sys.stderr)
     png = workdir / f"attention_{predict.file_name(p.source)}.png"
-    plots.attention_heatmap(p.alpha_TyxTx, p.source, p.output_tokens, png,
-                            title=f"{p.source} -> {p.output}")
-    print(f"{p.source} -> {p.output}    ({png})")
+    plots.attention_heatmap(p.best.alpha_TyxTx, p.source, p.best.tokens, png,
+                            title=f"{p.source} -> {p.best.output}")
+    print(f"{p.source} -> {p.best.output}    ({png})")
+    if len(p.hypotheses) > 1:
+      for rank, h in enumerate(p.hypotheses, 1):
+        print(f"  {rank}. {h.output}  score {h.score:.4f}  log p {h.log_prob:.4f}")
+
+
+def _evaluate(workdir: pathlib.Path, argv: list[str]) -> None:
+  import json
+  from seqattn import data, train
+  trained = _load_trained(workdir, argv)
+  task = data.load(trained.config.data, trained.config.seed)
+  search = trained.config.decode
+  results = train.evaluate(trained.model, trained.state.params, task.test,
+                           trained.config.train.eval_batch_size, search)
+  name = "greedy" if search.method == "greedy" else f"beam{search.beam_size}"
+  (workdir / f"results_{name}.json").write_text(json.dumps(results, indent=2))
+  print(f"{name}: test exact match {results['exact_match']:.4f}, token accuracy "
+        f"{results['token_accuracy']:.4f} on {int(results['examples'])} test examples")
 
 
 def main(argv: list[str]) -> None:
@@ -93,8 +120,10 @@ def main(argv: list[str]) -> None:
       if _CONFIG.value is None:
         raise ValueError("give a config file: --config configs/dates.py")
       _train(workdir)
-    else:
+    elif _MODE.value == "predict":
       _predict(workdir, argv[1:], sys.argv)
+    else:
+      _evaluate(workdir, sys.argv)
   except (ValueError, FileNotFoundError, FloatingPointError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)

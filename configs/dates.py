@@ -62,4 +62,16 @@ def get_config(arg=None):
   c.train.grad_clip_norm = 0.0  # 0: no clipping
   c.train.eval_every_steps = 100
   c.train.eval_batch_size = 500
+  # Scheduled sampling (Bengio et al. 2015) for decoders fed the previous token: the gold token
+  # is kept with probability linear max(0, 1 - step/k) | exponential k^step |
+  # inverse_sigmoid k / (k + exp(step/k)).
+  c.train.scheduled_sampling = "off"
+  c.train.sampling_k = 500.0
+
+  c.decode = ml_collections.ConfigDict()
+  c.decode.method = "greedy"  # greedy | beam: used for evaluation and predict
+  c.decode.beam_size = 4
+  c.decode.length_alpha = 0.6  # GNMT length penalty ((5 + |Y|) / 6)^alpha
+  c.decode.coverage_beta = 0.0  # GNMT coverage penalty weight
+  c.decode.n_best = 1  # hypotheses printed by predict (<= beam_size)
   return c

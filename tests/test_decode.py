@@ -67,3 +67,65 @@ def test_greedy_does_not_depend_on_the_rest_of_the_batch(luong):
   for i in range(B):
     alone = greedy(model, params, ids[i:i + 1], LENGTHS[i:i + 1], TY)
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[i:i + 1], batch), alone, atol=1e-5)
+
+
+beam = jax.jit(decode.beam_search, static_argnums=(0, 4, 5, 6, 7))
+
+
+def test_beam_of_one_is_greedy_exactly(luong):
+  model, params, ids = luong
+  g = greedy(model, params, ids, LENGTHS, TY)
+  b = beam(model, params, ids, LENGTHS, TY, 1, 0.6, 0.0)
+  chex.assert_trees_all_equal(b.tokens_BxKxT[:, 0], g.tokens_BxT)
+  chex.assert_trees_all_close(b.log_probs_BxK[:, 0], g.scores_B, atol=1e-5)
+  chex.assert_trees_all_close(b.alpha_BxKxTxS[:, 0], g.alpha_BxTxS, atol=1e-6)
+
+
+@pytest.mark.parametrize("k, alpha, beta", [(4, 0.6, 0.0), (3, 1.0, 0.2)])
+def test_beam_hypotheses_are_sorted_complete_and_rescore_exactly(luong, k, alpha, beta):
+  model, params, ids = luong
+  b = beam(model, params, ids, LENGTHS, TY, k, alpha, beta)
+  chex.assert_shape([b.tokens_BxKxT, b.scores_BxK, b.alpha_BxKxTxS],
+                    [(B, k, TY), (B, k), (B, k, TY, TX)])
+  scores = np.asarray(b.scores_BxK)
+  assert np.all(np.diff(scores, axis=1) <= 1e-6), scores
+  tokens, lengths = np.asarray(b.tokens_BxKxT), np.asarray(b.lengths_BxK)
+  for row, n in zip(tokens.reshape(-1, TY), lengths.reshape(-1)):
+    assert n == TY or row[n - 1] == EOS_ID
+    assert np.all(row[n:] == PAD_ID) and np.all(row[:n] != PAD_ID)
+
+  # Re-scoring every hypothesis with teacher forcing gives its log-prob and attention maps.
+  flat = b.tokens_BxKxT.reshape(B * k, TY)
+  logits, alpha_tf = model.apply({"params": params}, jnp.repeat(ids, k, 0),
+                                 jnp.repeat(LENGTHS, k), train.shift_right(flat))
+  live = flat != PAD_ID
+  log_p = jnp.take_along_axis(jax.nn.log_softmax(logits), flat[..., None], -1)[..., 0]
+  chex.assert_trees_all_close(b.log_probs_BxK.reshape(-1), jnp.where(live, log_p, 0.0).sum(1),
+                              atol=1e-4)
+  chex.assert_trees_all_close(b.alpha_BxKxTxS.reshape(B * k, TY, TX)[live], alpha_tf[live],
+                              atol=1e-6)
+  expected = (b.log_probs_BxK / decode.length_penalty(b.lengths_BxK, alpha)
+              + decode.coverage_penalty((alpha_tf * live[..., None]).reshape(B, k, TY, TX).sum(2),
+                                        jnp.repeat(length_mask(LENGTHS, TX)[:, None], k, 1),
+                                        beta))
+  chex.assert_trees_all_close(b.scores_BxK, expected, atol=1e-4)
+
+
+def test_beam_best_scores_at_least_greedy(luong):
+  model, params, ids = luong
+  g = greedy(model, params, ids, LENGTHS, TY)
+  greedy_length = jnp.sum(g.tokens_BxT != PAD_ID, 1)
+  greedy_score = g.scores_B / decode.length_penalty(greedy_length, 0.6)
+  b = beam(model, params, ids, LENGTHS, TY, 4, 0.6, 0.0)
+  assert np.all(np.asarray(b.scores_BxK[:, 0]) >= np.asarray(greedy_score) - 1e-5)
+
+
+def test_beam_does_not_depend_on_the_batch_and_is_traced_once_per_shape(luong):
+  model, params, ids = luong
+  before = beam._cache_size()
+  full = beam(model, params, ids, LENGTHS, TY, 3, 0.5, 0.0)
+  beam(model, params, ids[::-1], LENGTHS[::-1], TY, 3, 0.5, 0.0)
+  assert beam._cache_size() == before + 1
+  for i in range(B):
+    alone = beam(model, params, ids[i:i + 1], LENGTHS[i:i + 1], TY, 3, 0.5, 0.0)
+    chex.assert_trees_all_close(jax.tree.map(lambda x: x[i:i + 1], full), alone, atol=1e-5)

@@ -18,7 +18,7 @@ def test_train_step_is_traced_once_across_batches(tiny_config):
   before = train.train_step._cache_size()
   losses = []
   for batch in batches:
-    state, loss = train.train_step(state, batch, jax.random.key(0))
+    state, loss = train.train_step(state, batch, jax.random.key(0), tiny_config.train)
     losses.append(float(loss))
   assert len(losses) == 10
   assert train.train_step._cache_size() == before + 1

@@ -100,6 +100,17 @@ class TrainConfig:
   grad_clip_norm: float = dataclasses.field(metadata=NON_NEGATIVE)
   eval_every_steps: int = dataclasses.field(metadata=POSITIVE)
   eval_batch_size: int = dataclasses.field(metadata=POSITIVE)
+  scheduled_sampling: Literal["off", "linear", "exponential", "inverse_sigmoid"]
+  sampling_k: float = dataclasses.field(metadata=POSITIVE)
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+  method: Literal["greedy", "beam"]
+  beam_size: int = dataclasses.field(metadata=POSITIVE)
+  length_alpha: float = dataclasses.field(metadata=NON_NEGATIVE)
+  coverage_beta: float = dataclasses.field(metadata=NON_NEGATIVE)
+  n_best: int = dataclasses.field(metadata=POSITIVE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +119,7 @@ class Config:
   data: DataConfig
   model: ModelConfig
   train: TrainConfig
+  decode: DecodeConfig
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -200,6 +212,10 @@ def _check_cross_field(config: Config) -> None:
        "model.bridge='copy' needs the same cell and number of layers in encoder and decoder "
        f"and model.decoder_units == the encoder's output size ({m.encoder_output_size}); "
        "or use 'linear'"),
+      (config.train.scheduled_sampling != "off" and not m.feed_previous_token,
+       "train.scheduled_sampling replaces fed-back tokens and needs model.feed_previous_token"),
+      (config.decode.n_best > config.decode.beam_size and config.decode.method == "beam",
+       "decode.n_best must be <= decode.beam_size"),
       (config.data.date_start >= config.data.date_end,
        "data.date_start must be before data.date_end (ISO dates, YYYY-MM-DD)"),
   ]

@@ -31,21 +31,36 @@ class Trained:
 
 
 @dataclasses.dataclass(frozen=True)
+class Hypothesis:
+  output: str
+  tokens: list[str]  # one per row of alpha_TyxTx
+  score: float  # the search's ranking score (log P with the configured penalties)
+  log_prob: float  # log P(output | source)
+  alpha_TyxTx: np.ndarray  # attention over the real input characters, one row per output step
+
+
+@dataclasses.dataclass(frozen=True)
 class Prediction:
   source: str  # the normalised input the model read
-  output: str
-  output_tokens: list[str]  # one per row of alpha_TyxTx
-  alpha_TyxTx: np.ndarray  # attention over the real input characters, one row per output step
+  hypotheses: list[Hypothesis]  # best first; decode.n_best of them
   unknown_chars: list[str]
 
+  @property
+  def best(self) -> Hypothesis:
+    return self.hypotheses[0]
 
-def load(workdir: str | pathlib.Path, train_command: str) -> Trained:
-  """The config, vocabularies and latest parameters saved in `workdir`."""
+
+def load(workdir: str | pathlib.Path, train_command: str,
+         search: config_lib.DecodeConfig | None = None) -> Trained:
+  """The config, vocabularies and latest parameters saved in `workdir`; `search` replaces the
+  saved config's decoding settings."""
   workdir = pathlib.Path(workdir)
   config_path = workdir / "config.json"
   if not config_path.exists() or not checkpoint.directory(workdir).is_dir():
     raise NotTrainedError(f"no trained model in {workdir}; train one first:\n  {train_command}")
   config = config_lib.freeze(json.loads(config_path.read_text()))
+  if search is not None:
+    config = dataclasses.replace(config, decode=search)
   src_vocab = Vocab.from_json((workdir / "src_vocab.json").read_text())
   tgt_vocab = Vocab.from_json((workdir / "tgt_vocab.json").read_text())
   model = train.build_model(config, len(src_vocab), len(tgt_vocab))
@@ -58,22 +73,28 @@ def load(workdir: str | pathlib.Path, train_command: str) -> Trained:
 
 
 def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
-  """Reads each text (normalised as in training) and returns the model's output for it."""
+  """Reads each text (normalised as in training) and decodes it with the config's search."""
   max_len = trained.config.data.max_input_len
   sources = [dates.normalise(t) for t in texts]
   for text, source in zip(texts, sources):
     check_length(source, max_len, f"input {text!r} (normalised)" if source != text else "input")
   inputs = pad([trained.src_vocab.encode(s) for s in sources], max_len)
   lengths = np.array([len(s) for s in sources], np.int32)
-  decoded = jax.jit(decode.greedy, static_argnums=(0, 4))(
-      trained.model, trained.state.params, inputs, lengths, trained.config.data.max_target_len)
-  ids, alpha = np.asarray(decoded.tokens_BxT), np.asarray(decoded.alpha_BxTxS)
+  search = trained.config.decode
+  beams = jax.device_get(jax.jit(decode.search, static_argnums=(0, 4, 5))(
+      trained.model, trained.state.params, inputs, lengths, trained.config.data.max_target_len,
+      search))
   out = []
   for i, source in enumerate(sources):
-    steps = np.flatnonzero(ids[i] != PAD_ID)
-    tokens = [trained.tgt_vocab.tokens[j] for j in ids[i, steps]]
-    out.append(Prediction(source, "".join(t for t in tokens if t != EOS), tokens,
-                          alpha[i, steps, :len(source)], trained.src_vocab.unknown_chars(source)))
+    hypotheses = []
+    for k in range(min(search.n_best, beams.tokens_BxKxT.shape[1])):
+      ids = beams.tokens_BxKxT[i, k]
+      steps = np.flatnonzero(ids != PAD_ID)
+      tokens = [trained.tgt_vocab.tokens[j] for j in ids[steps]]
+      hypotheses.append(Hypothesis(
+          "".join(t for t in tokens if t != EOS), tokens, float(beams.scores_BxK[i, k]),
+          float(beams.log_probs_BxK[i, k]), beams.alpha_BxKxTxS[i, k][steps, :len(source)]))
+    out.append(Prediction(source, hypotheses, trained.src_vocab.unknown_chars(source)))
   return out
 
 

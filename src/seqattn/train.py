@@ -17,9 +17,10 @@ import tqdm
 from flax.training import train_state
 
 from seqattn import checkpoint, data, decode, metrics
-from seqattn.config import Config, TrainConfig
+from seqattn.config import Config, DecodeConfig, TrainConfig
 from seqattn.data.batching import Batch, Split, eval_batches, train_batches
 from seqattn.data.vocab import BOS_ID
+from seqattn.models.decoders import Sampling
 from seqattn.models.seq2seq import Seq2Seq
 
 
@@ -80,11 +81,24 @@ def abstract_state(model: nn.Module, config: Config, total_steps: int) -> TrainS
   return jax.eval_shape(lambda p: create_state(model, p, config, total_steps), params)
 
 
-def forward(params, apply_fn, batch: Batch, dropout_key: jax.Array | None = None):
+def forward(params, apply_fn, batch: Batch, dropout_key: jax.Array | None = None,
+            sampling: Sampling | None = None):
   """Teacher-forced (logits_BxTyxV, α_BxTyxTx); dropout is on iff a key is given."""
   return apply_fn({"params": params}, batch["inputs"], batch["input_lengths"],
                   shift_right(batch["targets"]), deterministic=dropout_key is None,
+                  sampling=sampling,
                   rngs={} if dropout_key is None else {"dropout": dropout_key})
+
+
+def scheduled_sampling(cfg: TrainConfig, step: jax.Array, key: jax.Array) -> Sampling | None:
+  """Bengio et al. 2015: the gold token is kept with probability ε_i at step i."""
+  if cfg.scheduled_sampling == "off":
+    return None
+  i, k = step.astype(jnp.float32), cfg.sampling_k
+  gold = {"linear": lambda: jnp.maximum(0.0, 1.0 - i / k),
+          "exponential": lambda: k ** i,
+          "inverse_sigmoid": lambda: k / (k + jnp.exp(i / k))}[cfg.scheduled_sampling]()
+  return Sampling(1.0 - gold, key)
 
 
 def shift_right(targets_BxT: jax.Array) -> jax.Array:
@@ -93,34 +107,43 @@ def shift_right(targets_BxT: jax.Array) -> jax.Array:
   return jnp.concatenate([bos_Bx1, targets_BxT[:, :-1]], axis=1)
 
 
-def loss_fn(params, apply_fn, batch: Batch, dropout_key: jax.Array | None = None):
-  logits, _ = forward(params, apply_fn, batch, dropout_key)
+def loss_fn(params, apply_fn, batch: Batch, dropout_key: jax.Array | None = None,
+            sampling: Sampling | None = None):
+  logits, _ = forward(params, apply_fn, batch, dropout_key, sampling)
   loss_sum, tokens = metrics.cross_entropy(logits, batch["targets"], batch["weights"])
   return loss_sum / tokens
 
 
-@jax.jit(donate_argnums=0)
-def train_step(state: TrainState, batch: Batch,
-               key: jax.Array) -> tuple[TrainState, jax.Array]:
-  """One optimiser update on one batch; `key` drives dropout. Returns (new state, mean loss)."""
-  dropout_key = jax.random.fold_in(key, state.step)
-  loss, grads = jax.value_and_grad(loss_fn)(state.params, state.apply_fn, batch, dropout_key)
+@functools.partial(jax.jit, static_argnums=3, donate_argnums=0)
+def train_step(state: TrainState, batch: Batch, key: jax.Array,
+               cfg: TrainConfig) -> tuple[TrainState, jax.Array]:
+  """One optimiser update on one batch; `key` drives dropout and scheduled sampling.
+
+  Returns (new state, mean token loss).
+  """
+  dropout_key, sampling_key = jax.random.split(jax.random.fold_in(key, state.step))
+  sampling = scheduled_sampling(cfg, state.step, sampling_key)
+  loss, grads = jax.value_and_grad(loss_fn)(state.params, state.apply_fn, batch, dropout_key,
+                                            sampling)
   return state.apply_gradients(grads=grads), loss
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def eval_step(model: nn.Module, params, batch: Batch) -> dict[str, jax.Array]:
-  """Teacher-forced loss and greedy-decoded accuracies of one batch, as summable counts."""
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def eval_step(model: nn.Module, params, batch: Batch,
+              search: DecodeConfig) -> dict[str, jax.Array]:
+  """Teacher-forced loss and decoded accuracies of one batch, as summable counts."""
   logits, _ = forward(params, model.apply, batch)
-  decoded = decode.greedy(model, params, batch["inputs"], batch["input_lengths"],
-                          batch["targets"].shape[1])
-  return metrics.counts(logits, decoded.tokens_BxT, batch["targets"], batch["weights"])
+  decoded = decode.search(model, params, batch["inputs"], batch["input_lengths"],
+                          batch["targets"].shape[1], search)
+  return metrics.counts(logits, decoded.tokens_BxKxT[:, 0], batch["targets"], batch["weights"])
 
 
-def evaluate(model: nn.Module, params, split: Split, batch_size: int) -> dict[str, float]:
+def evaluate(model: nn.Module, params, split: Split, batch_size: int,
+             search: DecodeConfig) -> dict[str, float]:
+  """Metrics over a whole split, decoding with `search`."""
   sums = None
   for batch in eval_batches(split, batch_size):
-    counts = eval_step(model, params, batch)
+    counts = eval_step(model, params, batch, search)
     sums = counts if sums is None else jax.tree.map(jnp.add, sums, counts)
   return metrics.summarise({k: float(v) for k, v in sums.items()})
 
@@ -176,7 +199,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path,
   bar = tqdm.tqdm(total=total_steps, disable=not progress, unit="step", dynamic_ncols=True)
   for epoch in range(cfg.num_epochs):
     for batch in train_batches(task.train, cfg.batch_size, epoch_rng(keys["shuffle"], epoch)):
-      state, loss = train_step(state, batch, keys["dropout"])
+      state, loss = train_step(state, batch, keys["dropout"], cfg)
       losses.append(loss)  # stays on the device: no host round-trip per step
       step += 1
       bar.update()
@@ -187,7 +210,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path,
           raise FloatingPointError(
               f"the training loss became {train_loss} by step {step}; lower "
               f"train.learning_rate or set train.grad_clip_norm (e.g. 1.0) and rerun.")
-        val = evaluate(model, state.params, task.val, cfg.eval_batch_size)
+        val = evaluate(model, state.params, task.val, cfg.eval_batch_size, config.decode)
         record = dict(step=step, epoch=epoch + 1, train_loss=train_loss,
                       **{f"val_{k}": v for k, v in val.items()},
                       seconds=time.perf_counter() - start)
@@ -196,7 +219,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path,
   bar.close()
 
   checkpoint.save(workdir, step, state)
-  test = evaluate(model, state.params, task.test, cfg.eval_batch_size)
+  test = evaluate(model, state.params, task.test, cfg.eval_batch_size, config.decode)
   results = dict(step=step, **{f"test_{k}": v for k, v in test.items()},
                  seconds=time.perf_counter() - start)
   _log(log_path, results)

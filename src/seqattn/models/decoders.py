@@ -44,6 +44,13 @@ class Carry(NamedTuple):
   t: jax.Array  # [] the index of the next output step
 
 
+class Sampling(NamedTuple):
+  """Scheduled sampling at one training step."""
+
+  probability: jax.Array  # [] of feeding the model's own sample instead of the gold token
+  key: jax.Array  # drives the coins and the samples; folded with t at each output step
+
+
 class Decoder(nn.Module):
   cfg: ModelConfig
   vocab_size: int
@@ -121,11 +128,26 @@ class Decoder(nn.Module):
     return new, (logits_BxV, alpha_BxT)
 
   def __call__(self, carry: Carry, decoder_inputs_BxTy: jax.Array, memory: Memory,
-               deterministic: bool = True):
-    """Teacher forcing over Ty steps; returns (logits_BxTyxV, α_BxTyxTx)."""
-    scan = nn.scan(lambda module, carry, y_prev, memory: module.step(
-                       carry, y_prev, memory, deterministic),
-                   variable_broadcast="params", split_rngs={"params": False, "dropout": True},
-                   in_axes=(0, nn.broadcast))
-    _, (logits_TyxBxV, alpha_TyxBxTx) = scan(self, carry, decoder_inputs_BxTy.T, memory)
+               deterministic: bool = True, sampling: Sampling | None = None):
+    """Teacher forcing over Ty steps; returns (logits_BxTyxV, α_BxTyxTx).
+
+    With `sampling` (scheduled sampling, Bengio et al. 2015), each y_{t-1} (t > 1) is replaced,
+    with probability `sampling.probability`, by a sample from the model's own p(y_{t-1}).
+    """
+    def body(module, state, y_gold_B, memory):
+      carry, logits_prev_BxV = state
+      y_prev_B = y_gold_B
+      if sampling is not None:
+        coin_key, sample_key = jax.random.split(jax.random.fold_in(sampling.key, carry.t))
+        sampled_B = jax.random.categorical(sample_key, logits_prev_BxV)
+        use_B = jax.random.bernoulli(coin_key, sampling.probability, y_gold_B.shape)
+        y_prev_B = jnp.where(use_B & (carry.t > 0), sampled_B, y_gold_B)
+      carry, (logits_BxV, alpha_BxT) = module.step(carry, y_prev_B, memory, deterministic)
+      return (carry, logits_BxV), (logits_BxV, alpha_BxT)
+
+    scan = nn.scan(body, variable_broadcast="params",
+                   split_rngs={"params": False, "dropout": True}, in_axes=(0, nn.broadcast))
+    batch = decoder_inputs_BxTy.shape[0]
+    start = (carry, jnp.zeros((batch, self.vocab_size)))
+    _, (logits_TyxBxV, alpha_TyxBxTx) = scan(self, start, decoder_inputs_BxTy.T, memory)
     return logits_TyxBxV.swapaxes(0, 1), alpha_TyxBxTx.swapaxes(0, 1)

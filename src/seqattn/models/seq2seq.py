@@ -7,7 +7,7 @@ import jax
 
 from seqattn.config import ModelConfig
 from seqattn.models.bridges import Bridge
-from seqattn.models.decoders import Carry, Decoder, Memory
+from seqattn.models.decoders import Carry, Decoder, Memory, Sampling
 from seqattn.models.encoders import Encoder, length_mask
 
 
@@ -38,11 +38,13 @@ class Seq2Seq(nn.Module):
     return self.decoder.step(carry, y_prev_B, memory)
 
   def __call__(self, inputs_BxTx: jax.Array, lengths_B: jax.Array,
-               decoder_inputs_BxTy: jax.Array, deterministic: bool = True):
+               decoder_inputs_BxTy: jax.Array, deterministic: bool = True,
+               sampling: Sampling | None = None):
     """Teacher-forced (logits_BxTyxV, α_BxTyxTx).
 
     decoder_inputs_BxTy: y_0 = <bos>, y_1, ..., y_{Ty-1}; read by decoders fed the previous token.
     deterministic: False turns dropout on (needs a 'dropout' rng).
+    sampling: scheduled sampling of the decoder inputs (training only).
     """
     carry, memory = self.encode(inputs_BxTx, lengths_B, deterministic)
-    return self.decoder(carry, decoder_inputs_BxTy, memory, deterministic)
+    return self.decoder(carry, decoder_inputs_BxTy, memory, deterministic, sampling)
