@@ -185,3 +185,19 @@ def test_dropout_changes_training_outputs_only(tiny_config):
   train_a = apply({"params": params}, ids, LENGTHS, y_in, deterministic=False,
                   rngs={"dropout": jax.random.key(0)})
   assert not jnp.allclose(train_a[0], test_a[0])
+
+
+def test_scheduled_sampling_feeds_model_samples_with_the_given_probability(tiny_config):
+  from seqattn.models.decoders import Sampling
+  model, params, apply = _architecture("luong")
+  ids, y_in = _inputs(jax.random.key(0)), _decoder_inputs()
+  teacher = apply({"params": params}, ids, LENGTHS, y_in)
+  never = apply({"params": params}, ids, LENGTHS, y_in,
+                sampling=Sampling(jnp.float32(0.0), jax.random.key(3)))
+  chex.assert_trees_all_close(never, teacher, atol=1e-6)
+  always = Sampling(jnp.float32(1.0), jax.random.key(3))
+  sampled = apply({"params": params}, ids, LENGTHS, y_in, sampling=always)
+  chex.assert_trees_all_close(sampled[0][:, 0], teacher[0][:, 0], atol=1e-6)  # y_0 is <bos>
+  assert not jnp.allclose(sampled[0][:, 1:], teacher[0][:, 1:])
+  chex.assert_trees_all_equal(sampled, apply({"params": params}, ids, LENGTHS, y_in,
+                                             sampling=always))

@@ -55,3 +55,16 @@ def test_schedules_start_at_the_configured_rate(tiny_config):
   warm = train.learning_rate(dataclasses.replace(tiny_config.train, warmup_steps=10), 100)
   assert float(warm(0)) == 0.0
   chex.assert_trees_all_close(warm(10), tiny_config.train.learning_rate, rtol=1e-6)
+
+
+def test_scheduled_sampling_schedules(tiny_config):
+  import dataclasses
+  import jax.numpy as jnp
+  key = jax.random.key(0)
+  assert train.scheduled_sampling(tiny_config.train, jnp.int32(5), key) is None
+  for kind, k, step, gold in [("linear", 100.0, 25, 0.75), ("linear", 100.0, 250, 0.0),
+                              ("exponential", 0.99, 10, 0.99 ** 10),
+                              ("inverse_sigmoid", 10.0, 20, 10 / (10 + np.exp(2.0)))]:
+    cfg = dataclasses.replace(tiny_config.train, scheduled_sampling=kind, sampling_k=k)
+    sampling = train.scheduled_sampling(cfg, jnp.int32(step), key)
+    chex.assert_trees_all_close(sampling.probability, 1.0 - gold, atol=1e-6)
