@@ -20,18 +20,25 @@ from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config, logs, checkpoints, plots.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "predict", "evaluate"],
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "predict", "evaluate", "sweep"],
                           "train: train and evaluate. predict: decode the positional inputs. "
-                          "evaluate: score the test split again (e.g. with another search).")
+                          "evaluate: score the test split again (e.g. with another search). "
+                          "sweep: train every point of the config's sweep(add) and aggregate.")
 flags.mark_flag_as_required("workdir")
+
+
+def _config_path(argv: list[str]) -> str | None:
+  """The --config file argument as written (with its optional ':arg')."""
+  path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  if path is None and "--config" in argv[:-1]:
+    path = argv[argv.index("--config") + 1]
+  return path
 
 
 def _config_override_error(argv: list[str]) -> str | None:
   """Names the first --config.<path> override that does not exist, with the valid keys."""
   from seqattn.config import load_file
-  path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
-  if path is None and "--config" in argv[:-1]:
-    path = argv[argv.index("--config") + 1]
+  path = _config_path(argv)
   if path is None:
     return None
   config = load_file(path)
@@ -70,9 +77,7 @@ def _train(workdir: pathlib.Path) -> None:
 def _load_trained(workdir: pathlib.Path, argv: list[str]):
   """The trained model in `workdir`, decoding as --config's `decode` group says (if given)."""
   from seqattn import config as config_lib, predict
-  config_arg = next((a for a in argv if a.startswith("--config=")), "--config configs/dates.py")
-  if "--config" in argv[:-1]:
-    config_arg = f"--config {argv[argv.index('--config') + 1]}"
+  config_arg = f"--config {_config_path(argv) or 'configs/dates.py'}"
   train_command = f"python launch.py {config_arg} --workdir {shlex.quote(str(workdir))}"
   search = None if _CONFIG.value is None else config_lib.freeze(_CONFIG.value).decode
   return predict.load(workdir, train_command, search)
@@ -103,7 +108,7 @@ def _evaluate(workdir: pathlib.Path, argv: list[str]) -> None:
   task = data.load(trained.config.data, trained.config.seed)
   search = trained.config.decode
   results = train.evaluate(trained.model, trained.state.params, task.test,
-                           trained.config.train.eval_batch_size, search)
+                           trained.config.train.eval_batch_size, search).metrics
   name = "greedy" if search.method == "greedy" else f"beam{search.beam_size}"
   (workdir / f"results_{name}.json").write_text(json.dumps(results, indent=2))
   print(f"{name}: test exact match {results['exact_match']:.4f}, token accuracy "
@@ -122,8 +127,14 @@ def main(argv: list[str]) -> None:
       _train(workdir)
     elif _MODE.value == "predict":
       _predict(workdir, argv[1:], sys.argv)
-    else:
+    elif _MODE.value == "evaluate":
       _evaluate(workdir, sys.argv)
+    else:
+      from seqattn import sweep
+      if _CONFIG.value is None:
+        raise ValueError("give the sweep's config file: --config configs/ablation_scores.py")
+      sweep.run(_config_path(sys.argv), workdir, base=_CONFIG.value)
+      print((workdir / "results.md").read_text())
   except (ValueError, FileNotFoundError, FloatingPointError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)

@@ -28,6 +28,13 @@ def get_config(arg=None):
   c.data.date_start = "1950-01-01"  # 100 years: two-digit years stay unambiguous
   c.data.date_end = "2049-12-31"
   c.data.year_pattern = "calendar"  # 'week_based' reproduces the course's YYYY bug
+  # Generated tasks (copy | reverse | sort | addition) only: lengths of the training and
+  # validation sequences (of each operand for addition), of the test ones, and alphabet size.
+  c.data.min_len = 1
+  c.data.max_len = 10
+  c.data.test_min_len = 1
+  c.data.test_max_len = 10
+  c.data.symbols = 10
 
   c.model = ml_collections.ConfigDict()
   c.model.embed_dim = 0  # 0: one-hot characters, as in the course

@@ -1,5 +1,6 @@
 """Date data: determinism, disjoint splits, calendar years, vocabularies and batches."""
 
+import dataclasses
 import datetime
 import re
 
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 
 from seqattn import data
-from seqattn.data import batching, dates
-from seqattn.data.vocab import PAD_ID, UNK_ID, Vocab
+from seqattn.data import batching, dates, synthetic
+from seqattn.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 
 
 def test_generation_is_deterministic_in_the_seed():
@@ -20,10 +21,10 @@ def test_generation_is_deterministic_in_the_seed():
 
 
 def test_pairs_are_distinct_and_targets_are_the_iso_dates_in_range():
-  pairs = dates.generate(2000, seed=0, start="1990-01-01", end="1999-12-31")
-  sources = [s for s, _ in pairs]
+  examples = dates.generate(2000, seed=0, start="1990-01-01", end="1999-12-31")
+  sources = [e.source for e in examples]
   assert len(set(sources)) == len(sources)
-  for source, target in pairs:
+  for source, target, _ in examples:
     day = datetime.date.fromisoformat(target)
     assert datetime.date(1990, 1, 1) <= day <= datetime.date(1999, 12, 31)
     assert source == source.lower() and "," not in source
@@ -58,8 +59,8 @@ def test_week_based_option_reproduces_the_course_bug():
 
 
 def test_splits_are_disjoint_and_deterministic(tiny_config):
-  pairs = dates.generate(600, seed=0, start="1950-01-01", end="2049-12-31")
-  train, val, test = data.split_pairs(pairs, 400, 100)
+  examples = dates.generate(600, seed=0, start="1950-01-01", end="2049-12-31")
+  train, val, test = data.split_examples(examples, 400, 100)
   assert (len(train), len(val), len(test)) == (400, 100, 100)
   sets = [set(train), set(val), set(test)]
   assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
@@ -102,3 +103,54 @@ def test_train_batches_shuffle_full_batches_and_eval_batches_cover_each_example_
   assert len(evals) == 3
   weights = np.concatenate([b["weights"] for b in evals])
   assert weights.tolist() == [1] * 7 + [0] * 2
+
+
+def test_date_alignments_point_at_the_fields():
+  examples = dates.generate(500, seed=1, start="1950-01-01", end="2049-12-31")
+  for source, target, alignment in examples:
+    assert len(alignment) == len(target) == 10
+    for char, link in zip(target, alignment):
+      assert (link.sure is None) or link.sure in link.possible
+      if char == "-":
+        assert not link.possible
+      if link.sure is not None:
+        assert source[link.sure] == char  # a sure link copies its character
+  source, target, alignment = next(e for e in examples if e.source.count("/") == 2)
+  month, day, year = source.split("/")
+  assert [l.possible for l in alignment[:2]] == [frozenset(range(len(source) - 2, len(source)))] * 2
+
+
+@pytest.mark.parametrize("task", synthetic.TASKS)
+def test_synthetic_tasks_are_distinct_correct_and_aligned(task):
+  examples = synthetic.generate(task, 200, seed=0, min_len=3, max_len=8, symbols=6)
+  assert len({e.source for e in examples}) == 200
+  assert examples == synthetic.generate(task, 200, seed=0, min_len=3, max_len=8, symbols=6)
+  for source, target, alignment in examples:
+    assert len(alignment) == len(target)
+    if task == "addition":
+      a, b = source.split("+")
+      assert int(target) == int(a) + int(b)
+      assert all(source[j].isdigit() for link in alignment for j in link.possible)
+    else:
+      assert 3 <= len(source) <= 8 and set(source) <= set("abcdef")
+      expected = {"copy": source, "reverse": source[::-1], "sort": "".join(sorted(source))}
+      assert target == expected[task]
+      assert all(source[link.sure] == char for char, link in zip(target, alignment))
+
+
+def test_synthetic_test_split_uses_its_own_lengths_and_unseen_sources(tiny_config):
+  cfg = dataclasses.replace(tiny_config.data, task="reverse", n_train=300, n_val=50, n_test=80,
+                            min_len=2, max_len=6, test_min_len=7, test_max_len=12,
+                            max_input_len=12, max_target_len=13, symbols=5)
+  train, val, test = data.generate(cfg, 0)
+  assert all(2 <= len(e.source) <= 6 for e in train + val)
+  assert all(7 <= len(e.source) <= 12 for e in test)
+  task = data.load(cfg, 0)
+  assert task.test.targets.shape == (80, 13)
+  lengths = (task.test.targets != PAD_ID).sum(1)
+  np.testing.assert_array_equal(task.test.targets[np.arange(80), lengths - 1], EOS_ID)
+
+
+def test_too_few_distinct_examples_is_a_clear_error():
+  with pytest.raises(ValueError, match="found only 3"):
+    synthetic.generate("copy", 10, seed=0, min_len=1, max_len=1, symbols=3)

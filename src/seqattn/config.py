@@ -46,15 +46,20 @@ PROBABILITY = _check(_probability, "a number in [0, 1)")
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-  task: Literal["dates"]
+  task: Literal["dates", "copy", "reverse", "sort", "addition"]
   n_train: int = dataclasses.field(metadata=POSITIVE)
   n_val: int = dataclasses.field(metadata=POSITIVE)
   n_test: int = dataclasses.field(metadata=POSITIVE)
   max_input_len: int = dataclasses.field(metadata=POSITIVE)
   max_target_len: int = dataclasses.field(metadata=POSITIVE)
-  date_start: str
+  date_start: str  # dates only
   date_end: str
   year_pattern: Literal["calendar", "week_based"]
+  min_len: int = dataclasses.field(metadata=POSITIVE)  # generated tasks only
+  max_len: int = dataclasses.field(metadata=POSITIVE)
+  test_min_len: int = dataclasses.field(metadata=POSITIVE)
+  test_max_len: int = dataclasses.field(metadata=POSITIVE)
+  symbols: int = dataclasses.field(metadata=POSITIVE)
 
 
 Cell = Literal["lstm", "gru", "simple"]
@@ -216,6 +221,10 @@ def _check_cross_field(config: Config) -> None:
        "train.scheduled_sampling replaces fed-back tokens and needs model.feed_previous_token"),
       (config.decode.n_best > config.decode.beam_size and config.decode.method == "beam",
        "decode.n_best must be <= decode.beam_size"),
+      (config.data.min_len > config.data.max_len
+       or config.data.test_min_len > config.data.test_max_len,
+       "data.min_len/test_min_len must not exceed data.max_len/test_max_len"),
+      (config.data.symbols > 26, "data.symbols is at most 26 (lowercase letters)"),
       (config.data.date_start >= config.data.date_end,
        "data.date_start must be before data.date_end (ISO dates, YYYY-MM-DD)"),
   ]

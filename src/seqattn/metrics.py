@@ -27,10 +27,15 @@ def counts(logits_BxTxV: jax.Array, predictions_BxT: jax.Array, targets_BxT: jax
   loss_sum, tokens = cross_entropy(logits_BxTxV, targets_BxT, weights_B)
   real_BxT = targets_BxT != PAD_ID
   correct_BxT = (predictions_BxT == targets_BxT) & real_BxT
-  exact_B = jnp.all(predictions_BxT == targets_BxT, axis=-1)
+  exact_B = exact(predictions_BxT, targets_BxT)
   return dict(loss_sum=loss_sum, tokens=tokens,
               correct_tokens=jnp.sum(correct_BxT * weights_B[:, None]),
               exact=jnp.sum(exact_B * weights_B), sequences=jnp.sum(weights_B))
+
+
+def exact(predictions_BxT: jax.Array, targets_BxT: jax.Array) -> jax.Array:
+  """[B] bool: the decoded sequence equals the target everywhere, padding included."""
+  return jnp.all(predictions_BxT == targets_BxT, axis=-1)
 
 
 def summarise(sums: dict[str, float]) -> dict[str, float]:

@@ -26,3 +26,39 @@ def attention_heatmap(alpha_TyxTx: np.ndarray, source: Sequence[str], target: Se
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def lines(curves: dict[str, tuple[Sequence[float], Sequence[float]]], path, xlabel: str,
+          ylabel: str, title: str = "") -> None:
+  """One line per named (x, y) curve."""
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for name, (x, y) in curves.items():
+    ax.plot(x, y, marker="o", markersize=3, label=name)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  if title:
+    ax.set_title(title)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def heatmap_grid(panels: dict[str, list], path) -> None:
+  """Rows: variants; columns: inputs. `panels[name]` holds predict.Prediction objects."""
+  names = list(panels)
+  columns = len(next(iter(panels.values())))
+  fig, axes = plt.subplots(len(names), columns, squeeze=False,
+                           figsize=(4.2 * columns, 2.6 * len(names)))
+  for row, name in enumerate(names):
+    for col, prediction in enumerate(panels[name]):
+      ax, best = axes[row, col], prediction.best
+      ax.imshow(best.alpha_TyxTx, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+      ax.set_xticks(range(len(prediction.source)),
+                    [c if c != " " else "␣" for c in prediction.source], fontsize=6)
+      ax.set_yticks(range(len(best.tokens)), best.tokens, fontsize=6)
+      ax.set_title(f"{name}\n{prediction.source} -> {best.output}", fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from seqattn import checkpoint, config as config_lib, decode, train
-from seqattn.data import dates
+from seqattn import data
 from seqattn.data.batching import check_length, pad
 from seqattn.data.vocab import EOS, PAD_ID, Vocab
 
@@ -75,7 +75,7 @@ def load(workdir: str | pathlib.Path, train_command: str,
 def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
   """Reads each text (normalised as in training) and decodes it with the config's search."""
   max_len = trained.config.data.max_input_len
-  sources = [dates.normalise(t) for t in texts]
+  sources = [data.normalise(trained.config.data.task, t) for t in texts]
   for text, source in zip(texts, sources):
     check_length(source, max_len, f"input {text!r} (normalised)" if source != text else "input")
   inputs = pad([trained.src_vocab.encode(s) for s in sources], max_len)

@@ -6,7 +6,7 @@ import functools
 import json
 import pathlib
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -16,7 +16,7 @@ import optax
 import tqdm
 from flax.training import train_state
 
-from seqattn import checkpoint, data, decode, metrics
+from seqattn import alignment, checkpoint, data, decode, metrics
 from seqattn.config import Config, DecodeConfig, TrainConfig
 from seqattn.data.batching import Batch, Split, eval_batches, train_batches
 from seqattn.data.vocab import BOS_ID
@@ -129,23 +129,46 @@ def train_step(state: TrainState, batch: Batch, key: jax.Array,
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def eval_step(model: nn.Module, params, batch: Batch,
-              search: DecodeConfig) -> dict[str, jax.Array]:
-  """Teacher-forced loss and decoded accuracies of one batch, as summable counts."""
-  logits, _ = forward(params, model.apply, batch)
-  decoded = decode.search(model, params, batch["inputs"], batch["input_lengths"],
-                          batch["targets"].shape[1], search)
-  return metrics.counts(logits, decoded.tokens_BxKxT[:, 0], batch["targets"], batch["weights"])
+def eval_step(model: nn.Module, params, batch: Batch, search: DecodeConfig):
+  """One batch: (summable counts, [B] exact flags, teacher-forced α [B, Ty, Tx])."""
+  logits, alpha = forward(params, model.apply, batch)
+  predictions = decode.search(model, params, batch["inputs"], batch["input_lengths"],
+                              batch["targets"].shape[1], search).tokens_BxKxT[:, 0]
+  return (metrics.counts(logits, predictions, batch["targets"], batch["weights"]),
+          metrics.exact(predictions, batch["targets"]), alpha)
+
+
+class Evaluation(NamedTuple):
+  metrics: dict[str, float]  # loss, token_accuracy, exact_match, examples
+  exact_N: np.ndarray  # per example, decoded with the configured search
+  alpha_NxTxS: np.ndarray  # teacher-forced attention per example
 
 
 def evaluate(model: nn.Module, params, split: Split, batch_size: int,
-             search: DecodeConfig) -> dict[str, float]:
+             search: DecodeConfig) -> Evaluation:
   """Metrics over a whole split, decoding with `search`."""
-  sums = None
+  sums, exact, alpha = None, [], []
   for batch in eval_batches(split, batch_size):
-    counts = eval_step(model, params, batch, search)
+    counts, exact_B, alpha_BxTxS = eval_step(model, params, batch, search)
     sums = counts if sums is None else jax.tree.map(jnp.add, sums, counts)
-  return metrics.summarise({k: float(v) for k, v in sums.items()})
+    exact.append(exact_B)
+    alpha.append(alpha_BxTxS)
+  n = len(split)
+  return Evaluation(metrics.summarise({k: float(v) for k, v in sums.items()}),
+                    np.concatenate(jax.device_get(exact))[:n],
+                    np.concatenate(jax.device_get(alpha))[:n])
+
+
+def report(evaluation: Evaluation, task: data.TaskData) -> dict[str, Any]:
+  """Alignment measures against the gold links and exact match by source length."""
+  sure, possible = alignment.gold(task.test_examples, *evaluation.alpha_NxTxS.shape[1:])
+  by_length: dict[int, list[int]] = {}
+  for length, ok in zip(task.test.input_lengths.tolist(), evaluation.exact_N.tolist()):
+    by_length.setdefault(length, [0, 0])
+    by_length[length][0] += ok
+    by_length[length][1] += 1
+  return dict(alignment=alignment.scores(evaluation.alpha_NxTxS, sure, possible),
+              exact_by_length={n: by_length[n] for n in sorted(by_length)})
 
 
 def root_keys(seed: int) -> dict[str, jax.Array]:
@@ -210,7 +233,8 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path,
           raise FloatingPointError(
               f"the training loss became {train_loss} by step {step}; lower "
               f"train.learning_rate or set train.grad_clip_norm (e.g. 1.0) and rerun.")
-        val = evaluate(model, state.params, task.val, cfg.eval_batch_size, config.decode)
+        val = evaluate(model, state.params, task.val, cfg.eval_batch_size,
+                       config.decode).metrics
         record = dict(step=step, epoch=epoch + 1, train_loss=train_loss,
                       **{f"val_{k}": v for k, v in val.items()},
                       seconds=time.perf_counter() - start)
@@ -220,8 +244,10 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path,
 
   checkpoint.save(workdir, step, state)
   test = evaluate(model, state.params, task.test, cfg.eval_batch_size, config.decode)
-  results = dict(step=step, **{f"test_{k}": v for k, v in test.items()},
-                 seconds=time.perf_counter() - start)
+  results = dict(step=step, **{f"test_{k}": v for k, v in test.metrics.items()},
+                 seconds=time.perf_counter() - start,
+                 parameters=sum(x.size for x in jax.tree.leaves(state.params)),
+                 **report(test, task))
   _log(log_path, results)
   (workdir / "results.json").write_text(json.dumps(results, indent=2))
   return results

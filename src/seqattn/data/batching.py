@@ -7,7 +7,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from seqattn.data.vocab import PAD_ID, Vocab
+from seqattn.data.vocab import EOS_ID, PAD_ID, Vocab
 
 Batch = dict[str, np.ndarray]
 
@@ -48,12 +48,13 @@ def check_length(text: str, max_len: int, what: str) -> None:
 
 
 def encode(pairs: Sequence[tuple[str, str]], src_vocab: Vocab, tgt_vocab: Vocab,
-           max_input_len: int, max_target_len: int) -> Split:
+           max_input_len: int, max_target_len: int, append_eos: bool = False) -> Split:
+  """Ids of (source, target) texts; with `append_eos` each target ends with <eos>."""
   for src, tgt in pairs:
     check_length(src, max_input_len, "input")
-    check_length(tgt, max_target_len, "target")
+    check_length(tgt, max_target_len - append_eos, "target")
   srcs = [src_vocab.encode(s) for s, _ in pairs]
-  tgts = [tgt_vocab.encode(t) for _, t in pairs]
+  tgts = [tgt_vocab.encode(t) + [EOS_ID] * append_eos for _, t in pairs]
   return Split(pad(srcs, max_input_len), np.array([len(s) for s in srcs], np.int32),
                pad(tgts, max_target_len))
 

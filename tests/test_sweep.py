@@ -1,0 +1,94 @@
+"""A 2 × 2 sweep end to end: points, resume, aggregate table and its confidence intervals."""
+
+import csv
+import json
+import math
+import pathlib
+
+import pytest
+
+from seqattn import sweep
+from conftest import CONFIGS
+
+SWEEP_FILE = f'''
+import pathlib
+from seqattn.config import load_file
+
+TARGET_EXACT_MATCH = 0.0
+HEATMAP_INPUTS = ("3 may 1979",)
+
+def get_config(arg=None):
+  c = load_file(pathlib.Path({str(CONFIGS / "test.py")!r}))
+  c.train.num_epochs = 1
+  return c
+
+def sweep(add):
+  for attention in ("course_mlp", "additive"):
+    for seed in (0, 1):
+      add(**{{"model.attention": attention, "seed": seed}})
+'''
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+  root = tmp_path_factory.mktemp("sweep")
+  config = root / "tiny_sweep.py"
+  config.write_text(SWEEP_FILE)
+  rows = sweep.run(str(config), root / "work", progress=False)
+  return config, root / "work", rows
+
+
+def test_every_point_has_its_workdir(swept):
+  _, work, _ = swept
+  names = sorted(p.name for p in (work / "points").iterdir())
+  assert names == ["attention=additive,seed=0", "attention=additive,seed=1",
+                   "attention=course_mlp,seed=0", "attention=course_mlp,seed=1"]
+
+
+def test_aggregate_is_mean_and_t_interval_over_seeds(swept):
+  _, work, rows = swept
+  assert [r["group"] for r in rows] == ["attention=course_mlp", "attention=additive"]
+  for row in rows:
+    attention = row["group"].split("=")[1]
+    exact = [json.loads((work / "points" / f"attention={attention},seed={s}" / "results.json")
+                        .read_text())["test_exact_match"] for s in (0, 1)]
+    # Two seeds: mean ± t(0.975, 1) · s / √2 with t = 12.706 and s = |a - b| / √2.
+    assert row["seeds"] == 2
+    assert row["exact_match"] == pytest.approx((exact[0] + exact[1]) / 2)
+    assert row["exact_match_ci95"] == pytest.approx(12.7062 * abs(exact[0] - exact[1]) / 2,
+                                                    rel=1e-4)
+    assert row["steps_to_0"] == pytest.approx(8.0)  # the first evaluation reaches 0
+  with (work / "results.csv").open() as f:
+    table = list(csv.DictReader(f))
+  assert float(table[0]["exact_match"]) == pytest.approx(rows[0]["exact_match"])
+  markdown = (work / "results.md").read_text()
+  assert "| attention=additive | 2 |" in markdown and "±" in markdown
+
+
+def test_length_study_and_plots_are_written(swept):
+  _, work, _ = swept
+  study = (work / "length_study.md").read_text()
+  assert study.splitlines()[0].startswith("| group | 1-10 | 11-20 |")
+  for png in ("accuracy_by_length.png", "learning_curves.png", "attention_by_variant.png"):
+    assert (work / png).stat().st_size > 0
+
+
+def test_a_rerun_skips_finished_points(swept):
+  config, work, rows = swept
+  stamps = {p: p.stat().st_mtime_ns for p in (work / "points").glob("*/results.json")}
+  assert sweep.run(str(config), work, progress=False) == rows
+  assert stamps == {p: p.stat().st_mtime_ns for p in (work / "points").glob("*/results.json")}
+
+
+def test_mean_ci_of_one_value_and_of_known_values():
+  assert sweep.mean_ci([0.5]) == (0.5, 0.0)
+  mean, half = sweep.mean_ci([1.0, 2.0, 3.0])
+  assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / math.sqrt(3), rel=1e-6)
+
+
+def test_a_typo_in_a_sweep_override_fails_before_training(tmp_path):
+  bad = tmp_path / "bad.py"
+  bad.write_text(SWEEP_FILE.replace('"model.attention"', '"model.atention"'))
+  with pytest.raises(sweep.config_lib.ConfigError, match="no key 'atention'; valid: attention"):
+    sweep.run(str(bad), tmp_path / "work", progress=False)
+  assert not (tmp_path / "work").exists()
