@@ -4,7 +4,8 @@
   python launch.py --config configs/dates.py --workdir runs/dates --config.model.decoder_units=128
   python launch.py --workdir runs/dates --mode predict "3 may 1979" "tuesday june 5 2018"
 
-Every default lives in the config file; override any field with --config.<group>.<field>=value.
+Training in a workdir that holds checkpoints resumes from the latest; a workdir holding another
+config's run is refused unless --force is given. Every default lives in the config file; override any field with --config.<group>.<field>=value.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config fil
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config, logs, checkpoints, plots.")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "predict"],
                           "train: train and evaluate. predict: decode the positional inputs.")
+_FORCE = flags.DEFINE_bool("force", False,
+                           "Go on from the latest checkpoint of a workdir holding another "
+                           "config's run (that checkpoint must fit the new model).")
 flags.mark_flag_as_required("workdir")
 
 
@@ -57,7 +61,14 @@ def _parse_flags(argv: list[str]) -> list[str]:
 def _train(workdir: pathlib.Path) -> None:
   from seqattn import config as config_lib, train
   config = config_lib.freeze(_CONFIG.value)
-  results = train.train_and_evaluate(config, workdir)
+  try:
+    results = train.train_and_evaluate(config, workdir, force=_FORCE.value)
+  except train.Interrupted as e:
+    print(e, file=sys.stderr)
+    sys.exit(128 + e.signum)  # the shell's convention for a process ended by a signal
+  if results["stopped_early"]:
+    print(f"stopped early at step {results['step']}: the best {config.train.best_metric} was "
+          f"{results['best_' + config.train.best_metric]:.4f} at step {results['best_step']}")
   print(f"test exact match {results['test_exact_match']:.4f}, "
         f"token accuracy {results['test_token_accuracy']:.4f} "
         f"on {int(results['test_examples'])} test examples, {results['seconds']:.1f} s; "

@@ -1,11 +1,20 @@
-"""Training and evaluation: one jitted train step, masked metrics, logs in the workdir."""
+"""Training and evaluation: one jitted train step, checkpoints with exact resume, logs, guards.
+
+A run in a workdir that holds checkpoints continues from the latest one: the train state, the
+PRNG keys and the data position (epoch, batch) come back, so the resumed run computes what the
+uninterrupted one would have, bit for bit. SIGINT and SIGTERM save a checkpoint before exiting.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import itertools
 import json
 import pathlib
+import signal
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import flax.linen as nn
 import jax
@@ -13,17 +22,45 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import tqdm
+from flax import struct
 from flax.training import train_state
 
-from seqattn import checkpoint, data, metrics
+from seqattn import checkpoint, data, logs, metrics, workdirs
 from seqattn.config import Config, TrainConfig
 from seqattn.data.batching import Batch, Split, eval_batches, train_batches
 from seqattn.data.vocab import BOS_ID
 from seqattn.models.seq2seq import Seq2Seq
 
 
+class NonFiniteError(FloatingPointError):
+  """A non-finite loss or gradient stopped the run; the message names the step."""
+
+
+class Interrupted(Exception):
+  """SIGINT or SIGTERM stopped the run after a checkpoint was saved."""
+
+  def __init__(self, signum: int, step: int, path: pathlib.Path):
+    super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint "
+                     f"saved in {path}. Rerun the same command to resume.")
+    self.signum = signum
+
+
 class TrainState(train_state.TrainState):
-  pass
+  """Flax's train state plus what the step adds up between two logs.
+
+  sums: on-device sums over the steps since the last log, so that no step waits for the host
+    and a resumed run logs what an uninterrupted one would: loss (f32, over finite steps),
+    finite and nonfinite (i32 step counts), first_nonfinite (i32 step, 0: none).
+  label_smoothing: of the training loss (static).
+  """
+
+  sums: dict[str, jax.Array]
+  label_smoothing: float = struct.field(pytree_node=False, default=0.0)
+
+
+def zero_sums() -> dict[str, jax.Array]:
+  return dict(loss=jnp.zeros((), jnp.float32), finite=jnp.zeros((), jnp.int32),
+              nonfinite=jnp.zeros((), jnp.int32), first_nonfinite=jnp.zeros((), jnp.int32))
 
 
 def build_model(config: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
@@ -31,26 +68,42 @@ def build_model(config: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq
 
 
 def learning_rate(cfg: TrainConfig, total_steps: int) -> optax.Schedule:
-  """The configured schedule, with an optional linear warmup."""
-  peak = cfg.learning_rate
-  decay_steps = max(total_steps - cfg.warmup_steps, 1)
+  """The configured schedule after an optional linear warmup from 0 to `cfg.learning_rate`.
+
+  After warmup the schedule sees the steps since warmup ended (optax.join_schedules).
+  """
+  peak, warmup = cfg.learning_rate, cfg.warmup_steps
   if cfg.schedule == "constant":
     after = optax.constant_schedule(peak)
   elif cfg.schedule == "cosine":
-    after = optax.cosine_decay_schedule(peak, decay_steps)
-  else:  # inverse_time: Keras' legacy `decay`, lr / (1 + decay_rate * step)
-    after = lambda step: peak / (1.0 + cfg.decay_rate * step)
-  if cfg.warmup_steps == 0:
+    after = optax.cosine_decay_schedule(peak, max(total_steps - warmup, 1))
+  elif cfg.schedule == "rsqrt":  # peak * sqrt(warmup / step) at step = warmup + s
+    after = lambda s: peak * jax.lax.rsqrt(1.0 + s / warmup)
+  elif cfg.schedule == "exponential":
+    after = optax.exponential_decay(peak, cfg.decay_steps, cfg.decay_rate)
+  else:  # inverse_time: Keras' InverseTimeDecay (the course's `decay`: decay_steps=1)
+    after = lambda s: peak / (1.0 + cfg.decay_rate * s / cfg.decay_steps)
+  if warmup == 0:
     return after
-  return optax.join_schedules(
-      [optax.linear_schedule(0.0, peak, cfg.warmup_steps), after], [cfg.warmup_steps])
+  return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), after], [warmup])
 
 
 def optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformation:
-  adam = optax.adam(learning_rate(cfg, total_steps), b1=cfg.b1, b2=cfg.b2)
-  if cfg.grad_clip_norm > 0:
-    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), adam)
-  return adam
+  """Clipping (or not), then the optimiser with its schedule and weight decay.
+
+  The chain has the same optimiser state whatever the clipping norm, momentum or decay, so a
+  run can go on (--force) from a checkpoint with a changed value of these.
+  """
+  lr = learning_rate(cfg, total_steps)
+  if cfg.optimizer == "adam":
+    base = optax.adam(lr, b1=cfg.b1, b2=cfg.b2)
+  elif cfg.optimizer == "adamw":
+    base = optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
+  else:  # sgd: weight decay as an L2 term in the gradient, as in torch.optim.SGD
+    base = optax.chain(optax.add_decayed_weights(cfg.weight_decay),
+                       optax.sgd(lr, momentum=cfg.momentum))
+  clip = optax.clip_by_global_norm(cfg.grad_clip_norm) if cfg.grad_clip_norm else optax.identity()
+  return optax.chain(clip, base)
 
 
 def example_inputs(config: Config) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -68,7 +121,8 @@ def init_params(model: nn.Module, config: Config, key: jax.Array):
 
 def create_state(model: nn.Module, params, config: Config, total_steps: int) -> TrainState:
   state = TrainState.create(apply_fn=model.apply, params=params,
-                            tx=optimizer(config.train, total_steps))
+                            tx=optimizer(config.train, total_steps), sums=zero_sums(),
+                            label_smoothing=config.train.label_smoothing)
   # An array step (not the Python int 0) keeps the first call's signature equal to the rest.
   return state.replace(step=jnp.zeros((), jnp.int32))
 
@@ -92,19 +146,44 @@ def shift_right(targets_BxT: jax.Array) -> jax.Array:
   return jnp.concatenate([bos_Bx1, targets_BxT[:, :-1]], axis=1)
 
 
-def loss_fn(params, apply_fn, batch: Batch, dropout_key: jax.Array | None = None):
+def loss_fn(params, apply_fn, batch: Batch, dropout_key: jax.Array | None = None,
+            label_smoothing: float = 0.0):
   logits, _ = forward(params, apply_fn, batch, dropout_key)
-  loss_sum, tokens = metrics.cross_entropy(logits, batch["targets"], batch["weights"])
+  loss_sum, tokens = metrics.cross_entropy(logits, batch["targets"], batch["weights"],
+                                           label_smoothing)
   return loss_sum / tokens
+
+
+def all_finite(tree) -> jax.Array:
+  return jax.tree.reduce(jnp.logical_and, jax.tree.map(lambda x: jnp.isfinite(x).all(), tree))
+
+
+def add_step(sums: dict[str, jax.Array], loss: jax.Array, finite: jax.Array,
+             step: jax.Array) -> dict[str, jax.Array]:
+  """`sums` with one more step (numbered `step`) of loss `loss` added."""
+  first_bad = (sums["first_nonfinite"] == 0) & ~finite
+  return dict(loss=sums["loss"] + jnp.where(finite, loss, 0.0),
+              finite=sums["finite"] + finite.astype(jnp.int32),
+              nonfinite=sums["nonfinite"] + (~finite).astype(jnp.int32),
+              first_nonfinite=jnp.where(first_bad, step, sums["first_nonfinite"]))
 
 
 @jax.jit(donate_argnums=0)
 def train_step(state: TrainState, batch: Batch,
                key: jax.Array) -> tuple[TrainState, jax.Array]:
-  """One optimiser update on one batch; `key` drives dropout. Returns (new state, mean loss)."""
+  """One optimiser update on one batch; `key` drives dropout. Returns (new state, mean loss).
+
+  An update whose loss or gradients are not finite is not applied: params and optimiser state
+  stay, the step still counts (the batch is used up), and `sums` record it, so the host learns
+  of it at the next log without waiting on any step.
+  """
   dropout_key = jax.random.fold_in(key, state.step)
-  loss, grads = jax.value_and_grad(loss_fn)(state.params, state.apply_fn, batch, dropout_key)
-  return state.apply_gradients(grads=grads), loss
+  loss, grads = jax.value_and_grad(loss_fn)(state.params, state.apply_fn, batch, dropout_key,
+                                            state.label_smoothing)
+  finite = jnp.isfinite(loss) & all_finite(grads)
+  new = optax.tree.where(finite, state.apply_gradients(grads=grads),
+                         state.replace(step=state.step + 1))
+  return new.replace(sums=add_step(state.sums, loss, finite, state.step + 1)), loss
 
 
 @jax.jit
@@ -133,68 +212,172 @@ def epoch_rng(shuffle_key: jax.Array, epoch: int) -> np.random.Generator:
   return np.random.default_rng(np.asarray(bits))
 
 
+def batches_from(split: Split, batch_size: int, shuffle_key: jax.Array, num_epochs: int,
+                 epoch: int, index: int) -> Iterator[tuple[int, int, Batch]]:
+  """(epoch, index in epoch, batch) of training from data position (epoch, index) to the end."""
+  for e in range(epoch, num_epochs):
+    batches = enumerate(train_batches(split, batch_size, epoch_rng(shuffle_key, e)))
+    for i, batch in itertools.islice(batches, index if e == epoch else 0, None):
+      yield e, i, batch
+
+
+@dataclasses.dataclass
+class Progress:
+  """What the host knows of a run beyond the train state; saved as JSON with each checkpoint."""
+
+  epoch: int = 0  # data position: the epoch being read ...
+  batch: int = 0  # ... and the index of its next batch
+  best_step: int = 0  # the evaluation with the best train.best_metric so far (0: none yet)
+  best_value: float | None = None
+  evals_since_best: int = 0
+  seconds: float = 0.0  # training time, over all sessions, up to this checkpoint
+
+  def record_eval(self, cfg: TrainConfig, step: int, value: float) -> None:
+    better = {"min": value.__lt__, "max": value.__gt__}[cfg.best_mode]
+    if self.best_value is None or better(self.best_value):
+      self.best_step, self.best_value, self.evals_since_best = step, value, 0
+    else:
+      self.evals_since_best += 1
+
+  def stop_early(self, cfg: TrainConfig) -> bool:
+    return 0 < cfg.early_stopping_patience <= self.evals_since_best
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[list[int]]:
+  """Within the block, SIGINT and SIGTERM append their number to the yielded list instead of
+  ending the process, so that the loop can save a checkpoint first. Main thread only."""
+  received: list[int] = []
+  signums = (signal.SIGINT, signal.SIGTERM)
+  previous = [signal.signal(s, lambda signum, _: received.append(signum)) for s in signums]
+  try:
+    yield received
+  finally:
+    for s, handler in zip(signums, previous):
+      signal.signal(s, handler)
+
+
+def check_finite(cfg: TrainConfig, sums: dict[str, Any], step: int, last_saved: int | None,
+                 workdir: pathlib.Path) -> None:
+  """Unless non-finite updates are to be skipped, raises NonFiniteError naming the first
+  non-finite step counted in `sums` (there is none when sums['nonfinite'] is 0)."""
+  if cfg.skip_nonfinite_updates or not sums["nonfinite"]:
+    return
+  kept = (f"the last good checkpoint, {checkpoint.directory(workdir) / str(last_saved)}, is kept"
+          if last_saved is not None else "no checkpoint was saved before it")
+  raise NonFiniteError(
+      f"the training loss or a gradient was not finite at step {int(sums['first_nonfinite'])} "
+      f"({int(sums['nonfinite'])} such step(s) up to step {step}; none was applied); {kept}. "
+      f"Lower train.learning_rate, set train.grad_clip_norm (e.g. 1.0) or "
+      f"train.skip_nonfinite_updates=True, then rerun with --force to go on from that "
+      f"checkpoint, or in a new workdir.")
+
+
+def save_checkpoint(mngr, config: Config, state: TrainState, keys: dict[str, jax.Array],
+                    prog: Progress, metrics: dict[str, float] | None) -> None:
+  """Saves the run at `state.step`: state, PRNG keys, config and progress; `metrics` rank it."""
+  checkpoint.save(mngr, int(state.step),
+                  dict(state=state, rng={k: jax.random.key_data(v) for k, v in keys.items()}),
+                  dict(config=config.to_dict(), progress=dataclasses.asdict(prog)), metrics)
+
+
 def write_workdir_files(workdir: pathlib.Path, config: Config, task: data.TaskData) -> None:
-  workdir.mkdir(parents=True, exist_ok=True)
   (workdir / "config.json").write_text(config.to_json())
   (workdir / "src_vocab.json").write_text(task.src_vocab.to_json())
   (workdir / "tgt_vocab.json").write_text(task.tgt_vocab.to_json())
 
 
-def _log(path: pathlib.Path, record: dict[str, Any]) -> None:
-  with path.open("a") as f:
-    f.write(json.dumps(record) + "\n")
+def resume(workdir: pathlib.Path, config: Config, abstract: TrainState,
+           force: bool) -> tuple[TrainState, dict[str, jax.Array], Progress] | None:
+  """(state, PRNG keys, progress) of the latest checkpoint in `workdir`; None without one.
+
+  Refuses a checkpoint of another config (unless `force`), or one that is damaged or does not
+  fit `abstract`, before anything is written.
+  """
+  step = checkpoint.latest_step(workdir)
+  if step is None:
+    return None
+  meta = checkpoint.read_meta(workdir, step)
+  workdirs.check_config(config, meta["config"], f"checkpoint {checkpoint.directory(workdir) / str(step)}",
+                        force)
+  key_data = jax.eval_shape(lambda: {k: jax.random.key_data(v) for k, v in root_keys(0).items()})
+  arrays = checkpoint.restore(workdir, step, dict(state=abstract, rng=key_data))
+  keys = {k: jax.random.wrap_key_data(v) for k, v in arrays["rng"].items()}
+  return arrays["state"], keys, Progress(**meta["progress"])
 
 
-def train_and_evaluate(config: Config, workdir: str | pathlib.Path,
-                       progress: bool = True) -> dict[str, Any]:
-  """Trains `config` from scratch in `workdir`, evaluates on the test split, saves everything.
+def train_and_evaluate(config: Config, workdir: str | pathlib.Path, progress: bool = True,
+                       force: bool = False) -> dict[str, Any]:
+  """Trains `config` in `workdir` (resuming its latest checkpoint), then evaluates on test.
 
+  force: go on from a checkpoint written under another config.
   Returns the final metrics (also in `<workdir>/results.json`).
   """
   start = time.perf_counter()
   workdir = pathlib.Path(workdir)
-  task = data.load(config.data, config.seed)
-  write_workdir_files(workdir, config, task)
-  log_path = workdir / "metrics.jsonl"
-  log_path.write_text("")
-
   cfg = config.train
+  workdirs.check_writable(workdir)
+  changes = workdirs.check_config(config, workdirs.stored_config(workdir), str(workdir), force)
+  task = data.load(config.data, config.seed)
   steps_per_epoch = len(task.train) // cfg.batch_size
   if steps_per_epoch == 0:
     raise ValueError(f"train.batch_size={cfg.batch_size} exceeds the {len(task.train)} "
                      f"training examples; lower it or raise data.n_train.")
   total_steps = steps_per_epoch * cfg.num_epochs
-  keys = root_keys(config.seed)
   model = build_model(config, len(task.src_vocab), len(task.tgt_vocab))
-  state = create_state(model, init_params(model, config, keys["init"]), config, total_steps)
+  resumed = resume(workdir, config, abstract_state(model, config, total_steps), force)
+  if resumed is None:
+    keys = root_keys(config.seed)
+    state = create_state(model, init_params(model, config, keys["init"]), config, total_steps)
+    prog = Progress()
+  else:
+    state, keys, prog = resumed
+  step = int(state.step)
+  if changes:
+    tqdm.tqdm.write(f"going on from step {step} under a changed config: {'; '.join(changes)}")
+  before = prog.seconds
+  elapsed = lambda: before + time.perf_counter() - start
+  lr = learning_rate(cfg, total_steps)
 
-  step, losses = 0, []
-  bar = tqdm.tqdm(total=total_steps, disable=not progress, unit="step", dynamic_ncols=True)
-  for epoch in range(cfg.num_epochs):
-    for batch in train_batches(task.train, cfg.batch_size, epoch_rng(keys["shuffle"], epoch)):
-      state, loss = train_step(state, batch, keys["dropout"])
-      losses.append(loss)  # stays on the device: no host round-trip per step
-      step += 1
-      bar.update()
-      if step % cfg.eval_every_steps == 0 or step == total_steps:
-        train_loss = float(jnp.mean(jnp.stack(losses)))
-        losses = []
-        if not np.isfinite(train_loss):
-          raise FloatingPointError(
-              f"the training loss became {train_loss} by step {step}; lower "
-              f"train.learning_rate or set train.grad_clip_norm (e.g. 1.0) and rerun.")
-        val = evaluate(state, task.val, cfg.eval_batch_size)
-        record = dict(step=step, epoch=epoch + 1, train_loss=train_loss,
-                      **{f"val_{k}": v for k, v in val.items()},
-                      seconds=time.perf_counter() - start)
-        _log(log_path, record)
-        bar.set_postfix(loss=f"{train_loss:.4f}", val_exact=f"{val['exact_match']:.4f}")
-  bar.close()
+  with logs.Logs(workdir, step) as log, \
+       checkpoint.manager(workdir, cfg.keep_checkpoints, cfg.best_metric, cfg.best_mode) as mngr:
+    write_workdir_files(workdir, config, task)
+    with stop_signals() as stop, tqdm.tqdm(total=total_steps, initial=step, unit="step",
+                                           disable=not progress, dynamic_ncols=True) as bar:
+      for epoch, index, batch in batches_from(task.train, cfg.batch_size, keys["shuffle"],
+                                              cfg.num_epochs, prog.epoch, prog.batch):
+        if stop:
+          check_finite(cfg, jax.device_get(state.sums), step, mngr.latest_step(), workdir)
+          prog.seconds = elapsed()
+          save_checkpoint(mngr, config, state, keys, prog, None)
+          raise Interrupted(stop[0], step, checkpoint.directory(workdir) / str(step))
+        if prog.stop_early(cfg):
+          break
+        state, _ = train_step(state, batch, keys["dropout"])
+        step += 1
+        prog.epoch, prog.batch = epoch, index + 1
+        bar.update()
+        last = epoch == cfg.num_epochs - 1 and index == steps_per_epoch - 1
+        if step % cfg.eval_every_steps and not last:
+          continue
+        sums = jax.device_get(state.sums)  # the one wait for the device in an interval
+        check_finite(cfg, sums, step, mngr.latest_step(), workdir)
+        val = {f"val_{k}": v for k, v in evaluate(state, task.val, cfg.eval_batch_size).items()}
+        prog.record_eval(cfg, step, val[cfg.best_metric])
+        train_loss = float(sums["loss"] / sums["finite"]) if sums["finite"] else None
+        log.write(dict(step=step, epoch=epoch + 1, train_loss=train_loss,
+                       skipped_updates=int(sums["nonfinite"]), learning_rate=float(lr(step)),
+                       **val, seconds=elapsed()))
+        bar.set_postfix(loss=train_loss, **{cfg.best_metric: val[cfg.best_metric]})
+        state = state.replace(sums=zero_sums())
+        if step % cfg.checkpoint_every_steps == 0 or last or prog.stop_early(cfg):
+          prog.seconds = elapsed()
+          save_checkpoint(mngr, config, state, keys, prog, dict(val, step=step))
 
-  checkpoint.save(workdir, step, state)
-  test = evaluate(state, task.test, cfg.eval_batch_size)
-  results = dict(step=step, **{f"test_{k}": v for k, v in test.items()},
-                 seconds=time.perf_counter() - start)
-  _log(log_path, results)
+    test = {f"test_{k}": v for k, v in evaluate(state, task.test, cfg.eval_batch_size).items()}
+    log.scalars(dict(step=step, **test))
+  results = dict(step=step, **test, best_step=prog.best_step,
+                 **{f"best_{cfg.best_metric}": prog.best_value},
+                 stopped_early=prog.stop_early(cfg), seconds=elapsed())
   (workdir / "results.json").write_text(json.dumps(results, indent=2))
   return results
