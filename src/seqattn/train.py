@@ -58,9 +58,19 @@ class TrainState(train_state.TrainState):
   label_smoothing: float = struct.field(pytree_node=False, default=0.0)
 
 
-def zero_sums() -> dict[str, jax.Array]:
-  return dict(loss=jnp.zeros((), jnp.float32), finite=jnp.zeros((), jnp.int32),
+def on_device(tree):
+  """`tree` committed to the default device, as a restored checkpoint is.
+
+  A fresh, a restored and a reset state then give the jitted step one signature (committed and
+  uncommitted arguments compile apart), so a resumed run runs the same executable.
+  """
+  return jax.device_put(tree, jax.devices()[0])
+
+
+def reset_sums(state: TrainState) -> TrainState:
+  sums = dict(loss=jnp.zeros((), jnp.float32), finite=jnp.zeros((), jnp.int32),
               nonfinite=jnp.zeros((), jnp.int32), first_nonfinite=jnp.zeros((), jnp.int32))
+  return state.replace(sums=on_device(sums))
 
 
 def build_model(config: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
@@ -121,10 +131,10 @@ def init_params(model: nn.Module, config: Config, key: jax.Array):
 
 def create_state(model: nn.Module, params, config: Config, total_steps: int) -> TrainState:
   state = TrainState.create(apply_fn=model.apply, params=params,
-                            tx=optimizer(config.train, total_steps), sums=zero_sums(),
+                            tx=optimizer(config.train, total_steps), sums={},
                             label_smoothing=config.train.label_smoothing)
   # An array step (not the Python int 0) keeps the first call's signature equal to the rest.
-  return state.replace(step=jnp.zeros((), jnp.int32))
+  return on_device(reset_sums(state.replace(step=jnp.zeros((), jnp.int32))))
 
 
 def abstract_state(model: nn.Module, config: Config, total_steps: int) -> TrainState:
@@ -327,14 +337,15 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, progress: bo
   model = build_model(config, len(task.src_vocab), len(task.tgt_vocab))
   resumed = resume(workdir, config, abstract_state(model, config, total_steps), force)
   if resumed is None:
-    keys = root_keys(config.seed)
+    keys = on_device(root_keys(config.seed))
     state = create_state(model, init_params(model, config, keys["init"]), config, total_steps)
     prog = Progress()
   else:
     state, keys, prog = resumed
   step = int(state.step)
-  if changes:
-    tqdm.tqdm.write(f"going on from step {step} under a changed config: {'; '.join(changes)}")
+  if resumed is not None:
+    tqdm.tqdm.write(f"resuming from step {step} in {checkpoint.directory(workdir)}"
+                    + (f" under a changed config: {'; '.join(changes)}" if changes else ""))
   before = prog.seconds
   elapsed = lambda: before + time.perf_counter() - start
   lr = learning_rate(cfg, total_steps)
@@ -369,7 +380,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, progress: bo
                        skipped_updates=int(sums["nonfinite"]), learning_rate=float(lr(step)),
                        **val, seconds=elapsed()))
         bar.set_postfix(loss=train_loss, **{cfg.best_metric: val[cfg.best_metric]})
-        state = state.replace(sums=zero_sums())
+        state = reset_sums(state)
         if step % cfg.checkpoint_every_steps == 0 or last or prog.stop_early(cfg):
           prog.seconds = elapsed()
           save_checkpoint(mngr, config, state, keys, prog, dict(val, step=step))
