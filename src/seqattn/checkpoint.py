@@ -135,6 +135,7 @@ def restore(workdir, step: int, abstract: dict[str, Any]) -> dict[str, Any]:
   except Exception as e:  # orbax raises a different type for each kind of damage
     raise _refuse(workdir, step, f"cannot be read ({type(e).__name__}: {e})") from e
   if missing:
-    raise _refuse(workdir, step, f"cannot be read (it lacks its {', '.join(missing)} item)")
+    raise _refuse(workdir, step, f"cannot be read (its {', '.join(missing)} item is missing or "
+                                 f"incomplete)")
   shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
   raise _refuse(workdir, step, f"does not fit this config's model and optimiser: {shown}")
