@@ -72,6 +72,8 @@ class Logs:
     with self.path.open("a") as f:
       f.write(json.dumps(record) + "\n")
     self.scalars(record)
+    if self.tensorboard is not None:
+      self.tensorboard.flush()  # TensorBoard then shows a run as it goes
 
   def scalars(self, record: dict[str, Any]) -> None:
     """The numbers of `record` as TensorBoard scalars at `record['step']`."""
