@@ -4,8 +4,9 @@
   python launch.py --config configs/dates.py --workdir runs/dates --config.model.decoder_units=128
   python launch.py --workdir runs/dates --mode predict "3 may 1979" "tuesday june 5 2018"
 
-Training in a workdir that holds checkpoints resumes from the latest; a workdir holding another
-config's run is refused unless --force is given. Every default lives in the config file; override any field with --config.<group>.<field>=value.
+Training in a workdir that holds checkpoints resumes from the latest one; a workdir holding
+another config's run is refused unless --force is given. SIGINT/SIGTERM save a checkpoint.
+Every default lives in the config file; override any field with --config.<group>.<field>=value.
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def latest_checkpoint(workdir: pathlib.Path) -> pathlib.Path:
     (dict(train__batch_size=50.5), "train.batch_size=50.5 has type float; expected int"),
     (dict(train__skip_nonfinite_updates="yes"), "has type str; expected bool"),
     (dict(model__encoder_units=-32), "model.encoder_units=-32 is not valid; use a number > 0"),
-    (dict(train__learning_rate=-0.001), "train.learning_rate=-0.001 is not valid; use a number > 0"),
+    (dict(train__learning_rate=-0.001), "train.learning_rate=-0.001 is not valid; use a number "
+                                        "> 0"),
     (dict(data__n_train=0), "data.n_train=0 is not valid; use a number > 0"),
     (dict(train__keep_checkpoints=None), "config train lacks keep_checkpoints"),
     (dict(train__label_smoothing=1.0), "train.label_smoothing=1.0 is not valid; use a number in"),

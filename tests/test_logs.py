@@ -1,4 +1,4 @@
-"""Logs: metrics.jsonl cut back on resume, and TensorBoard event files (off without tensorboardX)."""
+"""Logs: metrics.jsonl cut back on resume; TensorBoard event files (off without tensorboardX)."""
 
 import json
 import struct

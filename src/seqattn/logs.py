@@ -48,8 +48,8 @@ def _tensorboard_writer(logdir: pathlib.Path, resume_step: int):
   except ImportError:
     logging.info("tensorboardX is not installed: no TensorBoard event files.")
     return None
-  # TensorBoard hides earlier events of the steps this session writes again.
-  return tensorboardX.SummaryWriter(str(logdir), purge_step=resume_step + 1 if resume_step else None)
+  # TensorBoard hides the events of earlier sessions from the steps this one writes again.
+  return tensorboardX.SummaryWriter(str(logdir), purge_step=resume_step + 1)
 
 
 class Logs:

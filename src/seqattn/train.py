@@ -240,7 +240,7 @@ class Progress:
   best_step: int = 0  # the evaluation with the best train.best_metric so far (0: none yet)
   best_value: float | None = None
   evals_since_best: int = 0
-  seconds: float = 0.0  # training time, over all sessions, up to this checkpoint
+  seconds: float = 0.0  # wall time of the run's sessions up to this checkpoint
 
   def record_eval(self, cfg: TrainConfig, step: int, value: float) -> None:
     better = {"min": value.__lt__, "max": value.__gt__}[cfg.best_mode]
@@ -308,12 +308,15 @@ def resume(workdir: pathlib.Path, config: Config, abstract: TrainState,
   if step is None:
     return None
   meta = checkpoint.read_meta(workdir, step)
-  workdirs.check_config(config, meta["config"], f"checkpoint {checkpoint.directory(workdir) / str(step)}",
-                        force)
+  where = f"checkpoint {checkpoint.directory(workdir) / str(step)}"
+  workdirs.check_config(config, meta["config"], where, force)
   key_data = jax.eval_shape(lambda: {k: jax.random.key_data(v) for k, v in root_keys(0).items()})
   arrays = checkpoint.restore(workdir, step, dict(state=abstract, rng=key_data))
   keys = {k: jax.random.wrap_key_data(v) for k, v in arrays["rng"].items()}
-  return arrays["state"], keys, Progress(**meta["progress"])
+  prog = Progress(**meta["progress"])
+  if meta["config"]["train"]["best_metric"] != config.train.best_metric:  # --force: start over
+    prog = dataclasses.replace(prog, best_step=0, best_value=None, evals_since_best=0)
+  return arrays["state"], keys, prog
 
 
 def train_and_evaluate(config: Config, workdir: str | pathlib.Path, progress: bool = True,
