@@ -164,10 +164,6 @@ def loss_fn(params, apply_fn, batch: Batch, dropout_key: jax.Array | None = None
   return loss_sum / tokens
 
 
-def all_finite(tree) -> jax.Array:
-  return jax.tree.reduce(jnp.logical_and, jax.tree.map(lambda x: jnp.isfinite(x).all(), tree))
-
-
 def add_step(sums: dict[str, jax.Array], loss: jax.Array, finite: jax.Array,
              step: jax.Array) -> dict[str, jax.Array]:
   """`sums` with one more step (numbered `step`) of loss `loss` added."""
@@ -183,14 +179,16 @@ def train_step(state: TrainState, batch: Batch,
                key: jax.Array) -> tuple[TrainState, jax.Array]:
   """One optimiser update on one batch; `key` drives dropout. Returns (new state, mean loss).
 
-  An update whose loss or gradients are not finite is not applied: params and optimiser state
-  stay, the step still counts (the batch is used up), and `sums` record it, so the host learns
-  of it at the next log without waiting on any step.
+  An update whose loss or gradient norm is not finite (a NaN or inf in the gradients, or a norm
+  beyond float32) is not applied: params and optimiser state stay, the step still counts (the
+  batch is used up), and `sums` record it, so the host learns of it at the next log without
+  waiting on any step.
   """
   dropout_key = jax.random.fold_in(key, state.step)
   loss, grads = jax.value_and_grad(loss_fn)(state.params, state.apply_fn, batch, dropout_key,
                                             state.label_smoothing)
-  finite = jnp.isfinite(loss) & all_finite(grads)
+  # One global norm rather than a test per leaf: it compiles about a second faster.
+  finite = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads))
   new = optax.tree.where(finite, state.apply_gradients(grads=grads),
                          state.replace(step=state.step + 1))
   return new.replace(sums=add_step(state.sums, loss, finite, state.step + 1)), loss
