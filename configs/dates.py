@@ -62,7 +62,7 @@ def get_config(arg=None):
   c.train.skip_nonfinite_updates = False
   c.train.eval_every_steps = 100  # validation metrics to metrics.jsonl (and TensorBoard)
   c.train.eval_batch_size = 500
-  c.train.checkpoint_every_steps = 200  # a multiple of eval_every_steps; also at the end
+  c.train.checkpoint_every_steps = 500  # a multiple of eval_every_steps; also at the end
   c.train.keep_checkpoints = 2  # the latest ones; the best on best_metric is kept as well
   c.train.best_metric = "val_exact_match"  # val_loss | val_token_accuracy | val_exact_match
   # Stop after this many evaluations in a row without a better best_metric; 0: never stop early.

@@ -3,6 +3,7 @@ bit for bit where an uninterrupted run ends; what is kept; the guards on non-fin
 
 import dataclasses
 import json
+import os
 import pathlib
 import re
 import signal
@@ -192,3 +193,13 @@ def test_the_jitted_step_skips_a_nonfinite_update_without_a_host_sync(tiny_confi
   assert int(state.step) == 1
   assert {k: int(v) for k, v in state.sums.items() if k != "loss"} == dict(
       finite=0, nonfinite=1, first_nonfinite=1)
+
+
+def test_sigint_and_sigterm_only_set_a_flag_inside_the_training_block():
+  before = signal.getsignal(signal.SIGINT)
+  with train.stop_signals() as received:
+    os.kill(os.getpid(), signal.SIGINT)  # would raise KeyboardInterrupt outside the block
+    os.kill(os.getpid(), signal.SIGTERM)  # would end the process outside the block
+    time.sleep(0.01)  # Python runs handlers between bytecodes of the main thread
+  assert received == [signal.SIGINT, signal.SIGTERM]
+  assert signal.getsignal(signal.SIGINT) is before

@@ -38,8 +38,9 @@ def manager(workdir, keep: int, best_metric: str,
             best_mode: Literal["min", "max"]) -> ocp.CheckpointManager:
   """A writable manager keeping the latest `keep` checkpoints plus the best on `best_metric`.
 
-  Saves are synchronous: one takes tens of milliseconds here, and a finished save before the
-  next step keeps checkpoints and logs in a simple order.
+  Saves are synchronous (about a quarter of a second each for the date model on a 2-core CPU):
+  a save finished before the next step keeps checkpoints and logs in a simple order, and no
+  background thread reads a state that the next step donates.
   """
   sign = 1.0 if best_mode == "max" else -1.0
   # Ties go to the earlier step, as in early stopping (only a strictly better value counts).
@@ -105,7 +106,7 @@ def _flat_shapes(tree) -> dict[str, tuple[int, ...]]:
   return {"/".join(k): tuple(v.shape) for k, v in ocp.tree.to_flat_dict(tree).items()}
 
 
-def misfits(stored, abstract) -> list[str]:
+def _misfits(stored, abstract) -> list[str]:
   """Where the arrays `stored` (metadata) and `abstract` differ in name or shape."""
   have, want = _flat_shapes(stored), _flat_shapes(abstract)
   out = []
@@ -129,7 +130,7 @@ def restore(workdir, step: int, abstract: dict[str, Any]) -> dict[str, Any]:
     with _reader(workdir) as mngr:
       stored = mngr.item_metadata(step)
       missing = [k for k in abstract if stored.get(k) is None]
-      problems = [p for k in abstract if k not in missing for p in misfits(stored[k], abstract[k])]
+      problems = [p for k in abstract if k not in missing for p in _misfits(stored[k], abstract[k])]
       if not missing and not problems:
         return dict(mngr.restore(step, args=args))
   except Exception as e:  # orbax raises a different type for each kind of damage

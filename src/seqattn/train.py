@@ -295,12 +295,12 @@ def write_workdir_files(workdir: pathlib.Path, config: Config, task: data.TaskDa
   (workdir / "tgt_vocab.json").write_text(task.tgt_vocab.to_json())
 
 
-def resume(workdir: pathlib.Path, config: Config, abstract: TrainState,
+def resume(workdir: pathlib.Path, config: Config, model: nn.Module, total_steps: int,
            force: bool) -> tuple[TrainState, dict[str, jax.Array], Progress] | None:
   """(state, PRNG keys, progress) of the latest checkpoint in `workdir`; None without one.
 
   Refuses a checkpoint of another config (unless `force`), or one that is damaged or does not
-  fit `abstract`, before anything is written.
+  fit `model`'s train state, before anything is written.
   """
   step = checkpoint.latest_step(workdir)
   if step is None:
@@ -309,7 +309,8 @@ def resume(workdir: pathlib.Path, config: Config, abstract: TrainState,
   where = f"checkpoint {checkpoint.directory(workdir) / str(step)}"
   workdirs.check_config(config, meta["config"], where, force)
   key_data = jax.eval_shape(lambda: {k: jax.random.key_data(v) for k, v in root_keys(0).items()})
-  arrays = checkpoint.restore(workdir, step, dict(state=abstract, rng=key_data))
+  arrays = checkpoint.restore(
+      workdir, step, dict(state=abstract_state(model, config, total_steps), rng=key_data))
   keys = {k: jax.random.wrap_key_data(v) for k, v in arrays["rng"].items()}
   prog = Progress(**meta["progress"])
   if meta["config"]["train"]["best_metric"] != config.train.best_metric:  # --force: start over
@@ -336,7 +337,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, progress: bo
                      f"training examples; lower it or raise data.n_train.")
   total_steps = steps_per_epoch * cfg.num_epochs
   model = build_model(config, len(task.src_vocab), len(task.tgt_vocab))
-  resumed = resume(workdir, config, abstract_state(model, config, total_steps), force)
+  resumed = resume(workdir, config, model, total_steps, force)
   if resumed is None:
     keys = on_device(root_keys(config.seed))
     state = create_state(model, init_params(model, config, keys["init"]), config, total_steps)
