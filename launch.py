@@ -6,6 +6,8 @@
   python launch.py --config configs/dates.py --workdir runs/dates --mode evaluate \
       --config.decode.method=beam --config.decode.beam_size=4
 
+Training in a workdir that holds checkpoints resumes from the latest one; a workdir holding
+another config's run is refused unless --force is given. SIGINT/SIGTERM save a checkpoint.
 Every default lives in the config file; override any field with --config.<group>.<field>=value.
 """
 
@@ -24,6 +26,9 @@ _MODE = flags.DEFINE_enum("mode", "train", ["train", "predict", "evaluate", "swe
                           "train: train and evaluate. predict: decode the positional inputs. "
                           "evaluate: score the test split again (e.g. with another search). "
                           "sweep: train every point of the config's sweep(add) and aggregate.")
+_FORCE = flags.DEFINE_bool("force", False,
+                           "Go on from the latest checkpoint of a workdir holding another "
+                           "config's run (that checkpoint must fit the new model).")
 flags.mark_flag_as_required("workdir")
 
 
@@ -67,7 +72,14 @@ def _parse_flags(argv: list[str]) -> list[str]:
 def _train(workdir: pathlib.Path) -> None:
   from seqattn import config as config_lib, train
   config = config_lib.freeze(_CONFIG.value)
-  results = train.train_and_evaluate(config, workdir)
+  try:
+    results = train.train_and_evaluate(config, workdir, force=_FORCE.value)
+  except train.Interrupted as e:
+    print(e, file=sys.stderr)
+    sys.exit(128 + e.signum)  # the shell's convention for a process ended by a signal
+  if results["stopped_early"]:
+    print(f"stopped early at step {results['step']}: the best {config.train.best_metric} was "
+          f"{results['best_' + config.train.best_metric]:.4f} at step {results['best_step']}")
   print(f"test exact match {results['test_exact_match']:.4f}, "
         f"token accuracy {results['test_token_accuracy']:.4f} "
         f"on {int(results['test_examples'])} test examples, {results['seconds']:.1f} s; "

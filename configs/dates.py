@@ -59,16 +59,32 @@ def get_config(arg=None):
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 100
   c.train.num_epochs = 4  # 1,200 steps
-  c.train.optimizer = "adam"
-  c.train.learning_rate = 0.01  # the course's 0.005 leaves the early plateau late: BUILD_NOTES
-  c.train.b1 = 0.9
-  c.train.b2 = 0.999
-  c.train.schedule = "constant"  # constant | cosine (to 0 at the end) | inverse_time (the course)
+  c.train.optimizer = "adam"  # adam | adamw | sgd
+  # The peak rate of the schedule; the course's 0.005 leaves the early plateau late (BUILD_NOTES).
+  c.train.learning_rate = 0.01
+  c.train.b1 = 0.9  # adam, adamw
+  c.train.b2 = 0.999  # adam, adamw
+  c.train.momentum = 0.0  # sgd only; 0: plain SGD
+  c.train.weight_decay = 0.0  # adamw: decoupled decay; sgd: L2 term in the gradient; adam: 0 only
+  # constant | cosine (to 0 at the end) | rsqrt (sqrt(warmup_steps/step), the Transformer's) |
+  # exponential (decay_rate ** (step/decay_steps)) | inverse_time (the course's:
+  # lr / (1 + decay_rate * step/decay_steps)); each after warmup_steps of linear warmup from 0.
+  c.train.schedule = "constant"
   c.train.warmup_steps = 0
-  c.train.decay_rate = 0.01  # inverse_time only: lr / (1 + decay_rate * step), as in the course
-  c.train.grad_clip_norm = 0.0  # 0: no clipping
-  c.train.eval_every_steps = 100
+  c.train.decay_rate = 0.01  # exponential, inverse_time
+  c.train.decay_steps = 1  # exponential, inverse_time
+  c.train.grad_clip_norm = 0.0  # clip gradients to this global norm; 0: no clipping
+  c.train.label_smoothing = 0.0  # training loss only; validation and test use the plain loss
+  # A non-finite loss or gradient is never applied; False: the run stops at the next evaluation
+  # (the last good checkpoint stays), True: such updates are skipped and counted in the logs.
+  c.train.skip_nonfinite_updates = False
+  c.train.eval_every_steps = 100  # validation metrics to metrics.jsonl (and TensorBoard)
   c.train.eval_batch_size = 500
+  c.train.checkpoint_every_steps = 500  # a multiple of eval_every_steps; also at the end
+  c.train.keep_checkpoints = 2  # the latest ones; the best on best_metric is kept as well
+  c.train.best_metric = "val_exact_match"  # val_loss | val_token_accuracy | val_exact_match
+  # Stop after this many evaluations in a row without a better best_metric; 0: never stop early.
+  c.train.early_stopping_patience = 0
   # Scheduled sampling (Bengio et al. 2015) for decoders fed the previous token: the gold token
   # is kept with probability linear max(0, 1 - step/k) | exponential k^step |
   # inverse_sigmoid k / (k + exp(step/k)).

@@ -18,5 +18,6 @@ def get_config(arg=None):
   c.train.batch_size = 50
   c.train.num_epochs = 4
   c.train.eval_every_steps = 8
+  c.train.checkpoint_every_steps = 8
   c.train.eval_batch_size = 100
   return c

@@ -1,8 +1,20 @@
 """Shared fixtures; strict numerics for every test (no silent rank promotion)."""
 
+import atexit
+import os
 import pathlib
+import shutil
+import tempfile
 
-import jax
+# One XLA compilation cache for the session and the launch.py subprocesses it starts (they
+# inherit the environment): the many short runs compile the same functions, about 9 s a run.
+_XLA_CACHE = tempfile.mkdtemp(prefix="seqattn-test-xla-cache-")
+atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
+os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+
+import jax  # noqa: E402  (reads the cache settings above when imported)
 import pytest
 
 from seqattn.config import freeze, load_file

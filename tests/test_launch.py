@@ -1,6 +1,8 @@
 """launch.py end to end: train, predict with heatmaps, and clear errors for bad input."""
 
+import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -70,3 +72,16 @@ def test_invalid_config_value_names_the_valid_ones(tmp_path):
   assert out.returncode == 1
   assert "course_mlp" in out.stderr
   assert not any(tmp_path.iterdir())
+
+
+def test_another_config_is_refused_then_continued_with_force(trained_workdir, tmp_path):
+  workdir = tmp_path / "run"
+  shutil.copytree(trained_workdir, workdir)
+  args = ("--config", "configs/test.py", "--workdir", str(workdir), "--config.train.num_epochs=5")
+  out = launch(*args, check=False)
+  assert out.returncode == 1
+  assert "holds a run of another config (train.num_epochs: 4 -> 5)" in out.stderr
+  out = launch(*args, "--force")
+  assert f"resuming from step 32 in {workdir / 'checkpoints'} under a changed config: " \
+         f"train.num_epochs: 4 -> 5" in out.stdout
+  assert json.loads((workdir / "results.json").read_text())["step"] == 40

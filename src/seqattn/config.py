@@ -95,18 +95,49 @@ class ModelConfig:
 class TrainConfig:
   batch_size: int = dataclasses.field(metadata=POSITIVE)
   num_epochs: int = dataclasses.field(metadata=POSITIVE)
-  optimizer: Literal["adam"]
+  optimizer: Literal["adam", "adamw", "sgd"]
   learning_rate: float = dataclasses.field(metadata=POSITIVE)
   b1: float = dataclasses.field(metadata=PROBABILITY)
   b2: float = dataclasses.field(metadata=PROBABILITY)
-  schedule: Literal["constant", "cosine", "inverse_time"]
+  momentum: float = dataclasses.field(metadata=PROBABILITY)
+  weight_decay: float = dataclasses.field(metadata=NON_NEGATIVE)
+  schedule: Literal["constant", "cosine", "rsqrt", "exponential", "inverse_time"]
   warmup_steps: int = dataclasses.field(metadata=NON_NEGATIVE)
   decay_rate: float = dataclasses.field(metadata=NON_NEGATIVE)
+  decay_steps: int = dataclasses.field(metadata=POSITIVE)
   grad_clip_norm: float = dataclasses.field(metadata=NON_NEGATIVE)
+  label_smoothing: float = dataclasses.field(metadata=PROBABILITY)
+  skip_nonfinite_updates: bool
   eval_every_steps: int = dataclasses.field(metadata=POSITIVE)
   eval_batch_size: int = dataclasses.field(metadata=POSITIVE)
+  checkpoint_every_steps: int = dataclasses.field(metadata=POSITIVE)
+  keep_checkpoints: int = dataclasses.field(metadata=POSITIVE)
+  best_metric: Literal["val_loss", "val_token_accuracy", "val_exact_match"]
+  early_stopping_patience: int = dataclasses.field(metadata=NON_NEGATIVE)
   scheduled_sampling: Literal["off", "linear", "exponential", "inverse_sigmoid"]
   sampling_k: float = dataclasses.field(metadata=POSITIVE)
+
+  def __post_init__(self):
+    if self.checkpoint_every_steps % self.eval_every_steps:
+      # Every periodic checkpoint then carries the validation metrics that rank it.
+      raise ConfigError(
+          f"train.checkpoint_every_steps={self.checkpoint_every_steps} is not valid; use a "
+          f"multiple of train.eval_every_steps={self.eval_every_steps}.")
+    if self.weight_decay > 0 and self.optimizer == "adam":
+      raise ConfigError(
+          f"train.weight_decay={self.weight_decay!r} is not valid with train.optimizer='adam'; "
+          f"use optimizer 'adamw' (decoupled decay) or 'sgd', or weight_decay=0.")
+    if self.schedule == "rsqrt" and self.warmup_steps == 0:
+      raise ConfigError("train.schedule='rsqrt' decays as sqrt(warmup_steps / step); "
+                        "set train.warmup_steps > 0.")
+    if self.schedule == "exponential" and not 0 < self.decay_rate <= 1:
+      raise ConfigError(f"train.decay_rate={self.decay_rate!r} is not valid with "
+                        f"train.schedule='exponential'; use a number in (0, 1].")
+
+  @property
+  def best_mode(self) -> Literal["min", "max"]:
+    """Whether a smaller or a larger `best_metric` is better."""
+    return "min" if self.best_metric.endswith("loss") else "max"
 
 
 @dataclasses.dataclass(frozen=True)

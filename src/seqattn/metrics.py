@@ -9,11 +9,20 @@ import optax
 from seqattn.data.vocab import PAD_ID
 
 
-def cross_entropy(logits_BxTxV: jax.Array, targets_BxT: jax.Array,
-                  weights_B: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """(sum of token losses, number of tokens) over real target tokens of weighted rows."""
+def cross_entropy(logits_BxTxV: jax.Array, targets_BxT: jax.Array, weights_B: jax.Array,
+                  label_smoothing: float = 0.0) -> tuple[jax.Array, jax.Array]:
+  """(sum of token losses, number of tokens) over real target tokens of weighted rows.
+
+  label_smoothing: the probability mass moved from each target to a uniform distribution over
+  the V classes (static; 0 keeps the plain loss on integer labels).
+  """
   token_mask_BxT = (targets_BxT != PAD_ID) * weights_B[:, None]
-  losses_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, targets_BxT)
+  if label_smoothing:
+    labels_BxTxV = optax.smooth_labels(
+        jax.nn.one_hot(targets_BxT, logits_BxTxV.shape[-1]), label_smoothing)
+    losses_BxT = optax.softmax_cross_entropy(logits_BxTxV, labels_BxTxV)
+  else:
+    losses_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, targets_BxT)
   return jnp.sum(losses_BxT * token_mask_BxT), jnp.sum(token_mask_BxT)
 
 

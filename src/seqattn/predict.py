@@ -64,11 +64,11 @@ def load(workdir: str | pathlib.Path, train_command: str,
   src_vocab = Vocab.from_json((workdir / "src_vocab.json").read_text())
   tgt_vocab = Vocab.from_json((workdir / "tgt_vocab.json").read_text())
   model = train.build_model(config, len(src_vocab), len(tgt_vocab))
-  abstract = train.abstract_state(model, config, total_steps=1)
-  try:
-    state = checkpoint.restore_latest(workdir, abstract)
-  except FileNotFoundError:
+  step = checkpoint.latest_step(workdir)
+  if step is None:
     raise NotTrainedError(f"no trained model in {workdir}; train one first:\n  {train_command}")
+  abstract = train.abstract_state(model, config, total_steps=1)
+  state = checkpoint.restore(workdir, step, dict(state=abstract))["state"]
   return Trained(config, model, state, src_vocab, tgt_vocab)
 
 

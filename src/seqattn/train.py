@@ -1,12 +1,21 @@
-"""Training and evaluation: one jitted train step, masked metrics, logs in the workdir."""
+"""Training and evaluation: one jitted train step, checkpoints with exact resume, logs, guards.
+
+A run in a workdir that holds checkpoints continues from the latest one: the train state, the
+PRNG keys and the data position (epoch, batch) come back, so the resumed run computes what the
+uninterrupted one would have, bit for bit. SIGINT and SIGTERM save a checkpoint before exiting.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import itertools
 import json
 import pathlib
+import signal
 import time
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -14,9 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import tqdm
+from flax import struct
 from flax.training import train_state
 
-from seqattn import alignment, checkpoint, data, decode, metrics
+from seqattn import alignment, checkpoint, data, decode, logs, metrics, workdirs
 from seqattn.config import Config, DecodeConfig, TrainConfig
 from seqattn.data.batching import Batch, Split, eval_batches, train_batches
 from seqattn.data.vocab import BOS_ID
@@ -24,8 +34,48 @@ from seqattn.models.decoders import Sampling
 from seqattn.models.seq2seq import Seq2Seq
 
 
+class NonFiniteError(FloatingPointError):
+  """A non-finite loss or gradient stopped the run; the message names the step."""
+
+
+class Interrupted(Exception):
+  """SIGINT or SIGTERM stopped the run after a checkpoint was saved."""
+
+  def __init__(self, signum: int, step: int, path: pathlib.Path):
+    super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint "
+                     f"saved in {path}. Rerun the same command to resume.")
+    self.signum = signum
+
+
 class TrainState(train_state.TrainState):
-  pass
+  """Flax's train state plus what the step adds up between two logs.
+
+  sums: on-device sums over the steps since the last log, so that no step waits for the host
+    and a resumed run logs what an uninterrupted one would: loss (f32, over finite steps),
+    finite and nonfinite (i32 step counts), first_nonfinite (i32 step, 0: none).
+  label_smoothing: of the training loss (static).
+  scheduled_sampling, sampling_k: train.scheduled_sampling's schedule (static).
+  """
+
+  sums: dict[str, jax.Array]
+  label_smoothing: float = struct.field(pytree_node=False, default=0.0)
+  scheduled_sampling: str = struct.field(pytree_node=False, default="off")
+  sampling_k: float = struct.field(pytree_node=False, default=1.0)
+
+
+def on_device(tree):
+  """`tree` committed to the default device, as a restored checkpoint is.
+
+  A fresh, a restored and a reset state then give the jitted step one signature (committed and
+  uncommitted arguments compile apart), so a resumed run runs the same executable.
+  """
+  return jax.device_put(tree, jax.devices()[0])
+
+
+def reset_sums(state: TrainState) -> TrainState:
+  sums = dict(loss=jnp.zeros((), jnp.float32), finite=jnp.zeros((), jnp.int32),
+              nonfinite=jnp.zeros((), jnp.int32), first_nonfinite=jnp.zeros((), jnp.int32))
+  return state.replace(sums=on_device(sums))
 
 
 def build_model(config: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
@@ -33,26 +83,42 @@ def build_model(config: Config, src_vocab_size: int, tgt_vocab_size: int) -> Seq
 
 
 def learning_rate(cfg: TrainConfig, total_steps: int) -> optax.Schedule:
-  """The configured schedule, with an optional linear warmup."""
-  peak = cfg.learning_rate
-  decay_steps = max(total_steps - cfg.warmup_steps, 1)
+  """The configured schedule after an optional linear warmup from 0 to `cfg.learning_rate`.
+
+  After warmup the schedule sees the steps since warmup ended (optax.join_schedules).
+  """
+  peak, warmup = cfg.learning_rate, cfg.warmup_steps
   if cfg.schedule == "constant":
     after = optax.constant_schedule(peak)
   elif cfg.schedule == "cosine":
-    after = optax.cosine_decay_schedule(peak, decay_steps)
-  else:  # inverse_time: Keras' legacy `decay`, lr / (1 + decay_rate * step)
-    after = lambda step: peak / (1.0 + cfg.decay_rate * step)
-  if cfg.warmup_steps == 0:
+    after = optax.cosine_decay_schedule(peak, max(total_steps - warmup, 1))
+  elif cfg.schedule == "rsqrt":  # peak * sqrt(warmup / step) at step = warmup + s
+    after = lambda s: peak * jax.lax.rsqrt(1.0 + s / warmup)
+  elif cfg.schedule == "exponential":
+    after = optax.exponential_decay(peak, cfg.decay_steps, cfg.decay_rate)
+  else:  # inverse_time: Keras' InverseTimeDecay (the course's `decay`: decay_steps=1)
+    after = lambda s: peak / (1.0 + cfg.decay_rate * s / cfg.decay_steps)
+  if warmup == 0:
     return after
-  return optax.join_schedules(
-      [optax.linear_schedule(0.0, peak, cfg.warmup_steps), after], [cfg.warmup_steps])
+  return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), after], [warmup])
 
 
 def optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformation:
-  adam = optax.adam(learning_rate(cfg, total_steps), b1=cfg.b1, b2=cfg.b2)
-  if cfg.grad_clip_norm > 0:
-    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), adam)
-  return adam
+  """Clipping (or not), then the optimiser with its schedule and weight decay.
+
+  The chain has the same optimiser state whatever the clipping norm, momentum or decay, so a
+  run can go on (--force) from a checkpoint with a changed value of these.
+  """
+  lr = learning_rate(cfg, total_steps)
+  if cfg.optimizer == "adam":
+    base = optax.adam(lr, b1=cfg.b1, b2=cfg.b2)
+  elif cfg.optimizer == "adamw":
+    base = optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
+  else:  # sgd: weight decay as an L2 term in the gradient, as in torch.optim.SGD
+    base = optax.chain(optax.add_decayed_weights(cfg.weight_decay),
+                       optax.sgd(lr, momentum=cfg.momentum))
+  clip = optax.clip_by_global_norm(cfg.grad_clip_norm) if cfg.grad_clip_norm else optax.identity()
+  return optax.chain(clip, base)
 
 
 def example_inputs(config: Config) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -70,9 +136,12 @@ def init_params(model: nn.Module, config: Config, key: jax.Array):
 
 def create_state(model: nn.Module, params, config: Config, total_steps: int) -> TrainState:
   state = TrainState.create(apply_fn=model.apply, params=params,
-                            tx=optimizer(config.train, total_steps))
+                            tx=optimizer(config.train, total_steps), sums={},
+                            label_smoothing=config.train.label_smoothing,
+                            scheduled_sampling=config.train.scheduled_sampling,
+                            sampling_k=config.train.sampling_k)
   # An array step (not the Python int 0) keeps the first call's signature equal to the rest.
-  return state.replace(step=jnp.zeros((), jnp.int32))
+  return on_device(reset_sums(state.replace(step=jnp.zeros((), jnp.int32))))
 
 
 def abstract_state(model: nn.Module, config: Config, total_steps: int) -> TrainState:
@@ -90,14 +159,16 @@ def forward(params, apply_fn, batch: Batch, dropout_key: jax.Array | None = None
                   rngs={} if dropout_key is None else {"dropout": dropout_key})
 
 
-def scheduled_sampling(cfg: TrainConfig, step: jax.Array, key: jax.Array) -> Sampling | None:
-  """Bengio et al. 2015: the gold token is kept with probability ε_i at step i."""
-  if cfg.scheduled_sampling == "off":
+def scheduled_sampling(kind: str, k: float, step: jax.Array,
+                       key: jax.Array) -> Sampling | None:
+  """Bengio et al. 2015: at step i the gold token is kept with probability ε_i:
+  linear max(0, 1 - i/k), exponential k^i, inverse_sigmoid k / (k + exp(i/k)); None when off."""
+  if kind == "off":
     return None
-  i, k = step.astype(jnp.float32), cfg.sampling_k
+  i = step.astype(jnp.float32)
   gold = {"linear": lambda: jnp.maximum(0.0, 1.0 - i / k),
           "exponential": lambda: k ** i,
-          "inverse_sigmoid": lambda: k / (k + jnp.exp(i / k))}[cfg.scheduled_sampling]()
+          "inverse_sigmoid": lambda: k / (k + jnp.exp(i / k))}[kind]()
   return Sampling(1.0 - gold, key)
 
 
@@ -108,24 +179,45 @@ def shift_right(targets_BxT: jax.Array) -> jax.Array:
 
 
 def loss_fn(params, apply_fn, batch: Batch, dropout_key: jax.Array | None = None,
-            sampling: Sampling | None = None):
+            label_smoothing: float = 0.0, sampling: Sampling | None = None):
   logits, _ = forward(params, apply_fn, batch, dropout_key, sampling)
-  loss_sum, tokens = metrics.cross_entropy(logits, batch["targets"], batch["weights"])
+  loss_sum, tokens = metrics.cross_entropy(logits, batch["targets"], batch["weights"],
+                                           label_smoothing)
   return loss_sum / tokens
 
 
-@functools.partial(jax.jit, static_argnums=3, donate_argnums=0)
-def train_step(state: TrainState, batch: Batch, key: jax.Array,
-               cfg: TrainConfig) -> tuple[TrainState, jax.Array]:
+def add_step(sums: dict[str, jax.Array], loss: jax.Array, finite: jax.Array,
+             step: jax.Array) -> dict[str, jax.Array]:
+  """`sums` with one more step (numbered `step`) of loss `loss` added."""
+  first_bad = (sums["first_nonfinite"] == 0) & ~finite
+  return dict(loss=sums["loss"] + jnp.where(finite, loss, 0.0),
+              finite=sums["finite"] + finite.astype(jnp.int32),
+              nonfinite=sums["nonfinite"] + (~finite).astype(jnp.int32),
+              first_nonfinite=jnp.where(first_bad, step, sums["first_nonfinite"]))
+
+
+@jax.jit(donate_argnums=0)
+def train_step(state: TrainState, batch: Batch,
+               key: jax.Array) -> tuple[TrainState, jax.Array]:
   """One optimiser update on one batch; `key` drives dropout and scheduled sampling.
 
-  Returns (new state, mean token loss).
+  Returns (new state, mean loss).
+
+  An update whose loss or gradient norm is not finite (a NaN or inf in the gradients, or a norm
+  beyond float32) is not applied: params and optimiser state stay, the step still counts (the
+  batch is used up), and `sums` record it, so the host learns of it at the next log without
+  waiting on any step.
   """
   dropout_key, sampling_key = jax.random.split(jax.random.fold_in(key, state.step))
-  sampling = scheduled_sampling(cfg, state.step, sampling_key)
+  sampling = scheduled_sampling(state.scheduled_sampling, state.sampling_k, state.step,
+                                sampling_key)
   loss, grads = jax.value_and_grad(loss_fn)(state.params, state.apply_fn, batch, dropout_key,
-                                            sampling)
-  return state.apply_gradients(grads=grads), loss
+                                            state.label_smoothing, sampling)
+  # One global norm rather than a test per leaf: it compiles about a second faster.
+  finite = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads))
+  new = optax.tree.where(finite, state.apply_gradients(grads=grads),
+                         state.replace(step=state.step + 1))
+  return new.replace(sums=add_step(state.sums, loss, finite, state.step + 1)), loss
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
@@ -183,71 +275,181 @@ def epoch_rng(shuffle_key: jax.Array, epoch: int) -> np.random.Generator:
   return np.random.default_rng(np.asarray(bits))
 
 
+def batches_from(split: Split, batch_size: int, shuffle_key: jax.Array, num_epochs: int,
+                 epoch: int, index: int) -> Iterator[tuple[int, int, Batch]]:
+  """(epoch, index in epoch, batch) of training from data position (epoch, index) to the end."""
+  for e in range(epoch, num_epochs):
+    batches = enumerate(train_batches(split, batch_size, epoch_rng(shuffle_key, e)))
+    for i, batch in itertools.islice(batches, index if e == epoch else 0, None):
+      yield e, i, batch
+
+
+@dataclasses.dataclass
+class Progress:
+  """What the host knows of a run beyond the train state; saved as JSON with each checkpoint."""
+
+  epoch: int = 0  # data position: the epoch being read ...
+  batch: int = 0  # ... and the index of its next batch
+  best_step: int = 0  # the evaluation with the best train.best_metric so far (0: none yet)
+  best_value: float | None = None
+  evals_since_best: int = 0
+  seconds: float = 0.0  # wall time of the run's sessions up to this checkpoint
+
+  def record_eval(self, cfg: TrainConfig, step: int, value: float) -> None:
+    better = {"min": value.__lt__, "max": value.__gt__}[cfg.best_mode]
+    if self.best_value is None or better(self.best_value):
+      self.best_step, self.best_value, self.evals_since_best = step, value, 0
+    else:
+      self.evals_since_best += 1
+
+  def stop_early(self, cfg: TrainConfig) -> bool:
+    return 0 < cfg.early_stopping_patience <= self.evals_since_best
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[list[int]]:
+  """Within the block, SIGINT and SIGTERM append their number to the yielded list instead of
+  ending the process, so that the loop can save a checkpoint first. Main thread only."""
+  received: list[int] = []
+  signums = (signal.SIGINT, signal.SIGTERM)
+  previous = [signal.signal(s, lambda signum, _: received.append(signum)) for s in signums]
+  try:
+    yield received
+  finally:
+    for s, handler in zip(signums, previous):
+      signal.signal(s, handler)
+
+
+def check_finite(cfg: TrainConfig, sums: dict[str, Any], step: int, last_saved: int | None,
+                 workdir: pathlib.Path) -> None:
+  """Unless non-finite updates are to be skipped, raises NonFiniteError naming the first
+  non-finite step counted in `sums` (there is none when sums['nonfinite'] is 0)."""
+  if cfg.skip_nonfinite_updates or not sums["nonfinite"]:
+    return
+  kept = (f"the last good checkpoint, {checkpoint.directory(workdir) / str(last_saved)}, is kept"
+          if last_saved is not None else "no checkpoint was saved before it")
+  raise NonFiniteError(
+      f"the training loss or a gradient was not finite at step {int(sums['first_nonfinite'])} "
+      f"({int(sums['nonfinite'])} such step(s) up to step {step}; none was applied); {kept}. "
+      f"Lower train.learning_rate, set train.grad_clip_norm (e.g. 1.0) or "
+      f"train.skip_nonfinite_updates=True, then rerun with --force to go on from that "
+      f"checkpoint, or in a new workdir.")
+
+
+def save_checkpoint(mngr, config: Config, state: TrainState, keys: dict[str, jax.Array],
+                    prog: Progress, metrics: dict[str, float] | None) -> None:
+  """Saves the run at `state.step`: state, PRNG keys, config and progress; `metrics` rank it."""
+  checkpoint.save(mngr, int(state.step),
+                  dict(state=state, rng={k: jax.random.key_data(v) for k, v in keys.items()}),
+                  dict(config=config.to_dict(), progress=dataclasses.asdict(prog)), metrics)
+
+
 def write_workdir_files(workdir: pathlib.Path, config: Config, task: data.TaskData) -> None:
-  workdir.mkdir(parents=True, exist_ok=True)
   (workdir / "config.json").write_text(config.to_json())
   (workdir / "src_vocab.json").write_text(task.src_vocab.to_json())
   (workdir / "tgt_vocab.json").write_text(task.tgt_vocab.to_json())
 
 
-def _log(path: pathlib.Path, record: dict[str, Any]) -> None:
-  with path.open("a") as f:
-    f.write(json.dumps(record) + "\n")
+def resume(workdir: pathlib.Path, config: Config, model: nn.Module, total_steps: int,
+           force: bool) -> tuple[TrainState, dict[str, jax.Array], Progress] | None:
+  """(state, PRNG keys, progress) of the latest checkpoint in `workdir`; None without one.
+
+  Refuses a checkpoint of another config (unless `force`), or one that is damaged or does not
+  fit `model`'s train state, before anything is written.
+  """
+  step = checkpoint.latest_step(workdir)
+  if step is None:
+    return None
+  meta = checkpoint.read_meta(workdir, step)
+  where = f"checkpoint {checkpoint.directory(workdir) / str(step)}"
+  workdirs.check_config(config, meta["config"], where, force)
+  key_data = jax.eval_shape(lambda: {k: jax.random.key_data(v) for k, v in root_keys(0).items()})
+  arrays = checkpoint.restore(
+      workdir, step, dict(state=abstract_state(model, config, total_steps), rng=key_data))
+  keys = {k: jax.random.wrap_key_data(v) for k, v in arrays["rng"].items()}
+  prog = Progress(**meta["progress"])
+  if meta["config"]["train"]["best_metric"] != config.train.best_metric:  # --force: start over
+    prog = dataclasses.replace(prog, best_step=0, best_value=None, evals_since_best=0)
+  return arrays["state"], keys, prog
 
 
-def train_and_evaluate(config: Config, workdir: str | pathlib.Path,
-                       progress: bool = True) -> dict[str, Any]:
-  """Trains `config` from scratch in `workdir`, evaluates on the test split, saves everything.
+def train_and_evaluate(config: Config, workdir: str | pathlib.Path, progress: bool = True,
+                       force: bool = False) -> dict[str, Any]:
+  """Trains `config` in `workdir` (resuming its latest checkpoint), then evaluates on test.
 
+  force: go on from a checkpoint written under another config.
   Returns the final metrics (also in `<workdir>/results.json`).
   """
   start = time.perf_counter()
   workdir = pathlib.Path(workdir)
-  task = data.load(config.data, config.seed)
-  write_workdir_files(workdir, config, task)
-  log_path = workdir / "metrics.jsonl"
-  log_path.write_text("")
-
   cfg = config.train
+  workdirs.check_writable(workdir)
+  changes = workdirs.check_config(config, workdirs.stored_config(workdir), str(workdir), force)
+  task = data.load(config.data, config.seed)
   steps_per_epoch = len(task.train) // cfg.batch_size
   if steps_per_epoch == 0:
     raise ValueError(f"train.batch_size={cfg.batch_size} exceeds the {len(task.train)} "
                      f"training examples; lower it or raise data.n_train.")
   total_steps = steps_per_epoch * cfg.num_epochs
-  keys = root_keys(config.seed)
   model = build_model(config, len(task.src_vocab), len(task.tgt_vocab))
-  state = create_state(model, init_params(model, config, keys["init"]), config, total_steps)
+  resumed = resume(workdir, config, model, total_steps, force)
+  if resumed is None:
+    keys = on_device(root_keys(config.seed))
+    state = create_state(model, init_params(model, config, keys["init"]), config, total_steps)
+    prog = Progress()
+  else:
+    state, keys, prog = resumed
+  step = int(state.step)
+  if resumed is not None:
+    tqdm.tqdm.write(f"resuming from step {step} in {checkpoint.directory(workdir)}"
+                    + (f" under a changed config: {'; '.join(changes)}" if changes else ""))
+  before = prog.seconds
+  elapsed = lambda: before + time.perf_counter() - start
+  lr = learning_rate(cfg, total_steps)
 
-  step, losses = 0, []
-  bar = tqdm.tqdm(total=total_steps, disable=not progress, unit="step", dynamic_ncols=True)
-  for epoch in range(cfg.num_epochs):
-    for batch in train_batches(task.train, cfg.batch_size, epoch_rng(keys["shuffle"], epoch)):
-      state, loss = train_step(state, batch, keys["dropout"], cfg)
-      losses.append(loss)  # stays on the device: no host round-trip per step
-      step += 1
-      bar.update()
-      if step % cfg.eval_every_steps == 0 or step == total_steps:
-        train_loss = float(jnp.mean(jnp.stack(losses)))
-        losses = []
-        if not np.isfinite(train_loss):
-          raise FloatingPointError(
-              f"the training loss became {train_loss} by step {step}; lower "
-              f"train.learning_rate or set train.grad_clip_norm (e.g. 1.0) and rerun.")
-        val = evaluate(model, state.params, task.val, cfg.eval_batch_size,
-                       config.decode).metrics
-        record = dict(step=step, epoch=epoch + 1, train_loss=train_loss,
-                      **{f"val_{k}": v for k, v in val.items()},
-                      seconds=time.perf_counter() - start)
-        _log(log_path, record)
-        bar.set_postfix(loss=f"{train_loss:.4f}", val_exact=f"{val['exact_match']:.4f}")
-  bar.close()
+  with logs.Logs(workdir, step) as log, \
+       checkpoint.manager(workdir, cfg.keep_checkpoints, cfg.best_metric, cfg.best_mode) as mngr:
+    write_workdir_files(workdir, config, task)
+    with stop_signals() as stop, tqdm.tqdm(total=total_steps, initial=step, unit="step",
+                                           disable=not progress, dynamic_ncols=True) as bar:
+      for epoch, index, batch in batches_from(task.train, cfg.batch_size, keys["shuffle"],
+                                              cfg.num_epochs, prog.epoch, prog.batch):
+        if stop:
+          check_finite(cfg, jax.device_get(state.sums), step, mngr.latest_step(), workdir)
+          prog.seconds = elapsed()
+          save_checkpoint(mngr, config, state, keys, prog, None)
+          raise Interrupted(stop[0], step, checkpoint.directory(workdir) / str(step))
+        if prog.stop_early(cfg):
+          break
+        state, _ = train_step(state, batch, keys["dropout"])
+        step += 1
+        prog.epoch, prog.batch = epoch, index + 1
+        bar.update()
+        last = epoch == cfg.num_epochs - 1 and index == steps_per_epoch - 1
+        if step % cfg.eval_every_steps and not last:
+          continue
+        sums = jax.device_get(state.sums)  # the one wait for the device in an interval
+        check_finite(cfg, sums, step, mngr.latest_step(), workdir)
+        val = evaluate(model, state.params, task.val, cfg.eval_batch_size, config.decode)
+        val = {f"val_{k}": v for k, v in val.metrics.items()}
+        prog.record_eval(cfg, step, val[cfg.best_metric])
+        train_loss = float(sums["loss"] / sums["finite"]) if sums["finite"] else None
+        log.write(dict(step=step, epoch=epoch + 1, train_loss=train_loss,
+                       skipped_updates=int(sums["nonfinite"]), learning_rate=float(lr(step)),
+                       **val, seconds=elapsed()))
+        bar.set_postfix(loss=train_loss, **{cfg.best_metric: val[cfg.best_metric]})
+        state = reset_sums(state)
+        if step % cfg.checkpoint_every_steps == 0 or last or prog.stop_early(cfg):
+          prog.seconds = elapsed()
+          save_checkpoint(mngr, config, state, keys, prog, dict(val, step=step))
 
-  checkpoint.save(workdir, step, state)
-  test = evaluate(model, state.params, task.test, cfg.eval_batch_size, config.decode)
-  results = dict(step=step, **{f"test_{k}": v for k, v in test.metrics.items()},
-                 seconds=time.perf_counter() - start,
+    evaluation = evaluate(model, state.params, task.test, cfg.eval_batch_size, config.decode)
+    test = {f"test_{k}": v for k, v in evaluation.metrics.items()}
+    log.scalars(dict(step=step, **test))
+  results = dict(step=step, **test, best_step=prog.best_step,
+                 **{f"best_{cfg.best_metric}": prog.best_value},
+                 stopped_early=prog.stop_early(cfg), seconds=elapsed(),
                  parameters=sum(x.size for x in jax.tree.leaves(state.params)),
-                 **report(test, task))
-  _log(log_path, results)
+                 **report(evaluation, task))
   (workdir / "results.json").write_text(json.dumps(results, indent=2))
   return results

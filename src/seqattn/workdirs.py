@@ -1,0 +1,72 @@
+"""Guards on a run's workdir: it must be writable and hold no other config's run (unless forced).
+
+Both checks run before anything is written, so a refused run leaves the workdir as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import tempfile
+from typing import Any, Mapping
+
+from seqattn.config import Config
+
+
+class WorkdirError(ValueError):
+  """A workdir this run cannot use; the message says why and what to do."""
+
+
+def check_writable(workdir: pathlib.Path) -> None:
+  """Creates `workdir` if needed and proves that files can be written in it (none is kept)."""
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=workdir):
+      pass
+  except FileExistsError as e:
+    raise WorkdirError(f"workdir {workdir} is a file, not a directory; choose another "
+                       f"--workdir.") from e
+  except OSError as e:
+    raise WorkdirError(f"cannot write in workdir {workdir} ({e.strerror}); choose another "
+                       f"--workdir or make it writable.") from e
+
+
+def stored_config(workdir: pathlib.Path) -> dict[str, Any] | None:
+  """The config.json of an earlier run in `workdir`, or None when there is none."""
+  path = workdir / "config.json"
+  if not path.exists():
+    return None
+  try:
+    return json.loads(path.read_text())
+  except (ValueError, UnicodeDecodeError) as e:
+    raise WorkdirError(f"{path} is not valid JSON ({e}); restore it, or use a new "
+                       f"--workdir.") from e
+
+
+def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+  """'path: old -> new' for each setting that differs between two nested config dicts."""
+  out = []
+  for key in sorted(old.keys() | new.keys()):
+    a, b = old.get(key, "(absent)"), new.get(key, "(absent)")
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+      out += differences(a, b, f"{prefix}{key}.")
+    elif a != b:
+      out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+  return out
+
+
+def check_config(config: Config, stored: Mapping[str, Any] | None, where: str,
+                 force: bool) -> list[str]:
+  """The differences between `config` and the `stored` config of `where`'s run.
+
+  Raises WorkdirError when there are some and `force` is not set.
+  """
+  if stored is None:
+    return []
+  diffs = differences(stored, json.loads(config.to_json()))
+  if diffs and not force:
+    shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+    raise WorkdirError(
+        f"{where} holds a run of another config ({shown}). Use a new --workdir, or pass "
+        f"--force to continue that run from its latest checkpoint under this config.")
+  return diffs
