@@ -1,0 +1,134 @@
+"""What the benchmark scripts share: configs, the JAX train step, interleaved timing, reports.
+
+Every script prints one JSON line per measurement (`emit`), then a markdown table (`table`)
+headed by the machine and versions (`environment`). Figures from other processes on a shared
+machine move a lot, so comparisons are timed interleaved (`interleave`): one window of each
+contender in turn, a ratio per round of windows, and medians over rounds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from seqattn import config as config_lib, data, train  # noqa: E402
+
+CONFIGS = {"course": ROOT / "configs/dates.py", "nmt": ROOT / "configs/nmt.py"}
+
+
+def load_config(name: str, **train_overrides) -> config_lib.Config:
+  """configs/<name>.py frozen, with `train` fields overridden (e.g. batch_size=1000)."""
+  cfg = config_lib.load_file(CONFIGS[name])
+  for key, value in train_overrides.items():
+    cfg.train[key] = value
+  return config_lib.freeze(cfg)
+
+
+def cpu_name() -> str:
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def environment() -> dict[str, Any]:
+  versions = {}
+  for package in ("jax", "jaxlib", "flax", "optax", "torch", "numpy"):
+    try:
+      versions[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      pass
+  return dict(date=datetime.date.today().isoformat(), cpu=cpu_name(), cores=os.cpu_count(),
+              device=jax.devices()[0].device_kind, python=platform.python_version(),
+              GLIBC_TUNABLES=os.environ.get("GLIBC_TUNABLES", ""), **versions)
+
+
+def emit(row: dict[str, Any]) -> dict[str, Any]:
+  print(json.dumps(row), flush=True)
+  return row
+
+
+def table(rows: list[dict[str, Any]], columns: dict[str, str]) -> None:
+  """A markdown table of `rows`: columns maps a row key to its header; floats get 3 figures."""
+  env = environment()
+  print(f"\n{env['date']}, {env['cpu']} ({env['cores']} cores), {env['device']}; "
+        + ", ".join(f"{k} {env[k]}" for k in ("python", "jax", "flax", "torch") if k in env)
+        + (f"; GLIBC_TUNABLES={env['GLIBC_TUNABLES']}" if env["GLIBC_TUNABLES"] else ""))
+  print("| " + " | ".join(columns.values()) + " |")
+  print("|" + "---|" * len(columns))
+  for row in rows:
+    print("| " + " | ".join(_cell(row.get(k)) for k in columns) + " |")
+
+
+def _cell(value) -> str:
+  if isinstance(value, float):
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+  return "" if value is None else str(value)
+
+
+def interleave(contenders: dict[str, Callable[[], Any]], windows: int,
+               calls: dict[str, int]) -> dict[str, list[float]]:
+  """Seconds per call of each contender, one list entry per window; windows taken in turn.
+
+  Each contender runs `calls[name]` times a window and is waited for (jax.block_until_ready)
+  at the window's end, so asynchronous dispatch cannot leak work into the next window.
+  """
+  seconds: dict[str, list[float]] = {name: [] for name in contenders}
+  for _ in range(windows):
+    for name, fn in contenders.items():
+      start = time.perf_counter()
+      for _ in range(calls[name]):
+        out = fn()
+      jax.block_until_ready(out)
+      seconds[name].append((time.perf_counter() - start) / calls[name])
+  return seconds
+
+
+def median_ratio(numerators: list[float], denominators: list[float]) -> float:
+  """Median over rounds of numerator/denominator (paired windows)."""
+  return statistics.median(a / b for a, b in zip(numerators, denominators))
+
+
+class JaxTrainer:
+  """The project's own train step (seqattn.train.train_step) on `task`, compiled ahead."""
+
+  def __init__(self, config: config_lib.Config, task: data.TaskData, seed: int = 0):
+    self.config = config
+    self.model = train.build_model(config, len(task.src_vocab), len(task.tgt_vocab))
+    params = train.init_params(self.model, config, jax.random.key(seed))
+    self.state = train.create_state(self.model, params, config, total_steps=10_000)
+    self.key = train.on_device(jax.random.key(seed))
+
+  def compile(self, batch) -> float:
+    """Seconds to trace, lower and compile the train step for `batch`'s shapes."""
+    start = time.perf_counter()
+    self._step = train.train_step.lower(self.state, batch, self.key).compile()
+    return time.perf_counter() - start
+
+  def step(self, batch):
+    self.state, loss = self._step(self.state, batch, self.key)
+    return loss
+
+
+def batch_stream(split, batch_size: int, seed: int = 0):
+  """Endless shuffled training batches, epoch after epoch (the same for every framework)."""
+  rng = np.random.default_rng(seed)
+  while True:
+    yield from data.batching.train_batches(split, batch_size, rng)
