@@ -201,3 +201,39 @@ def test_scheduled_sampling_feeds_model_samples_with_the_given_probability(tiny_
   assert not jnp.allclose(sampled[0][:, 1:], teacher[0][:, 1:])
   chex.assert_trees_all_equal(sampled, apply({"params": params}, ids, LENGTHS, y_in,
                                              sampling=always))
+
+
+def _per_gate(cell_params):
+  """FusedLSTMCell weights as Flax OptimizedLSTMCell's: a kernel (and bias) per gate."""
+  split = lambda x: dict(zip("ifgo", jnp.split(x, 4, axis=-1)))
+  W_i, W_h, b = split(cell_params["W_i"]), split(cell_params["W_h"]), split(cell_params["b"])
+  return {**{f"i{g}": {"kernel": W_i[g]} for g in "ifgo"},
+          **{f"h{g}": {"kernel": W_h[g], "bias": b[g]} for g in "ifgo"}}
+
+
+def _to_reference(tree):
+  if isinstance(tree, dict) and "W_i" in tree:
+    return _per_gate(tree)
+  return {k: _to_reference(v) for k, v in tree.items()} if isinstance(tree, dict) else tree
+
+
+@pytest.mark.parametrize("name", ["course", "luong"])
+def test_fused_lstm_step_equals_flax_optimized_lstm_cell(tiny_config, name, monkeypatch):
+  """Loss and gradients of the model built on FusedLSTMCell equal those of the plain reference
+  (Flax's OptimizedLSTMCell, a kernel per gate) given the same weights."""
+  import flax.linen as nn
+  config = _config(tiny_config, **ARCHITECTURES[name])
+  model, params = _model(config)
+  batch = dict(inputs=_inputs(jax.random.key(0)), input_lengths=LENGTHS, weights=jnp.ones(B),
+               targets=jax.random.randint(jax.random.key(8), (B, TY), 4, V_TGT))
+  loss_and_grad = lambda: jax.jit(jax.value_and_grad(train.loss_fn), static_argnums=1)
+  loss, grads = loss_and_grad()(params, model.apply, batch)
+  # Modules build their cells when traced: from here on every LSTM is Flax's.
+  monkeypatch.setitem(cells.CELLS, "lstm", nn.OptimizedLSTMCell)
+  reference = train.build_model(config, V_SRC, V_TGT)
+  reference_params = _to_reference(params)
+  chex.assert_trees_all_equal_shapes(reference_params, jax.eval_shape(
+      reference.init, jax.random.key(1), *train.example_inputs(config))["params"])
+  ref_loss, ref_grads = loss_and_grad()(reference_params, reference.apply, batch)
+  chex.assert_trees_all_close(loss, ref_loss, rtol=1e-6)
+  chex.assert_trees_all_close(_to_reference(grads), ref_grads, rtol=1e-5, atol=1e-6)

@@ -128,10 +128,12 @@ def example_inputs(config: Config) -> tuple[jax.Array, jax.Array, jax.Array]:
           jnp.ones((1, ty_len), jnp.int32))
 
 
+# Runs once a model and only its outputs matter: compile it fast rather than make it run fast.
+# Jitted once here (not per call), so that more seeds of one model compile it once.
+@functools.partial(jax.jit, static_argnums=(0, 1),
+                   compiler_options={"xla_backend_optimization_level": 0})
 def init_params(model: nn.Module, config: Config, key: jax.Array):
-  # Runs once and only its outputs matter: compile it fast rather than make it run fast.
-  init = jax.jit(model.init, compiler_options={"xla_backend_optimization_level": 0})
-  return init(key, *example_inputs(config))["params"]
+  return model.init(key, *example_inputs(config))["params"]
 
 
 def create_state(model: nn.Module, params, config: Config, total_steps: int) -> TrainState:
