@@ -1,6 +1,6 @@
 """Decoding throughput: sequences/s of greedy and beam search (k = 1, 4, 8).
 
-  python bench/decode.py            # the course date model and a larger NMT-sized model
+  python bench/decode.py            # the course date model and configs/nmt.py (NMT-sized)
   python bench/decode.py --quick    # fewer, shorter windows
 
 Prints one JSON line per measurement, then a table. Parameters are random (speed does not
@@ -29,12 +29,9 @@ from seqattn import config as config_lib, decode, train  # noqa: E402
 
 def model_configs():
   course = config_lib.load_file(ROOT / "configs/dates.py")
-  large = config_lib.load_file(ROOT / "configs/bahdanau.py")
-  large.model.embed_dim, large.model.encoder_units, large.model.decoder_units = 256, 256, 512
-  large.model.attention_units = 512
-  large.data.max_input_len = large.data.max_target_len = 50
+  nmt = config_lib.load_file(ROOT / "configs/nmt.py")
   return {"course (batch 100, Tx 30, Ty 10)": (course, 100, 40, 15),
-          "large (batch 64, Tx=Ty=50, bi-GRU 2x256, dec 512)": (large, 64, 8000, 8000)}
+          "nmt (batch 64, Tx=Ty=50, bi-LSTM 2x512, dec 512, V 8000)": (nmt, 64, 8000, 8000)}
 
 
 def time_windows(fn, windows: int, calls: int) -> list[float]:

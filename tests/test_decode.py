@@ -26,10 +26,11 @@ def luong(request):
       input_feeding=True, embed_dim=5, bridge="linear"))
   model = train.build_model(config, V_SRC, V_TGT)
   params = train.init_params(model, config, jax.random.key(0))
-  # Make EOS likely so that some sequences stop early.
+  # Make EOS likely so that some sequences stop early, and PAD unlikely: a trained model never
+  # emits it before EOS, but random weights may (the searches do not forbid it).
   params = jax.tree_util.tree_map_with_path(
-      lambda p, x: x.at[EOS_ID].add(2.0) if "readout" in jax.tree_util.keystr(p)
-      and x.ndim == 1 else x, params)
+      lambda p, x: x.at[EOS_ID].add(2.0).at[PAD_ID].add(-10.0)
+      if "readout" in jax.tree_util.keystr(p) and x.ndim == 1 else x, params)
   ids = jax.random.randint(jax.random.key(1), (B, TX), 4, V_SRC)
   return model, params, jnp.where(length_mask(LENGTHS, TX), ids, PAD_ID)
 

@@ -1,0 +1,106 @@
+"""Achieved FLOP/s of the train step against the machine's measured float32 matmul peak.
+
+  python bench/flops.py
+
+FLOPs are the model's matmul FLOPs (2·m·k·n per product), counted from the config: the
+encoder's gate products (one-hot inputs included: the step multiplies by them), the key
+projection once per sequence, and at every output step the query projection, the energies,
+the context Σ_j α_tj h_j, the decoder cell and the readout. Backward costs twice forward, so
+a training example costs 3× its forward FLOPs. Element-wise work (gates, tanh, softmax,
+Adam) is not counted. The peak is the best of a few large square matmuls; the step's own
+matmul shapes are timed too, since small products run far below the peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from common import JaxTrainer, batch_stream, emit, load_config, table
+from seqattn import data
+from seqattn.config import Config
+
+
+def forward_matmul_flops(config: Config, src_vocab: int, tgt_vocab: int) -> int:
+  """Matmul FLOPs of one example's teacher-forced forward pass (LSTM cells)."""
+  m = config.model
+  tx, ty = config.data.max_input_len, config.data.max_target_len
+  h, s, a = m.encoder_units, m.decoder_units, m.attention_units
+  directions = 2 if m.bidirectional else 1
+  x_in = m.embed_dim or src_vocab
+  encoder = directions * tx * 2 * (x_in + h) * 4 * h
+  keys = 2 * tx * directions * h * a
+  y_in = m.embed_dim if m.feed_previous_token else 0
+  step = (2 * s * a  # W s_{t-1}
+          + 2 * tx * a  # energies from the [Tx, A] hidden layer
+          + 2 * tx * directions * h  # context
+          + 2 * (y_in + directions * h + s) * 4 * s  # decoder cell
+          + 2 * s * tgt_vocab)  # readout
+  bridge = 2 * 2 * h * s if m.bridge != "zeros" else 0
+  return encoder + keys + bridge + ty * step
+
+
+def matmul_flops_per_s(m: int, k: int, n: int, seconds: float = 1.0) -> float:
+  a = jax.random.normal(jax.random.key(0), (m, k))
+  b = jax.random.normal(jax.random.key(1), (k, n))
+  dot = jax.jit(jnp.dot)
+  jax.block_until_ready(dot(a, b))
+  calls = max(3, int(seconds * 1e11 / (2 * m * k * n)))
+  timings = []
+  for _ in range(5):
+    start = time.perf_counter()
+    for _ in range(calls):
+      out = dot(a, b)
+    jax.block_until_ready(out)
+    timings.append((time.perf_counter() - start) / calls)
+  return 2 * m * k * n / min(timings)
+
+
+def step_flops_per_s(name: str, batch_size: int, windows: int = 5) -> dict:
+  config = load_config(name, batch_size=batch_size)
+  task = data.load(config.data, config.seed)
+  stream = batch_stream(task.train, batch_size)
+  batches = [next(stream) for _ in range(4)]
+  trainer = JaxTrainer(config, task)
+  trainer.compile(batches[0])
+  per_step = forward_matmul_flops(config, len(task.src_vocab), len(task.tgt_vocab))
+  per_step *= 3 * batch_size
+  jax.block_until_ready(trainer.step(batches[0]))
+  calls = max(2, int(1.0 / (per_step / 5e10)))
+  timings = []
+  for _ in range(windows):
+    start = time.perf_counter()
+    for i in range(calls):
+      out = trainer.step(batches[i % len(batches)])
+    jax.block_until_ready(out)
+    timings.append((time.perf_counter() - start) / calls)
+  seconds = statistics.median(timings)
+  return dict(model=name, batch=batch_size, gflop_per_step=per_step / 1e9,
+              ms_per_step=1e3 * seconds, gflop_per_s=per_step / seconds / 1e9)
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--windows", type=int, default=5)
+  args = parser.parse_args()
+  peaks = {shape: emit(dict(matmul=shape, gflop_per_s=matmul_flops_per_s(*shape) / 1e9))
+           for shape in [(1024, 1024, 1024), (2048, 2048, 2048), (100, 64, 256),
+                         (1000, 64, 256), (64, 1280, 2048)]}
+  peak = max(p["gflop_per_s"] for p in peaks.values())
+  rows = []
+  for name, batch_size in (("course", 100), ("course", 1000), ("nmt", 64)):
+    row = step_flops_per_s(name, batch_size, args.windows)
+    rows.append(emit(dict(row, fraction_of_peak=row["gflop_per_s"] / peak, peak=peak)))
+  table([dict(model=f"matmul {m}x{k}x{n}", gflop_per_s=p["gflop_per_s"])
+         for (m, k, n), p in peaks.items()] + rows,
+        dict(model="model / product", batch="batch", gflop_per_step="GFLOP a step",
+             ms_per_step="ms a step", gflop_per_s="GFLOP/s", fraction_of_peak="of peak"))
+
+
+if __name__ == "__main__":
+  main()
