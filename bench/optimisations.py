@@ -1,0 +1,121 @@
+"""What each optimisation of the train step buys: the step against its alternatives, interleaved.
+
+  python bench/optimisations.py                       # course b100 and b1000, nmt b64
+  python bench/optimisations.py --models course --batches 100 --variants current flax_lstm
+
+Each variant swaps one piece of the model while it is traced, then every compiled step is
+timed in turn (windows of ≈1.5 s); the speed-up of a variant is the median over rounds of
+current's time / the variant's (> 1: the variant is faster). The variants:
+
+  current       the step as shipped (FusedLSTMCell: kernels fused over the gates)
+  flax_lstm     Flax's OptimizedLSTMCell: a kernel per gate, concatenated at every step
+  remat_dots    FusedLSTMCell under jax.checkpoint, saving only matmul outputs for the backward
+  bf16_matmuls  FusedLSTMCell with bfloat16 matmul operands, float32 accumulation
+  context_sum   c_t = Σ_j α_tj h_j as multiply-and-sum instead of a batched matmul (einsum)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from common import JaxTrainer, batch_stream, emit, interleave, load_config, median_ratio, table
+from seqattn import data
+from seqattn.models import attention, cells
+
+
+class BF16FusedLSTMCell(cells.FusedLSTMCell):
+  """FusedLSTMCell whose two matmuls take bfloat16 operands and accumulate in float32."""
+
+  @nn.compact
+  def __call__(self, carry, x_BxI):
+    c_BxH, h_BxH = carry
+    gates = 4 * self.features
+    W_i = self.param("W_i", nn.initializers.lecun_normal(), (x_BxI.shape[-1], gates))
+    W_h = self.param("W_h", cells.per_gate(nn.initializers.orthogonal(), 4),
+                     (self.features, gates))
+    b = self.param("b", nn.initializers.zeros_init(), (gates,))
+    dot = lambda a, w: jnp.dot(a.astype(jnp.bfloat16), w.astype(jnp.bfloat16),
+                               preferred_element_type=jnp.float32)
+    i, f, g, o = jnp.split(dot(x_BxI, W_i) + dot(h_BxH, W_h) + b[None, :], 4, axis=-1)
+    c_BxH = nn.sigmoid(f) * c_BxH + nn.sigmoid(i) * jnp.tanh(g)
+    h_BxH = nn.sigmoid(o) * jnp.tanh(c_BxH)
+    return (c_BxH, h_BxH), h_BxH
+
+
+def attend_by_sum(scores_BxT, mask_BxT, values_BxTxH):
+  weights_BxT = attention.masked_softmax(scores_BxT, mask_BxT)
+  return jnp.sum(weights_BxT[:, :, None] * values_BxTxH, axis=1), weights_BxT
+
+
+VARIANTS = {
+    "current": {},
+    "flax_lstm": dict(lstm=nn.OptimizedLSTMCell),
+    "remat_dots": dict(lstm=nn.remat(
+        cells.FusedLSTMCell, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)),
+    "bf16_matmuls": dict(lstm=BF16FusedLSTMCell),
+    "context_sum": dict(attend=attend_by_sum),
+}
+
+
+@contextlib.contextmanager
+def variant(name: str):
+  """Within the block, models trace with the variant's LSTM cell and attend function."""
+  swap = VARIANTS[name]
+  lstm, attend = cells.CELLS["lstm"], attention.attend
+  cells.CELLS["lstm"] = swap.get("lstm", lstm)
+  attention.attend = swap.get("attend", attend)
+  try:
+    yield
+  finally:
+    cells.CELLS["lstm"], attention.attend = lstm, attend
+
+
+def compare(name: str, batch_size: int, names: list[str], windows: int) -> list[dict]:
+  config = load_config(name, batch_size=batch_size)
+  task = data.load(config.data, config.seed)
+  stream = batch_stream(task.train, batch_size)
+  batches = [next(stream) for _ in range(4)]
+  trainers, compile_s = {}, {}
+  for v in names:
+    with variant(v):
+      trainers[v] = JaxTrainer(config, task)
+      compile_s[v] = trainers[v].compile(batches[0])
+  counter = iter(range(10**9))
+  contenders = {v: (lambda t=t: t.step(batches[next(counter) % 4])) for v, t in trainers.items()}
+  warm = interleave(contenders, 1, {v: 2 for v in names})
+  calls = {v: max(2, round(1.5 / s[0])) for v, s in warm.items()}
+  seconds = interleave(contenders, windows, calls)
+  return [emit(dict(model=name, batch=batch_size, variant=v, compile_s=compile_s[v],
+                    ms_per_step=1e3 * statistics.median(seconds[v]),
+                    examples_per_s=batch_size / statistics.median(seconds[v]),
+                    speedup_over_current=median_ratio(seconds[names[0]], seconds[v])))
+          for v in names]
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--models", nargs="+", default=["course", "nmt"])
+  parser.add_argument("--batches", nargs="+", type=int, default=[100, 1000],
+                      help="course batch sizes; nmt always uses its own")
+  parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+  parser.add_argument("--windows", type=int, default=7)
+  args = parser.parse_args()
+  names = ["current"] + [v for v in args.variants if v != "current"]
+  rows = []
+  for name in args.models:
+    sizes = args.batches if name == "course" else [load_config(name).train.batch_size]
+    for batch_size in sizes:
+      rows += compare(name, batch_size, names, args.windows)
+  table(rows, dict(model="model", batch="batch", variant="variant", ms_per_step="ms a step",
+                   examples_per_s="ex/s", compile_s="compile s",
+                   speedup_over_current="current / variant time"))
+
+
+if __name__ == "__main__":
+  main()
