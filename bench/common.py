@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -99,6 +100,19 @@ def interleave(contenders: dict[str, Callable[[], Any]], windows: int,
       jax.block_until_ready(out)
       seconds[name].append((time.perf_counter() - start) / calls[name])
   return seconds
+
+
+def page_faults_per_call(fn: Callable[[], Any], calls: int = 3) -> float:
+  """Minor page faults of the process per call of `fn` (first touches of fresh memory).
+
+  On this project's VM a fault costs ≈ 4.5 µs; XLA allocates an executable's temporary buffer
+  afresh at every run, so a step with a large one pays for it at every step (BUILD_NOTES.md).
+  """
+  before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+  for _ in range(calls):
+    out = fn()
+  jax.block_until_ready(out)
+  return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
 
 
 def median_ratio(numerators: list[float], denominators: list[float]) -> float:

@@ -67,6 +67,9 @@ VARIANTS = {
 def variant(name: str):
   """Within the block, models trace with the variant's LSTM cell and attend function."""
   swap = VARIANTS[name]
+  # train.init_params is cached per (model, config), and a variant's model equals current's
+  # as a dataclass: drop the cache so that the variant's own parameters are built.
+  jax.clear_caches()
   lstm, attend = cells.CELLS["lstm"], attention.attend
   cells.CELLS["lstm"] = swap.get("lstm", lstm)
   attention.attend = swap.get("attend", attend)

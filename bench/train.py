@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from common import (JaxTrainer, batch_stream, emit, environment, interleave, load_config,
-                    median_ratio, table)
+                    median_ratio, page_faults_per_call, table)
 from seqattn import data, train
 import torch_models
 
@@ -54,6 +54,7 @@ def throughput(name: str, batch_size: int, windows: int, seconds_per_window: flo
     row[f"{k}_ms_per_step"] = 1e3 * statistics.median(v)
     row[f"{k}_examples_per_s"] = batch_size / statistics.median(v)
     row[f"{k}_tokens_per_s"] = tokens / statistics.median(v)
+    row[f"{k}_page_faults_per_step"] = page_faults_per_call(contenders[k])
   row["ratio_jax_over_torch"] = median_ratio(seconds["torch"], seconds["jax"])
   row["ratio_min_max"] = [min(t / j for t, j in zip(seconds["torch"], seconds["jax"])),
                           max(t / j for t, j in zip(seconds["torch"], seconds["jax"]))]
