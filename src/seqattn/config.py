@@ -281,12 +281,18 @@ def freeze(config: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:
   return _freeze(Config, values, "")
 
 
-def load_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
-  """`get_config(arg)` of a config file; `path` may end in `:arg`, as with --config."""
+def load_module(path: str | os.PathLike):
+  """(the config file's module, its ':arg' suffix or None): `path` may end in ':arg'."""
   path, _, arg = str(path).partition(":")
   spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem + "_config", path)
   if spec is None or not pathlib.Path(path).is_file():
     raise ConfigError(f"no config file at {path}; see configs/ for the shipped ones.")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config(arg or None)
+  return module, arg or None
+
+
+def load_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
+  """`get_config(arg)` of a config file; `path` may end in `:arg`, as with --config."""
+  module, arg = load_module(path)
+  return module.get_config(arg)

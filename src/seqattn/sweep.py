@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import importlib.util
 import json
 import math
 import pathlib
@@ -37,16 +36,11 @@ MEASURES: dict[str, Callable[[dict, list[dict]], float | None]] = {
 
 
 def load_module(path: str):
-  """The config module at `path` (without a `:arg` suffix) and the suffix."""
-  path, _, arg = str(path).partition(":")
-  spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem + "_sweep", path)
-  if spec is None or not pathlib.Path(path).is_file():
-    raise config_lib.ConfigError(f"no config file at {path}; see configs/ for the shipped ones.")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  """The sweep config module at `path` and its ':arg' suffix; it must define sweep(add)."""
+  module, arg = config_lib.load_module(path)
   if not hasattr(module, "sweep"):
     raise config_lib.ConfigError(f"{path} defines no sweep(add); --mode sweep needs one.")
-  return module, arg or None
+  return module, arg
 
 
 def points(module) -> list[dict[str, Any]]:
