@@ -77,7 +77,12 @@ def group_name(overrides: dict[str, Any]) -> str:
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
-  """Mean and the half-width of its 95% Student-t confidence interval (0 for one value)."""
+  """Mean and the half-width of its 95% Student-t confidence interval (0 for one value).
+
+  An infinite value (a target never reached) makes both infinite.
+  """
+  if not all(math.isfinite(v) for v in values):
+    return math.inf, math.inf
   mean = statistics.fmean(values)
   if len(values) < 2:
     return mean, 0.0
@@ -162,7 +167,7 @@ def write_tables(workdir: pathlib.Path, rows: list[dict]) -> None:
 
 def _format(mean: float, ci: float, measure: str) -> str:
   if math.isinf(mean):
-    return "not reached"
+    return "not reached by every seed"
   if measure in ("parameters",) or measure.startswith("steps_to"):
     return f"{mean:,.0f} ± {ci:,.0f}"
   if measure == "train_seconds":
