@@ -5,6 +5,7 @@
   python launch.py --workdir runs/dates --mode predict "3 may 1979" "tuesday june 5 2018"
   python launch.py --config configs/dates.py --workdir runs/dates --mode evaluate \
       --config.decode.method=beam --config.decode.beam_size=4
+  python launch.py --config configs/ablation_scores.py --workdir runs/abl --mode sweep
 
 Training in a workdir that holds checkpoints resumes from the latest one; a workdir holding
 another config's run is refused unless --force is given. SIGINT/SIGTERM save a checkpoint.

@@ -5,7 +5,7 @@ s_{t-1}; the GRU reads [E y_{t-1}; c_t]; maxout deep output on (s_{t-1}, c_t, E 
 
   python launch.py --config configs/bahdanau.py --workdir runs/bahdanau
 
-Expected result: see the table in BUILD_NOTES.md ("Classic configs").
+Expected result (seed 0): test exact match 100.00% on 2,000 test dates (BUILD_NOTES.md).
 """
 
 import pathlib

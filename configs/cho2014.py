@@ -5,7 +5,8 @@ s_0 = tanh(W h_N); the GRU reads [E y_{t-1}; c]; maxout output on (s_{t-1}, c, E
 
   python launch.py --config configs/cho2014.py --workdir runs/cho2014
 
-Expected result: see the table in BUILD_NOTES.md ("Classic configs").
+Expected result (seed 0): test exact match 99.55% after 3,600 steps (96.35% after the 1,200
+steps that suffice with attention); BUILD_NOTES.md.
 """
 
 import pathlib

@@ -7,7 +7,8 @@ LSTM (64 units) fed with the context only; Ty = 10 output steps.
   python launch.py --config configs/dates.py --workdir runs/dates
   python launch.py --config configs/dates.py --workdir runs/dates --mode predict "3 may 1979"
 
-Expected result: see BUILD_NOTES.md (test exact match >= 99.5% on 2,000 test dates).
+Expected result (seed 0, 2-core CPU): test exact match 99.90% on 2,000 test dates in about
+30 s, compilation included; seeds 1, 3, 4 gave 100%, 99.1%, 100% (BUILD_NOTES.md).
 """
 
 import ml_collections

@@ -9,7 +9,8 @@ The argument picks the score: dot, general (default), concat, location, local_m 
   python launch.py --config configs/luong.py:general --workdir runs/luong_general
   python launch.py --config configs/luong.py:local_p --workdir runs/luong_local_p
 
-Expected result: see the table in BUILD_NOTES.md ("Classic configs").
+Expected result (seed 0): test exact match 100.00% with each of general, dot, concat,
+location and local_p (BUILD_NOTES.md).
 """
 
 import pathlib

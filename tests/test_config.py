@@ -26,6 +26,10 @@ def test_shipped_configs_freeze():
     (dict(train__b2=1.5), "a number in \\[0, 1\\)"),
     (dict(data__year_pattern="iso"), "'calendar', 'week_based'"),
     (dict(data__date_start="2050-01-01"), "date_start must be before"),
+    (dict(data__date_start="1950-13-01"), "data.date_start='1950-13-01' is not a date; use YYYY-MM-DD"),
+    (dict(data__min_len=9, data__max_len=3), "must not exceed"),
+    (dict(decode__method="beam", decode__n_best=5), "n_best must be <= decode.beam_size"),
+    (dict(train__scheduled_sampling="linear"), "needs model.feed_previous_token"),
 ])
 def test_invalid_values_name_the_valid_ones(overrides, message):
   with pytest.raises(ConfigError, match=message):

@@ -82,6 +82,7 @@ def test_a_rerun_skips_finished_points(swept):
 
 def test_mean_ci_of_one_value_and_of_known_values():
   assert sweep.mean_ci([0.5]) == (0.5, 0.0)
+  assert sweep.mean_ci([100.0, math.inf]) == (math.inf, math.inf)  # a seed never reached it
   mean, half = sweep.mean_ci([1.0, 2.0, 3.0])
   assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / math.sqrt(3), rel=1e-6)
 

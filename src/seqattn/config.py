@@ -9,6 +9,7 @@ before any data is generated or anything is compiled.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import importlib.util
 import json
 import os
@@ -39,6 +40,20 @@ def _check(predicate, description):
   return dict(check=predicate, description=description)
 
 
+def _refuse(rules: list[tuple[bool, str]]) -> None:
+  """Raises ConfigError with the message of the first broken rule (a (broken, message) pair)."""
+  for broken, message in rules:
+    if broken:
+      raise ConfigError(message + ".")
+
+
+def _iso_date(text: str, name: str) -> datetime.date:
+  try:
+    return datetime.date.fromisoformat(text)
+  except ValueError:
+    raise ConfigError(f"{name}={text!r} is not a date; use YYYY-MM-DD, e.g. '1950-01-01'.")
+
+
 POSITIVE = _check(_positive, "a number > 0")
 NON_NEGATIVE = _check(_non_negative, "a number >= 0")
 PROBABILITY = _check(_probability, "a number in [0, 1)")
@@ -60,6 +75,16 @@ class DataConfig:
   test_min_len: int = dataclasses.field(metadata=POSITIVE)
   test_max_len: int = dataclasses.field(metadata=POSITIVE)
   symbols: int = dataclasses.field(metadata=POSITIVE)
+
+  def __post_init__(self):
+    start = _iso_date(self.date_start, "data.date_start")
+    end = _iso_date(self.date_end, "data.date_end")
+    _refuse([
+        (start >= end, "data.date_start must be before data.date_end"),
+        (self.min_len > self.max_len or self.test_min_len > self.test_max_len,
+         "data.min_len/test_min_len must not exceed data.max_len/test_max_len"),
+        (self.symbols > 26, "data.symbols is at most 26 (lowercase letters)"),
+    ])
 
 
 Cell = Literal["lstm", "gru", "simple"]
@@ -90,6 +115,33 @@ class ModelConfig:
   def encoder_output_size(self) -> int:
     return self.encoder_units * (2 if self.bidirectional else 1)
 
+  def __post_init__(self):
+    # Imported here: the registry lives with the models, this module stays import-light.
+    from seqattn.models import attention
+    size = self.encoder_output_size
+    _refuse([
+        (self.attention not in attention.REGISTRY,
+         f"model.attention={self.attention!r} is not valid; "
+         f"use one of {', '.join(attention.REGISTRY)}"),
+        (self.coverage and self.attention not in attention.COVERAGE_SCORES,
+         f"model.coverage needs an additive score ({', '.join(attention.COVERAGE_SCORES)})"),
+        (self.attention in attention.DOT_SCORES and self.decoder_units != size,
+         f"model.attention={self.attention!r} needs model.decoder_units == the encoder's "
+         f"output size ({size}); or use 'general'"),
+        (self.placement == "after_rnn" and not (self.feed_previous_token or self.input_feeding),
+         "model.placement='after_rnn' needs an input for the RNN: set "
+         "model.feed_previous_token or model.input_feeding"),
+        (self.input_feeding and self.placement != "after_rnn",
+         "model.input_feeding feeds h̃_{t-1} and needs model.placement='after_rnn'"),
+        (self.deep_output and self.placement != "before_rnn",
+         "model.deep_output is Bahdanau's readout and needs model.placement='before_rnn'"),
+        (self.bridge == "copy" and (self.encoder_cell != self.decoder_cell
+                                    or self.encoder_layers != self.decoder_layers
+                                    or size != self.decoder_units),
+         "model.bridge='copy' needs the same cell and number of layers in encoder and decoder "
+         f"and model.decoder_units == the encoder's output size ({size}); or use 'linear'"),
+    ])
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -118,21 +170,21 @@ class TrainConfig:
   sampling_k: float = dataclasses.field(metadata=POSITIVE)
 
   def __post_init__(self):
-    if self.checkpoint_every_steps % self.eval_every_steps:
-      # Every periodic checkpoint then carries the validation metrics that rank it.
-      raise ConfigError(
-          f"train.checkpoint_every_steps={self.checkpoint_every_steps} is not valid; use a "
-          f"multiple of train.eval_every_steps={self.eval_every_steps}.")
-    if self.weight_decay > 0 and self.optimizer == "adam":
-      raise ConfigError(
-          f"train.weight_decay={self.weight_decay!r} is not valid with train.optimizer='adam'; "
-          f"use optimizer 'adamw' (decoupled decay) or 'sgd', or weight_decay=0.")
-    if self.schedule == "rsqrt" and self.warmup_steps == 0:
-      raise ConfigError("train.schedule='rsqrt' decays as sqrt(warmup_steps / step); "
-                        "set train.warmup_steps > 0.")
-    if self.schedule == "exponential" and not 0 < self.decay_rate <= 1:
-      raise ConfigError(f"train.decay_rate={self.decay_rate!r} is not valid with "
-                        f"train.schedule='exponential'; use a number in (0, 1].")
+    _refuse([
+        # Every periodic checkpoint then carries the validation metrics that rank it.
+        (self.checkpoint_every_steps % self.eval_every_steps != 0,
+         f"train.checkpoint_every_steps={self.checkpoint_every_steps} is not valid; use a "
+         f"multiple of train.eval_every_steps={self.eval_every_steps}"),
+        (self.weight_decay > 0 and self.optimizer == "adam",
+         f"train.weight_decay={self.weight_decay!r} is not valid with train.optimizer='adam'; "
+         f"use optimizer 'adamw' (decoupled decay) or 'sgd', or weight_decay=0"),
+        (self.schedule == "rsqrt" and self.warmup_steps == 0,
+         "train.schedule='rsqrt' decays as sqrt(warmup_steps / step); "
+         "set train.warmup_steps > 0"),
+        (self.schedule == "exponential" and not 0 < self.decay_rate <= 1,
+         f"train.decay_rate={self.decay_rate!r} is not valid with "
+         f"train.schedule='exponential'; use a number in (0, 1]"),
+    ])
 
   @property
   def best_mode(self) -> Literal["min", "max"]:
@@ -148,6 +200,10 @@ class DecodeConfig:
   coverage_beta: float = dataclasses.field(metadata=NON_NEGATIVE)
   n_best: int = dataclasses.field(metadata=POSITIVE)
 
+  def __post_init__(self):
+    _refuse([(self.method == "beam" and self.n_best > self.beam_size,
+              "decode.n_best must be <= decode.beam_size")])
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -156,6 +212,11 @@ class Config:
   model: ModelConfig
   train: TrainConfig
   decode: DecodeConfig
+
+  def __post_init__(self):
+    _refuse([(self.train.scheduled_sampling != "off" and not self.model.feed_previous_token,
+              "train.scheduled_sampling replaces fed-back tokens and needs "
+              "model.feed_previous_token")])
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -217,59 +278,21 @@ def _freeze(cls, values: Mapping[str, Any], path: str):
 def freeze(config: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:
   """Validates a ConfigDict (or plain nested dict) and returns the typed, frozen Config."""
   values = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
-  frozen = _freeze(Config, values, "")
-  _check_cross_field(frozen)
-  return frozen
+  return _freeze(Config, values, "")
 
 
-def _check_cross_field(config: Config) -> None:
-  # Imported here: the registry lives with the models, the config module stays import-light.
-  from seqattn.models import attention
-  m = config.model
-  if m.attention not in attention.REGISTRY:
-    raise ConfigError(f"model.attention={m.attention!r} is not valid; "
-                      f"use one of {', '.join(attention.REGISTRY)}.")
-  rules = [
-      (m.coverage and m.attention not in attention.COVERAGE_SCORES,
-       f"model.coverage needs an additive score ({', '.join(attention.COVERAGE_SCORES)})"),
-      (m.attention in attention.DOT_SCORES and m.decoder_units != m.encoder_output_size,
-       f"model.attention={m.attention!r} needs model.decoder_units == the encoder's output size "
-       f"({m.encoder_output_size}); or use 'general'"),
-      (m.placement == "after_rnn" and not (m.feed_previous_token or m.input_feeding),
-       "model.placement='after_rnn' needs an input for the RNN: set "
-       "model.feed_previous_token or model.input_feeding"),
-      (m.input_feeding and m.placement != "after_rnn",
-       "model.input_feeding feeds h̃_{t-1} and needs model.placement='after_rnn'"),
-      (m.deep_output and m.placement != "before_rnn",
-       "model.deep_output is Bahdanau's readout and needs model.placement='before_rnn'"),
-      (m.bridge == "copy" and (m.encoder_cell != m.decoder_cell
-                               or m.encoder_layers != m.decoder_layers
-                               or m.encoder_output_size != m.decoder_units),
-       "model.bridge='copy' needs the same cell and number of layers in encoder and decoder "
-       f"and model.decoder_units == the encoder's output size ({m.encoder_output_size}); "
-       "or use 'linear'"),
-      (config.train.scheduled_sampling != "off" and not m.feed_previous_token,
-       "train.scheduled_sampling replaces fed-back tokens and needs model.feed_previous_token"),
-      (config.decode.n_best > config.decode.beam_size and config.decode.method == "beam",
-       "decode.n_best must be <= decode.beam_size"),
-      (config.data.min_len > config.data.max_len
-       or config.data.test_min_len > config.data.test_max_len,
-       "data.min_len/test_min_len must not exceed data.max_len/test_max_len"),
-      (config.data.symbols > 26, "data.symbols is at most 26 (lowercase letters)"),
-      (config.data.date_start >= config.data.date_end,
-       "data.date_start must be before data.date_end (ISO dates, YYYY-MM-DD)"),
-  ]
-  for broken, message in rules:
-    if broken:
-      raise ConfigError(message + ".")
-
-
-def load_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
-  """`get_config(arg)` of a config file; `path` may end in `:arg`, as with --config."""
+def load_module(path: str | os.PathLike):
+  """(the config file's module, its ':arg' suffix or None): `path` may end in ':arg'."""
   path, _, arg = str(path).partition(":")
   spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem + "_config", path)
   if spec is None or not pathlib.Path(path).is_file():
     raise ConfigError(f"no config file at {path}; see configs/ for the shipped ones.")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config(arg or None)
+  return module, arg or None
+
+
+def load_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
+  """`get_config(arg)` of a config file; `path` may end in `:arg`, as with --config."""
+  module, arg = load_module(path)
+  return module.get_config(arg)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import importlib.util
 import json
 import math
 import pathlib
@@ -37,16 +36,11 @@ MEASURES: dict[str, Callable[[dict, list[dict]], float | None]] = {
 
 
 def load_module(path: str):
-  """The config module at `path` (without a `:arg` suffix) and the suffix."""
-  path, _, arg = str(path).partition(":")
-  spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem + "_sweep", path)
-  if spec is None or not pathlib.Path(path).is_file():
-    raise config_lib.ConfigError(f"no config file at {path}; see configs/ for the shipped ones.")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  """The sweep config module at `path` and its ':arg' suffix; it must define sweep(add)."""
+  module, arg = config_lib.load_module(path)
   if not hasattr(module, "sweep"):
     raise config_lib.ConfigError(f"{path} defines no sweep(add); --mode sweep needs one.")
-  return module, arg or None
+  return module, arg
 
 
 def points(module) -> list[dict[str, Any]]:
@@ -83,7 +77,12 @@ def group_name(overrides: dict[str, Any]) -> str:
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
-  """Mean and the half-width of its 95% Student-t confidence interval (0 for one value)."""
+  """Mean and the half-width of its 95% Student-t confidence interval (0 for one value).
+
+  An infinite value (a target never reached) makes both infinite.
+  """
+  if not all(math.isfinite(v) for v in values):
+    return math.inf, math.inf
   mean = statistics.fmean(values)
   if len(values) < 2:
     return mean, 0.0
@@ -168,7 +167,7 @@ def write_tables(workdir: pathlib.Path, rows: list[dict]) -> None:
 
 def _format(mean: float, ci: float, measure: str) -> str:
   if math.isinf(mean):
-    return "not reached"
+    return "not reached by every seed"
   if measure in ("parameters",) or measure.startswith("steps_to"):
     return f"{mean:,.0f} ± {ci:,.0f}"
   if measure == "train_seconds":
