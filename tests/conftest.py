@@ -1,23 +1,21 @@
 """Shared fixtures; strict numerics for every test (no silent rank promotion)."""
 
 import atexit
+import gc
 import os
 import pathlib
 import shutil
 import tempfile
 
-import jax  # before the cache settings below: they are for the subprocesses only
-
-# One XLA compilation cache for the launch.py subprocesses the tests start (they inherit the
-# environment and compile the same functions, about 9 s a run). Not for this process: writing a
-# few hundred executables from one process crashed the cache writer (a segfault in
-# put_executable_and_time, jax 0.10.2) during `pytest -m slow`.
+# One XLA compilation cache for the session and the launch.py subprocesses it starts (they
+# inherit the environment): the many short runs compile the same functions, about 9 s a run.
 _XLA_CACHE = tempfile.mkdtemp(prefix="seqattn-test-xla-cache-")
 atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
+import jax  # noqa: E402  (reads the cache settings above when imported)
 import pytest
 
 from seqattn.config import freeze, load_file
@@ -26,6 +24,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+  """Drops each module's compiled programs when it ends. An XLA:CPU executable holds hundreds
+  of memory maps, and past the kernel's limit (vm.max_map_count, 65,530 here: ~100 programs)
+  the next compilation segfaults."""
+  yield
+  jax.clear_caches()
+  gc.collect()
 
 
 @pytest.fixture

@@ -77,6 +77,7 @@ quick_train_step = jax.jit(train.train_step.__wrapped__,
 
 
 def _train_a_few_steps(config, task, steps=3):
+  jax.clear_caches()  # each combination compiles its own programs: free the last ones (conftest)
   model, batch = _state_and_batch(config, task)
   state = train.create_state(model, train.init_params(model, config, jax.random.key(0)), config,
                              steps)
