@@ -203,37 +203,31 @@ def test_scheduled_sampling_feeds_model_samples_with_the_given_probability(tiny_
                                              sampling=always))
 
 
-def _per_gate(cell_params):
-  """FusedLSTMCell weights as Flax OptimizedLSTMCell's: a kernel (and bias) per gate."""
-  split = lambda x: dict(zip("ifgo", jnp.split(x, 4, axis=-1)))
-  W_i, W_h, b = split(cell_params["W_i"]), split(cell_params["W_h"]), split(cell_params["b"])
-  return {**{f"i{g}": {"kernel": W_i[g]} for g in "ifgo"},
-          **{f"h{g}": {"kernel": W_h[g], "bias": b[g]} for g in "ifgo"}}
-
-
-def _to_reference(tree):
-  if isinstance(tree, dict) and "W_i" in tree:
-    return _per_gate(tree)
-  return {k: _to_reference(v) for k, v in tree.items()} if isinstance(tree, dict) else tree
-
-
-@pytest.mark.parametrize("name", ["course", "luong"])
-def test_fused_lstm_step_equals_flax_optimized_lstm_cell(tiny_config, name, monkeypatch):
-  """Loss and gradients of the model built on FusedLSTMCell equal those of the plain reference
-  (Flax's OptimizedLSTMCell, a kernel per gate) given the same weights."""
-  import flax.linen as nn
+@pytest.mark.parametrize("name", ["course", "bahdanau", "luong"])
+def test_train_loss_and_gradients_equal_a_plain_step_by_step_reference(tiny_config, name):
+  """The compiled step's loss (one scan over the output steps, key projections computed once
+  per sequence) and its gradients equal those of the plain formulation: a Python loop over
+  model.step, as an eager implementation writes it, and the cross-entropy written out."""
   config = _config(tiny_config, **ARCHITECTURES[name])
   model, params = _model(config)
+  targets = jax.random.randint(jax.random.key(8), (B, TY), 4, V_TGT)
+  targets = targets.at[2, 2:].set(PAD_ID)  # a short target: its padding must not count
   batch = dict(inputs=_inputs(jax.random.key(0)), input_lengths=LENGTHS, weights=jnp.ones(B),
-               targets=jax.random.randint(jax.random.key(8), (B, TY), 4, V_TGT))
-  loss_and_grad = lambda: jax.jit(jax.value_and_grad(train.loss_fn), static_argnums=1)
-  loss, grads = loss_and_grad()(params, model.apply, batch)
-  # Modules build their cells when traced: from here on every LSTM is Flax's.
-  monkeypatch.setitem(cells.CELLS, "lstm", nn.OptimizedLSTMCell)
-  reference = train.build_model(config, V_SRC, V_TGT)
-  reference_params = _to_reference(params)
-  chex.assert_trees_all_equal_shapes(reference_params, jax.eval_shape(
-      reference.init, jax.random.key(1), *train.example_inputs(config))["params"])
-  ref_loss, ref_grads = loss_and_grad()(reference_params, reference.apply, batch)
+               targets=targets)
+
+  def reference_loss(params):
+    carry, memory = model.apply({"params": params}, batch["inputs"], LENGTHS,
+                                method=model.encode)
+    y_prev, total = train.shift_right(targets), 0.0
+    for t in range(TY):
+      carry, (logits_t, _) = model.apply({"params": params}, carry, y_prev[:, t], memory,
+                                         method=model.step)
+      log_p = jax.nn.log_softmax(logits_t)[jnp.arange(B), targets[:, t]]
+      total = total - jnp.sum(jnp.where(targets[:, t] != PAD_ID, log_p, 0.0))
+    return total / jnp.sum(targets != PAD_ID)
+
+  loss, grads = jax.jit(jax.value_and_grad(train.loss_fn), static_argnums=1)(
+      params, model.apply, batch)
+  ref_loss, ref_grads = jax.value_and_grad(reference_loss)(params)
   chex.assert_trees_all_close(loss, ref_loss, rtol=1e-6)
-  chex.assert_trees_all_close(_to_reference(grads), ref_grads, rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(grads, ref_grads, rtol=1e-4, atol=1e-6)
