@@ -12,6 +12,8 @@ current's time / the variant's (> 1: the variant is faster). The variants:
   remat_dots    the shipped cell under jax.checkpoint, saving only matmul outputs for the backward
   bf16_matmuls  FusedLSTMCell with bfloat16 matmul operands, float32 accumulation
   context_sum   c_t = Σ_j α_tj h_j as multiply-and-sum instead of a batched matmul (einsum)
+  keys_in_loop  the score's key projection (U h_j) recomputed at every output step, as if it
+                were not hoisted out of the time loop
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
+from unittest import mock
 
 import flax.linen as nn
 import jax
@@ -26,7 +29,7 @@ import jax.numpy as jnp
 
 from common import JaxTrainer, batch_stream, emit, interleave, load_config, median_ratio, table
 from seqattn import data
-from seqattn.models import attention, cells
+from seqattn.models import attention, cells, decoders
 
 
 def per_gate(init: nn.initializers.Initializer, gates: int) -> nn.initializers.Initializer:
@@ -93,30 +96,43 @@ def attend_by_sum(scores_BxT, mask_BxT, values_BxTxH):
   return jnp.sum(weights_BxT[:, :, None] * values_BxTxH, axis=1), weights_BxT
 
 
+def memory_unprojected(self, h_BxTxH, lengths_B, mask_BxT):
+  return decoders.Memory(h_BxTxH, h_BxTxH, mask_BxT, lengths_B)
+
+
+def attend_projecting_keys_each_step(self, query_BxQ, memory, carry):
+  step = attention.Step(carry.t, memory.lengths_B, carry.coverage_BxT)
+  e_BxT = self.score(query_BxQ, self.score.project_keys(memory.values_BxTxH), step)
+  return attention.attend(e_BxT, memory.mask_BxT, memory.values_BxTxH)
+
+
+def lstm(cell):
+  return mock.patch.dict(cells.CELLS, lstm=cell)
+
+
 VARIANTS = {
-    "current": {},
-    "fused_lstm": dict(lstm=FusedLSTMCell),
-    "remat_dots": dict(lstm=nn.remat(
-        nn.OptimizedLSTMCell, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)),
-    "bf16_matmuls": dict(lstm=BF16FusedLSTMCell),
-    "context_sum": dict(attend=attend_by_sum),
+    "current": [],
+    "fused_lstm": [lstm(FusedLSTMCell)],
+    "remat_dots": [lstm(nn.remat(
+        nn.OptimizedLSTMCell, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable))],
+    "bf16_matmuls": [lstm(BF16FusedLSTMCell)],
+    "context_sum": [mock.patch.object(attention, "attend", attend_by_sum)],
+    "keys_in_loop": [mock.patch.object(decoders.Decoder, "memory", memory_unprojected),
+                     mock.patch.object(decoders.Decoder, "_attend",
+                                       attend_projecting_keys_each_step)],
 }
 
 
 @contextlib.contextmanager
 def variant(name: str):
-  """Within the block, models trace with the variant's LSTM cell and attend function."""
-  swap = VARIANTS[name]
+  """Within the block, models trace with the variant's pieces patched in."""
   # train.init_params is cached per (model, config), and a variant's model equals current's
   # as a dataclass: drop the cache so that the variant's own parameters are built.
   jax.clear_caches()
-  lstm, attend = cells.CELLS["lstm"], attention.attend
-  cells.CELLS["lstm"] = swap.get("lstm", lstm)
-  attention.attend = swap.get("attend", attend)
-  try:
+  with contextlib.ExitStack() as stack:
+    for patch in VARIANTS[name]:
+      stack.enter_context(patch)
     yield
-  finally:
-    cells.CELLS["lstm"], attention.attend = lstm, attend
 
 
 def compare(name: str, batch_size: int, names: list[str], windows: int) -> list[dict]:
