@@ -61,6 +61,17 @@ def throughput(name: str, batch_size: int, windows: int, seconds_per_window: flo
   return emit(row)
 
 
+def until_target(start: float, step, exact, max_steps: int, eval_every: int) -> dict:
+  """Runs `step()` until `exact()` (every `eval_every` steps) reaches TARGET_EXACT."""
+  for n in range(1, max_steps + 1):
+    step()
+    if n % eval_every == 0:
+      reached = exact()
+      if reached >= TARGET_EXACT:
+        return dict(steps=n, seconds=time.perf_counter() - start, exact=reached)
+  return dict(steps=None, seconds=None, exact=reached)
+
+
 def converge_jax(config, task, max_steps: int) -> dict:
   start = time.perf_counter()
   model = train.build_model(config, len(task.src_vocab), len(task.tgt_vocab))
@@ -68,27 +79,25 @@ def converge_jax(config, task, max_steps: int) -> dict:
                              config, max_steps)
   key = train.on_device(jax.random.key(0))
   stream = batch_stream(task.train, config.train.batch_size)
-  for step in range(1, max_steps + 1):
+
+  def step():
+    nonlocal state
     state, _ = train.train_step(state, next(stream), key)
-    if step % config.train.eval_every_steps == 0:
-      exact = train.evaluate(model, state.params, task.val, config.train.eval_batch_size,
-                             config.decode).metrics["exact_match"]
-      if exact >= TARGET_EXACT:
-        return dict(steps=step, seconds=time.perf_counter() - start, exact=exact)
-  return dict(steps=None, seconds=None, exact=exact)
+
+  def exact():
+    return train.evaluate(model, state.params, task.val, config.train.eval_batch_size,
+                          config.decode).metrics["exact_match"]
+
+  return until_target(start, step, exact, max_steps, config.train.eval_every_steps)
 
 
 def converge_torch(config, task, max_steps: int) -> dict:
   start = time.perf_counter()
   trainer = torch_models.Trainer(config, len(task.src_vocab), len(task.tgt_vocab))
   stream = batch_stream(task.train, config.train.batch_size)
-  for step in range(1, max_steps + 1):
-    trainer.step(next(stream))
-    if step % config.train.eval_every_steps == 0:
-      exact = trainer.exact_match(task.val, config.train.eval_batch_size)
-      if exact >= TARGET_EXACT:
-        return dict(steps=step, seconds=time.perf_counter() - start, exact=exact)
-  return dict(steps=None, seconds=None, exact=exact)
+  return until_target(start, lambda: trainer.step(next(stream)),
+                      lambda: trainer.exact_match(task.val, config.train.eval_batch_size),
+                      max_steps, config.train.eval_every_steps)
 
 
 def converge(repeats: int, max_steps: int) -> dict:
