@@ -1,8 +1,9 @@
 """The length study (Bahdanau et al. 2015, Fig. 2 in miniature) on string reversal.
 
 Reverse strings of 1..60 letters (10 symbols); test on 1..60 too, bucketed by length. `none`
-(Cho 2014: one fixed context) against two attention scores, attention after the RNN (Luong),
-3 seeds each. Small model and 1,000 steps: on a 2-core CPU each point takes minutes.
+(Cho 2014: one fixed context) against three attention scores after the RNN (Luong, with input
+feeding), and additive attention before the RNN (Bahdanau); 3 seeds each. Small model and
+1,000 steps: on a 2-core CPU each point takes minutes.
 
   python launch.py --config configs/ablation_reverse.py --workdir runs/ablation_reverse --mode sweep
 
@@ -15,7 +16,7 @@ from seqattn.config import load_file
 
 TARGET_EXACT_MATCH = 0.5
 HEATMAP_INPUTS = ("abcdefghij", "jihgfedcbajihgfedcba")
-SCORES = ("none", "additive", "general")
+SCORES = ("none", "additive", "general", "dot")  # after the RNN
 SEEDS = (0, 1, 2)
 
 
@@ -45,3 +46,10 @@ def sweep(add):
   for score in SCORES:
     for seed in SEEDS:
       add(**{"model.attention": score, "seed": seed})
+  # Bahdanau's placement: the query is s_{t-1}, nothing to feed back; at this rate it diverges
+  # without gradient clipping (docs/ablations.md), so it is run both ways.
+  bahdanau = {"model.attention": "additive", "model.placement": "before_rnn",
+              "model.input_feeding": False}
+  for clip in ({}, {"train.grad_clip_norm": 1.0}):
+    for seed in SEEDS:
+      add(**bahdanau, **clip, seed=seed)
