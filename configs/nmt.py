@@ -17,29 +17,22 @@ from seqattn.config import load_file
 
 
 def get_config(arg=None):
-  c = load_file(pathlib.Path(__file__).with_name("dates.py"))
-  c.data.task = "reverse"
-  c.data.n_train = 6_400
-  c.data.n_val = 320
-  c.data.n_test = 320
-  c.data.min_len = c.data.test_min_len = 40
-  c.data.max_len = c.data.test_max_len = 49
-  c.data.symbols = 26
-  c.data.max_input_len = c.data.max_target_len = 50
+  c = load_file(pathlib.Path(__file__).with_name("bahdanau.py"))
+  d = c.data
+  d.task = "reverse"
+  d.n_train, d.n_val, d.n_test = 6_400, 320, 320
+  d.min_len = d.test_min_len = 40
+  d.max_len = d.test_max_len = 49
+  d.symbols = 26
+  d.max_input_len = d.max_target_len = 50
   m = c.model
-  m.embed_dim = 256
   m.encoder_cell = m.decoder_cell = "lstm"
-  m.encoder_units = 512
-  m.bidirectional = True
-  m.bridge = "bahdanau"
-  m.attention = "additive"
-  m.attention_units = 512
-  m.placement = "before_rnn"
-  m.feed_previous_token = True
-  m.decoder_units = 512
-  c.train.batch_size = 64
-  c.train.learning_rate = 0.001
-  c.train.eval_every_steps = 100
-  c.train.checkpoint_every_steps = 500
-  c.train.eval_batch_size = 64
+  m.embed_dim = 256
+  m.encoder_units = m.attention_units = m.decoder_units = 512
+  m.deep_output = False  # as the PyTorch twin in bench/torch_models.py
+  t = c.train
+  t.batch_size = t.eval_batch_size = 64
+  t.learning_rate = 0.001
+  t.eval_every_steps = 100
+  t.checkpoint_every_steps = 500
   return c
