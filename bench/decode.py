@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import pathlib
-import platform
 import statistics
-import sys
-import time
 
 import jax
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from seqattn import config as config_lib, decode, train  # noqa: E402
+from common import ROOT, emit, interleave, table
+from seqattn import config as config_lib, decode, train
 
 
 def model_configs():
@@ -32,18 +25,6 @@ def model_configs():
   nmt = config_lib.load_file(ROOT / "configs/nmt.py")
   return {"course (batch 100, Tx 30, Ty 10)": (course, 100, 40, 15),
           "nmt (batch 64, Tx=Ty=50, bi-LSTM 2x512, dec 512, V 8000)": (nmt, 64, 8000, 8000)}
-
-
-def time_windows(fn, windows: int, calls: int) -> list[float]:
-  jax.block_until_ready(fn())  # compile
-  seconds = []
-  for _ in range(windows):
-    start = time.perf_counter()
-    for _ in range(calls):
-      out = fn()
-    jax.block_until_ready(out)
-    seconds.append((time.perf_counter() - start) / calls)
-  return seconds
 
 
 def main():
@@ -65,18 +46,14 @@ def main():
       search = dataclasses.replace(config.decode, method="greedy" if k is None else "beam",
                                    beam_size=k or 1)
       fn = jax.jit(decode.search, static_argnums=(0, 4, 5))
-      seconds = time_windows(lambda: fn(model, params, inputs, lengths, ty, search).tokens_BxKxT,
-                             windows, calls)
+      run = lambda: fn(model, params, inputs, lengths, ty, search).tokens_BxKxT
+      jax.block_until_ready(run())  # compile
+      seconds = interleave(dict(search=run), windows, dict(search=calls))["search"]
       median = statistics.median(seconds)
-      row = dict(model=name, search=label, batch=batch, seq_per_s=batch / median,
-                 ms_per_batch=1e3 * median, windows=len(seconds))
-      rows.append(row)
-      print(json.dumps(row), flush=True)
-  print(f"\n{platform.processor() or platform.machine()}, jax {jax.__version__}, "
-        f"{jax.devices()[0].device_kind}")
-  print(f"| model | search | sequences/s | ms/batch |\n|---|---|---|---|")
-  for r in rows:
-    print(f"| {r['model']} | {r['search']} | {r['seq_per_s']:,.0f} | {r['ms_per_batch']:.1f} |")
+      rows.append(emit(dict(model=name, search=label, batch=batch, seq_per_s=batch / median,
+                            ms_per_batch=1e3 * median, windows=len(seconds))))
+  table(rows, dict(model="model", search="search", seq_per_s="sequences/s",
+                   ms_per_batch="ms/batch"))
 
 
 if __name__ == "__main__":

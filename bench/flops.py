@@ -19,7 +19,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from common import JaxTrainer, batch_stream, emit, load_config, table
 from seqattn import data

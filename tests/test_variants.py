@@ -5,7 +5,6 @@ every score × placement pair (each with a cell and direction from a cycle) comp
 `pytest -m slow tests/test_variants.py` trains all 132.
 """
 
-import dataclasses
 import itertools
 
 import jax

@@ -21,7 +21,6 @@ import jax.numpy as jnp
 
 from seqattn.config import ModelConfig
 from seqattn.models import attention, cells
-from seqattn.models.encoders import embed
 
 MAXOUT_POOL = 2  # Bahdanau et al. 2015, App. A: maxout units of two pieces
 
