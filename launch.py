@@ -8,18 +8,20 @@
   python launch.py --config configs/ablation_scores.py --workdir runs/abl --mode sweep
 
 Training in a workdir that holds checkpoints resumes from the latest one; a workdir holding
-another config's run is refused unless --force is given. SIGINT/SIGTERM save a checkpoint.
-Every default lives in the config file; override any field with --config.<group>.<field>=value.
+another config's run is refused unless --force is given; a workdir another run is training in
+is refused. SIGINT/SIGTERM save a checkpoint. Every default lives in the config file; override
+any field with --config.<group>.<field>=value.
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
 import shlex
 import sys
 
 from absl import app, flags, logging
-from ml_collections import config_flags
+from ml_collections import ConfigDict, config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config, logs, checkpoints, plots.")
@@ -41,112 +43,112 @@ def _config_path(argv: list[str]) -> str | None:
   return path
 
 
-def _config_override_error(argv: list[str]) -> str | None:
-  """Names the first --config.<path> override that does not exist, with the valid keys."""
-  from seqattn.config import load_file
-  path = _config_path(argv)
-  if path is None:
-    return None
-  config = load_file(path)
-  for arg in argv:
-    if not arg.startswith("--config."):
-      continue
-    keys = arg[len("--config."):].split("=", 1)[0].split(".")
-    node, where = config, "config"
-    for key in keys:
-      if not hasattr(node, "keys") or key not in node:
-        valid = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "(none: a value)"
-        return f"unknown config key {where}.{key} in {arg}; valid keys under {where}: {valid}."
-      node, where = node[key], f"{where}.{key}"
-  return None
-
-
 def _parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-    message = _config_override_error(argv) or str(e).strip("'\"")
+    message = str(e).strip("'\"")
+    path = _config_path(argv)
+    if path is not None:  # name the override that went wrong, with the valid keys or values
+      from seqattn import config as config_lib
+      overrides = dict(a[len("--config."):].split("=", 1) for a in argv
+                       if a.startswith("--config.") and "=" in a)
+      try:
+        config_lib.override(config_lib.load_file(path), overrides)
+      except config_lib.ConfigError as error:
+        message = str(error)
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
 
 
-def _train(workdir: pathlib.Path) -> None:
-  from seqattn import config as config_lib, train
-  config = config_lib.freeze(_CONFIG.value)
+def train(config: ConfigDict, workdir: pathlib.Path, force: bool = False) -> dict:
+  """Trains and evaluates; prints the result."""
+  from seqattn import config as config_lib
+  from seqattn.training import progress, run
+  frozen = config_lib.freeze(config)
   try:
-    results = train.train_and_evaluate(config, workdir, force=_FORCE.value)
-  except train.Interrupted as e:
+    results = run.train_and_evaluate(frozen, workdir, force=force)
+  except progress.Interrupted as e:
     print(e, file=sys.stderr)
     sys.exit(128 + e.signum)  # the shell's convention for a process ended by a signal
   if results["stopped_early"]:
-    print(f"stopped early at step {results['step']}: the best {config.train.best_metric} was "
-          f"{results['best_' + config.train.best_metric]:.4f} at step {results['best_step']}")
-  print(f"test exact match {results['test_exact_match']:.4f}, "
-        f"token accuracy {results['test_token_accuracy']:.4f} "
-        f"on {int(results['test_examples'])} test examples, {results['seconds']:.1f} s; "
-        f"saved in {workdir}")
+    best = frozen.train.best_metric
+    print(f"stopped early at step {results['step']}: the best {best} was "
+          f"{results['best_' + best]:.4f} at step {results['best_step']}")
+  shown = ", ".join(f"{k[len('test_'):].replace('_', ' ')} {results[k]:.4f}" for k in sorted(
+      (k for k in results if k.startswith("test_") and k != "test_examples"),
+      key=lambda k: k != "test_exact_match"))  # the headline first
+  print(f"test {shown} on {int(results['test_examples'])} test examples, "
+        f"{results['seconds']:.1f} s; saved in {workdir}")
+  return results
 
 
-def _load_trained(workdir: pathlib.Path, argv: list[str]):
-  """The trained model in `workdir`, decoding as --config's `decode` group says (if given)."""
+def _load_trained(workdir: pathlib.Path, config: ConfigDict | None, config_path: str | None):
+  """The trained model in `workdir`, decoding as `config`'s `decode` group says (if given)."""
   from seqattn import config as config_lib, predict
-  config_arg = f"--config {_config_path(argv) or 'configs/dates.py'}"
-  train_command = f"python launch.py {config_arg} --workdir {shlex.quote(str(workdir))}"
-  search = None if _CONFIG.value is None else config_lib.freeze(_CONFIG.value).decode
+  train_command = (f"python launch.py --config {config_path or 'configs/dates.py'} "
+                   f"--workdir {shlex.quote(str(workdir))}")
+  search = None if config is None else config_lib.freeze(config).decode
   return predict.load(workdir, train_command, search)
 
 
-def _predict(workdir: pathlib.Path, texts: list[str], argv: list[str]) -> None:
-  from seqattn import plots, predict
+def predict(workdir: pathlib.Path, texts: list[str], config: ConfigDict | None = None,
+            config_path: str | None = None) -> None:
+  """Decodes `texts`: one line each, warnings on stderr, attention heatmaps in the workdir."""
+  from seqattn import plots, predict as predict_lib
   if not texts:
     raise ValueError('give the inputs to predict after the flags, e.g. --mode predict "3 may 1979"')
-  trained = _load_trained(workdir, argv)
-  for p in predict.predict(trained, texts):
-    if p.unknown_chars:
-      print(f"warning: {p.source!r}: characters not in the vocabulary, read as <unk>: "
-            f"{' '.join(repr(c) for c in p.unknown_chars)}", file=sys.stderr)
-    png = workdir / f"attention_{predict.file_name(p.source)}.png"
-    plots.attention_heatmap(p.best.alpha_TyxTx, p.source, p.best.tokens, png,
-                            title=f"{p.source} -> {p.best.output}")
-    print(f"{p.source} -> {p.best.output}    ({png})")
+  trained = _load_trained(workdir, config, config_path)
+  for p in predict_lib.predict(trained, texts):
+    for warning in p.source.warnings:
+      print(f"warning: {warning}", file=sys.stderr)
+    png = workdir / f"attention_{predict_lib.file_name(p.source.shown)}.png"
+    plots.attention_heatmap(p.best.alpha_TyxTx, p.source.labels, p.best.tokens, png,
+                            title=f"{p.source.shown} -> {p.best.output}")
+    print(f"{p.source.shown} -> {p.best.output}    ({png})")
     if len(p.hypotheses) > 1:
       for rank, h in enumerate(p.hypotheses, 1):
         print(f"  {rank}. {h.output}  score {h.score:.4f}  log p {h.log_prob:.4f}")
 
 
-def _evaluate(workdir: pathlib.Path, argv: list[str]) -> None:
-  import json
-  from seqattn import data, train
-  trained = _load_trained(workdir, argv)
-  task = data.load(trained.config.data, trained.config.seed)
+def evaluate(workdir: pathlib.Path, config: ConfigDict | None = None,
+             config_path: str | None = None) -> dict:
+  """Scores the test split again with the configured search; writes results_<search>.json."""
+  from seqattn import evaluation
+  trained = _load_trained(workdir, config, config_path)
+  data = trained.task.load(trained.config.seed)
   search = trained.config.decode
-  results = train.evaluate(trained.model, trained.state.params, task.test,
-                           trained.config.train.eval_batch_size, search).metrics
+  results = evaluation.evaluate(trained.model, trained.params, data.test,
+                                trained.config.train.eval_batch_size, search, trained.task,
+                                data).metrics
   name = "greedy" if search.method == "greedy" else f"beam{search.beam_size}"
   (workdir / f"results_{name}.json").write_text(json.dumps(results, indent=2))
-  print(f"{name}: test exact match {results['exact_match']:.4f}, token accuracy "
-        f"{results['token_accuracy']:.4f} on {int(results['examples'])} test examples")
+  shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in results.items()
+                    if k != "examples" and isinstance(v, float))
+  print(f"{name}: test {shown} on {int(results['examples'])} test examples")
+  return results
 
 
 def main(argv: list[str]) -> None:
   logging.set_verbosity(logging.WARNING)  # keep library INFO chatter (orbax, fonts) off the console
   workdir = pathlib.Path(_WORKDIR.value)
+  config, config_path = _CONFIG.value, _config_path(sys.argv)
   try:
     if _MODE.value == "train":
       if len(argv) > 1:
         raise ValueError(f"unexpected arguments {argv[1:]}; did you mean --mode predict?")
-      if _CONFIG.value is None:
+      if config is None:
         raise ValueError("give a config file: --config configs/dates.py")
-      _train(workdir)
+      train(config, workdir, force=_FORCE.value)
     elif _MODE.value == "predict":
-      _predict(workdir, argv[1:], sys.argv)
+      predict(workdir, argv[1:], config, config_path)
     elif _MODE.value == "evaluate":
-      _evaluate(workdir, sys.argv)
+      evaluate(workdir, config, config_path)
     else:
       from seqattn import sweep
-      if _CONFIG.value is None:
+      if config is None:
         raise ValueError("give the sweep's config file: --config configs/ablation_scores.py")
-      sweep.run(_config_path(sys.argv), workdir, base=_CONFIG.value)
+      sweep.run(config_path, workdir, base=config)
       print((workdir / "results.md").read_text())
   except (ValueError, FileNotFoundError, FloatingPointError) as e:
     print(f"error: {e}", file=sys.stderr)

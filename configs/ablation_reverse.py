@@ -12,6 +12,8 @@ Expected result: docs/ablations.md (length_study.md and accuracy_by_length.png i
 
 import pathlib
 
+import ml_collections
+
 from seqattn.config import load_file
 
 TARGET_EXACT_MATCH = 0.5
@@ -22,12 +24,11 @@ SEEDS = (0, 1, 2)
 
 def get_config(arg=None):
   c = load_file(pathlib.Path(__file__).with_name("dates.py"))
-  d = c.data
-  d.task = "reverse"
-  d.n_train, d.n_val, d.n_test = 10_000, 300, 600
-  d.min_len, d.max_len, d.test_min_len, d.test_max_len = 1, 60, 1, 60
-  d.symbols = 10
-  d.max_input_len, d.max_target_len = 60, 61  # + <eos>
+  c.data = ml_collections.ConfigDict(dict(
+      task="reverse", n_train=10_000, n_val=300, n_test=600,
+      min_len=1, max_len=60, test_min_len=1, test_max_len=60,  # lengths: training, test
+      symbols=10,  # the alphabet: the first 10 lowercase letters
+      max_input_len=60, max_target_len=61))  # + <eos>
   m = c.model
   m.embed_dim = 8
   m.encoder_units, m.decoder_units = 32, 64

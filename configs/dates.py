@@ -20,7 +20,7 @@ def get_config(arg=None):
   c.seed = 0  # the root of every random number: data, initialisation, shuffling
 
   c.data = ml_collections.ConfigDict()
-  c.data.task = "dates"
+  c.data.task = "dates"  # a name in seqattn.tasks.REGISTRY; the other fields are the task's
   c.data.n_train = 30_000  # distinct training pairs (the course used 10,000: see BUILD_NOTES)
   c.data.n_val = 1_000
   c.data.n_test = 2_000
@@ -29,13 +29,6 @@ def get_config(arg=None):
   c.data.date_start = "1950-01-01"  # 100 years: two-digit years stay unambiguous
   c.data.date_end = "2049-12-31"
   c.data.year_pattern = "calendar"  # 'week_based' reproduces the course's YYYY bug
-  # Generated tasks (copy | reverse | sort | addition) only: lengths of the training and
-  # validation sequences (of each operand for addition), of the test ones, and alphabet size.
-  c.data.min_len = 1
-  c.data.max_len = 10
-  c.data.test_min_len = 1
-  c.data.test_max_len = 10
-  c.data.symbols = 10
 
   c.model = ml_collections.ConfigDict()
   c.model.embed_dim = 0  # 0: one-hot characters, as in the course

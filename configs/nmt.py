@@ -13,18 +13,17 @@ Expected result: see BUILD_NOTES.md ("Performance"); it is a speed config, not a
 
 import pathlib
 
+import ml_collections
+
 from seqattn.config import load_file
 
 
 def get_config(arg=None):
   c = load_file(pathlib.Path(__file__).with_name("bahdanau.py"))
-  d = c.data
-  d.task = "reverse"
-  d.n_train, d.n_val, d.n_test = 6_400, 320, 320
-  d.min_len = d.test_min_len = 40
-  d.max_len = d.test_max_len = 49
-  d.symbols = 26
-  d.max_input_len = d.max_target_len = 50
+  c.data = ml_collections.ConfigDict(dict(
+      task="reverse", n_train=6_400, n_val=320, n_test=320,
+      min_len=40, max_len=49, test_min_len=40, test_max_len=49, symbols=26,
+      max_input_len=50, max_target_len=50))
   m = c.model
   m.encoder_cell = m.decoder_cell = "lstm"
   m.embed_dim = 256

@@ -40,3 +40,20 @@ def _free_compiled_programs():
 def tiny_config():
   """configs/test.py, frozen."""
   return freeze(load_file(CONFIGS / "test.py"))
+
+
+def model_of(config, v_src: int, v_tgt: int):
+  """The config's model between token ends of the given vocabulary sizes (no data needed)."""
+  from seqattn.models import ends
+  from seqattn.models.seq2seq import Seq2Seq
+  return Seq2Seq(config.model, ends.Tokens(v_src), ends.Tokens(v_tgt),
+                 config.data.max_input_len, config.data.max_target_len)
+
+
+def task_and_model(config):
+  """(task, data, model) of a frozen config, as a run builds them."""
+  from seqattn import tasks
+  from seqattn.training import run
+  task = tasks.make(config.data)
+  data = task.load(config.seed)
+  return task, data, run.build_model(config, task, data.codec)

@@ -3,6 +3,7 @@
 Each name in REGISTRY must have a `test_closed_form_<name>` here; the last test checks it.
 """
 
+import dataclasses
 import sys
 
 import chex
@@ -240,10 +241,20 @@ def test_closed_form_local_p():
   assert np.all(np.asarray(weights)[~window] == 0.0)
 
 
-def test_make_rejects_nothing_it_does_not_need():
-  """Each variant takes only the settings it declares, so one call builds any of them."""
-  for name in attention.REGISTRY:
-    assert isinstance(attention.make(name, **SETTINGS), attention.nn.Module)
+def test_make_gives_each_variant_exactly_the_settings_it_declares():
+  """One call with every setting builds any variant: each takes the ones it declares (with
+  their values) and ignores the rest; the result scores a batch."""
+  settings = dict(units=7, query_size=Q, max_len=T, window=2, coverage=True)
+  for name, cls in attention.REGISTRY.items():
+    module = attention.make(name, **settings)
+    assert type(module) is cls
+    declared = {f.name for f in dataclasses.fields(cls)} & set(settings)
+    assert {k: getattr(module, k) for k in declared} == {k: settings[k] for k in declared}
+    query, keys = _random(1, B, Q), _random(2, B, T, Q)
+    scores = _scores(module, _init(module, query, keys, _step()), query, keys, _step())
+    chex.assert_shape(scores, (B, T))
+  assert attention.make("additive", **settings).units == 7
+  assert attention.make("local_m", **settings).window == 2
 
 
 def test_every_registered_score_has_a_closed_form_test():

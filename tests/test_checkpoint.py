@@ -2,6 +2,7 @@
 bit for bit where an uninterrupted run ends; what is kept; the guards on non-finite steps."""
 
 import dataclasses
+import itertools
 import json
 import os
 import pathlib
@@ -16,7 +17,11 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from seqattn import checkpoint, train
+from conftest import task_and_model
+from seqattn import checkpoint
+from seqattn.data.batching import train_batches
+from seqattn.models.seq2seq import init_params
+from seqattn.training import progress, run, step
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # 64 steps, evaluated every 8, checkpointed every 16: a kill after the log of step 24 usually
@@ -111,7 +116,7 @@ def test_sigterm_saves_where_it_stopped_then_resume_ends_bit_identical(uninterru
 
 def _run(config, workdir, force=False, **train_overrides):
   cfg = dataclasses.replace(config.train, **train_overrides)
-  return train.train_and_evaluate(dataclasses.replace(config, train=cfg), workdir,
+  return run.train_and_evaluate(dataclasses.replace(config, train=cfg), workdir,
                                   progress=False, force=force)
 
 
@@ -161,7 +166,7 @@ def test_a_nonfinite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_
     tiny_config, tmp_path):
   run = _nonfinite_after_16_steps(tiny_config, tmp_path, skip=False)
   good = saved_arrays(tmp_path)
-  with pytest.raises(train.NonFiniteError, match=r"not finite at step 18 \(7 such step\(s\) up "
+  with pytest.raises(progress.NonFiniteError, match=r"not finite at step 18 \(7 such step\(s\) up "
                                                  r"to step 24.*checkpoints/16, is kept"):
     run()
   assert checkpoint.latest_step(tmp_path) == 16 and saved_arrays(tmp_path) == good
@@ -178,26 +183,30 @@ def test_skip_nonfinite_updates_goes_on_and_counts_them(tiny_config, tmp_path):
 
 
 def test_the_jitted_step_skips_a_nonfinite_update_without_a_host_sync(tiny_config):
-  from seqattn import data
-  task = data.load(tiny_config.data, tiny_config.seed)
-  model = train.build_model(tiny_config, len(task.src_vocab), len(task.tgt_vocab))
-  params = train.init_params(model, tiny_config, jax.random.key(0))
+  _, data, model = task_and_model(tiny_config)
+  static = step.StepConfig(model, tiny_config.train, total_steps=10)
+  params = init_params(model, jax.random.key(0))
   params = jax.tree.map(lambda p: p.at[(0,) * p.ndim].set(np.inf), params)
-  state = train.create_state(model, params, tiny_config, total_steps=10)
+  state = step.create_state(params, static)
   before = jax.device_get((state.params, state.opt_state))
-  batch = next(train.train_batches(task.train, 50, np.random.default_rng(0)))
-  state, loss = train.train_step(state, batch, jax.random.key(0))
+  batches = [jax.device_put(b) for b in itertools.islice(
+      train_batches(data.train, 50, np.random.default_rng(0)), 3)]
+  key = jax.device_put(jax.random.key(0))
+  state, _ = step.train_step(state, batches[0], key, static)  # compiles
+  with jax.transfer_guard("disallow"):  # steady state: any host transfer raises
+    for batch in batches[1:]:
+      state, loss = step.train_step(state, batch, key, static)
   assert not np.isfinite(loss)
   after = jax.device_get((state.params, state.opt_state))
   jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), before, after)
-  assert int(state.step) == 1
+  assert int(state.step) == 3
   assert {k: int(v) for k, v in state.sums.items() if k != "loss"} == dict(
-      finite=0, nonfinite=1, first_nonfinite=1)
+      finite=0, nonfinite=3, first_nonfinite=1)
 
 
 def test_sigint_and_sigterm_only_set_a_flag_inside_the_training_block():
   before = signal.getsignal(signal.SIGINT)
-  with train.stop_signals() as received:
+  with progress.stop_signals() as received:
     os.kill(os.getpid(), signal.SIGINT)  # would raise KeyboardInterrupt outside the block
     os.kill(os.getpid(), signal.SIGTERM)  # would end the process outside the block
     time.sleep(0.01)  # Python runs handlers between bytecodes of the main thread

@@ -2,16 +2,13 @@
 
 import pytest
 
-from seqattn.config import ConfigError, freeze, load_file
+from seqattn.config import ConfigError, freeze, load_file, override
 from conftest import CONFIGS
 
 
 def _dates(**overrides):
-  config = load_file(CONFIGS / "dates.py")
-  for path, value in overrides.items():
-    group, key = path.split("__")
-    config[group][key] = value
-  return config
+  return override(load_file(CONFIGS / "dates.py"),
+                  {path.replace("__", "."): value for path, value in overrides.items()})
 
 
 def test_shipped_configs_freeze():
@@ -20,14 +17,15 @@ def test_shipped_configs_freeze():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(model__attention="dott"), "use one of none, additive, .*, local_p"),
+    (dict(model__attention="dott"), "use one of 'none', 'additive', .*, 'local_p'"),
+    (dict(model__bridge="tanh"), "use one of 'zeros', 'copy', 'linear', 'bahdanau'"),
+    (dict(data__task="dats"), "data.task='dats' is not valid; use one of 'dates', 'copy'"),
     (dict(model__encoder_cell="lstn"), "one of 'lstm', 'gru', 'simple'"),
     (dict(train__batch_size=0), "train.batch_size=0 is not valid; use a number > 0"),
     (dict(train__b2=1.5), "a number in \\[0, 1\\)"),
     (dict(data__year_pattern="iso"), "'calendar', 'week_based'"),
     (dict(data__date_start="2050-01-01"), "date_start must be before"),
     (dict(data__date_start="1950-13-01"), "data.date_start='1950-13-01' is not a date; use YYYY-MM-DD"),
-    (dict(data__min_len=9, data__max_len=3), "must not exceed"),
     (dict(decode__method="beam", decode__n_best=5), "n_best must be <= decode.beam_size"),
     (dict(train__scheduled_sampling="linear"), "needs model.feed_previous_token"),
 ])
@@ -57,3 +55,29 @@ def test_wrong_type_and_missing_key():
 def test_missing_config_file():
   with pytest.raises(ConfigError, match="no config file at nowhere.py"):
     load_file("nowhere.py")
+
+
+def test_each_task_has_its_own_data_keys():
+  config = _dates().to_dict()
+  config["data"]["min_len"] = 3  # a key of the generated tasks, not of dates
+  with pytest.raises(ConfigError, match="unknown config key min_len in data; valid keys: "
+                                        "date_end, date_start"):
+    freeze(config)
+  reverse = load_file(CONFIGS / "ablation_reverse.py")
+  with pytest.raises(ConfigError, match="must not exceed"):
+    freeze(override(reverse, {"data.min_len": 9, "data.max_len": 3}))
+
+
+def test_override_parses_command_line_strings_and_names_valid_keys():
+  config = override(load_file(CONFIGS / "dates.py"),
+                    {"model.decoder_units": "128", "model.coverage": "true",
+                     "train.learning_rate": "0.5", "model.attention": "dot"})
+  assert (config.model.decoder_units, config.model.coverage) == (128, True)
+  assert (config.train.learning_rate, config.model.attention) == (0.5, "dot")
+  with pytest.raises(ConfigError, match="unknown config key config.model.decoder_unit .*valid "
+                                        "keys under config.model: attention, attention_units"):
+    override(config, {"model.decoder_unit": 3})
+  with pytest.raises(ConfigError, match="model.decoder_units='many' is not valid"):
+    override(config, {"model.decoder_units": "many"})
+  with pytest.raises(ConfigError, match="model.coverage='maybe' is not valid"):
+    override(config, {"model.coverage": "maybe"})

@@ -1,14 +1,14 @@
 """Date data: determinism, disjoint splits, calendar years, vocabularies and batches."""
 
-import dataclasses
 import datetime
 import re
 
 import numpy as np
 import pytest
 
-from seqattn import data
+from seqattn import config as config_lib, tasks
 from seqattn.data import batching, dates, synthetic
+from seqattn.tasks import characters
 from seqattn.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 
 
@@ -60,11 +60,13 @@ def test_week_based_option_reproduces_the_course_bug():
 
 def test_splits_are_disjoint_and_deterministic(tiny_config):
   examples = dates.generate(600, seed=0, start="1950-01-01", end="2049-12-31")
-  train, val, test = data.split_examples(examples, 400, 100)
+  assert len({e.source for e in examples}) == 600
+  task = tasks.make(tiny_config.data)
+  train, val, test = task.examples(0)
   assert (len(train), len(val), len(test)) == (400, 100, 100)
-  sets = [set(train), set(val), set(test)]
+  sets = [{e.source for e in split} for split in (train, val, test)]
   assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
-  first, again = data.load(tiny_config.data, 0), data.load(tiny_config.data, 0)
+  first, again = task.load(0), task.load(0)
   np.testing.assert_array_equal(first.test.inputs, again.test.inputs)
   train_rows = {r.tobytes() for r in first.train.inputs}
   assert not any(r.tobytes() in train_rows for r in first.test.inputs)
@@ -81,7 +83,8 @@ def test_vocab_round_trip_and_unknown_characters():
 
 def test_encode_pads_and_records_lengths():
   vocab = Vocab.from_texts(["abc"])
-  split = batching.encode([("ab", "c"), ("abc", "cc")], vocab, vocab, 4, 3)
+  codec = characters.CharCodec(vocab, vocab)
+  split = characters.encode([("ab", "c"), ("abc", "cc")], codec, 4, 3, append_eos=False)
   np.testing.assert_array_equal(split.input_lengths, [2, 3])
   assert split.inputs[0, 2:].tolist() == [PAD_ID, PAD_ID]
   assert split.targets.shape == (2, 3)
@@ -91,12 +94,13 @@ def test_encode_pads_and_records_lengths():
 def test_encode_rejects_empty_and_overlong_inputs(pair, message):
   vocab = Vocab.from_texts(["abcdex"])
   with pytest.raises(ValueError, match=message):
-    batching.encode([pair], vocab, vocab, 4, 3)
+    characters.encode([pair], characters.CharCodec(vocab, vocab), 4, 3, append_eos=False)
 
 
 def test_train_batches_shuffle_full_batches_and_eval_batches_cover_each_example_once():
   vocab = Vocab.from_texts(["abc"])
-  split = batching.encode([("a" * (i % 3 + 1), "b") for i in range(7)], vocab, vocab, 3, 1)
+  split = characters.encode([("a" * (i % 3 + 1), "b") for i in range(7)],
+                            characters.CharCodec(vocab, vocab), 3, 1, append_eos=False)
   batches = list(batching.train_batches(split, 3, np.random.default_rng(0)))
   assert len(batches) == 2 and all(b["inputs"].shape == (3, 3) for b in batches)
   evals = list(batching.eval_batches(split, 3))
@@ -139,16 +143,18 @@ def test_synthetic_tasks_are_distinct_correct_and_aligned(task):
 
 
 def test_synthetic_test_split_uses_its_own_lengths_and_unseen_sources(tiny_config):
-  cfg = dataclasses.replace(tiny_config.data, task="reverse", n_train=300, n_val=50, n_test=80,
-                            min_len=2, max_len=6, test_min_len=7, test_max_len=12,
-                            max_input_len=12, max_target_len=13, symbols=5)
-  train, val, test = data.generate(cfg, 0)
+  data_group = dict(task="reverse", n_train=300, n_val=50, n_test=80, min_len=2, max_len=6,
+                    test_min_len=7, test_max_len=12, max_input_len=12, max_target_len=13,
+                    symbols=5)
+  config = config_lib.freeze(dict(tiny_config.to_dict(), data=data_group))
+  task = tasks.make(config.data)
+  train, val, test = task.examples(0)
   assert all(2 <= len(e.source) <= 6 for e in train + val)
   assert all(7 <= len(e.source) <= 12 for e in test)
-  task = data.load(cfg, 0)
-  assert task.test.targets.shape == (80, 13)
-  lengths = (task.test.targets != PAD_ID).sum(1)
-  np.testing.assert_array_equal(task.test.targets[np.arange(80), lengths - 1], EOS_ID)
+  data = task.load(0)
+  assert data.test.targets.shape == (80, 13)
+  lengths = (data.test.targets != PAD_ID).sum(1)
+  np.testing.assert_array_equal(data.test.targets[np.arange(80), lengths - 1], EOS_ID)
 
 
 def test_too_few_distinct_examples_is_a_clear_error():

@@ -8,7 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seqattn import decode, train
+from seqattn import decode
+from seqattn.models import ends
+from seqattn.models.seq2seq import init_params
 from seqattn.data.vocab import EOS_ID, PAD_ID
 from seqattn.models.encoders import length_mask
 
@@ -18,14 +20,14 @@ LENGTHS = jnp.array([8, 3, 5, 1], jnp.int32)
 
 @pytest.fixture(scope="module")
 def luong(request):
-  from conftest import CONFIGS
+  from conftest import CONFIGS, model_of
   from seqattn.config import freeze, load_file
   config = freeze(load_file(CONFIGS / "test.py"))
   config = dataclasses.replace(config, model=dataclasses.replace(
       config.model, placement="after_rnn", attention="general", feed_previous_token=True,
       input_feeding=True, embed_dim=5, bridge="linear"))
-  model = train.build_model(config, V_SRC, V_TGT)
-  params = train.init_params(model, config, jax.random.key(0))
+  model = model_of(config, V_SRC, V_TGT)
+  params = init_params(model, jax.random.key(0))
   # Make EOS likely so that some sequences stop early, and PAD unlikely: a trained model never
   # emits it before EOS, but random weights may (the searches do not forbid it).
   params = jax.tree_util.tree_map_with_path(
@@ -43,7 +45,7 @@ def test_greedy_is_consistent_with_teacher_forcing_on_its_own_output(luong):
   out = greedy(model, params, ids, LENGTHS, TY)
   chex.assert_shape([out.tokens_BxT, out.scores_B, out.alpha_BxTxS], [(B, TY), (B,), (B, TY, TX)])
   logits, alpha = model.apply({"params": params}, ids, LENGTHS,
-                              train.shift_right(out.tokens_BxT))
+                              ends.shift_right(model.target, out.tokens_BxT))
   live = np.asarray(jnp.cumsum(out.tokens_BxT == EOS_ID, 1) - (out.tokens_BxT == EOS_ID) == 0)
   np.testing.assert_array_equal(np.asarray(jnp.argmax(logits, -1))[live],
                                 np.asarray(out.tokens_BxT)[live])
@@ -98,7 +100,7 @@ def test_beam_hypotheses_are_sorted_complete_and_rescore_exactly(luong, k, alpha
   # Re-scoring every hypothesis with teacher forcing gives its log-prob and attention maps.
   flat = b.tokens_BxKxT.reshape(B * k, TY)
   logits, alpha_tf = model.apply({"params": params}, jnp.repeat(ids, k, 0),
-                                 jnp.repeat(LENGTHS, k), train.shift_right(flat))
+                                 jnp.repeat(LENGTHS, k), ends.shift_right(model.target, flat))
   live = flat != PAD_ID
   log_p = jnp.take_along_axis(jax.nn.log_softmax(logits), flat[..., None], -1)[..., 0]
   chex.assert_trees_all_close(b.log_probs_BxK.reshape(-1), jnp.where(live, log_p, 0.0).sum(1),
@@ -123,10 +125,10 @@ def test_beam_best_scores_at_least_greedy(luong):
 
 def test_beam_does_not_depend_on_the_batch_and_is_traced_once_per_shape(luong):
   model, params, ids = luong
-  before = beam._cache_size()
-  full = beam(model, params, ids, LENGTHS, TY, 3, 0.5, 0.0)
-  beam(model, params, ids[::-1], LENGTHS[::-1], TY, 3, 0.5, 0.0)
-  assert beam._cache_size() == before + 1
+  counted = jax.jit(chex.assert_max_traces(decode.beam_search, n=1),
+                    static_argnums=(0, 4, 5, 6, 7))
+  full = counted(model, params, ids, LENGTHS, TY, 3, 0.5, 0.0)
+  counted(model, params, ids[::-1], LENGTHS[::-1], TY, 3, 0.5, 0.0)  # a retrace would raise
   for i in range(B):
     alone = beam(model, params, ids[i:i + 1], LENGTHS[i:i + 1], TY, 3, 0.5, 0.0)
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[i:i + 1], full), alone, atol=1e-5)

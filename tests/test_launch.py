@@ -5,10 +5,11 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
-from seqattn import predict
+from seqattn import predict, workdirs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -85,3 +86,32 @@ def test_another_config_is_refused_then_continued_with_force(trained_workdir, tm
   assert f"resuming from step 32 in {workdir / 'checkpoints'} under a changed config: " \
          f"train.num_epochs: 4 -> 5" in out.stdout
   assert json.loads((workdir / "results.json").read_text())["step"] == 40
+
+
+def test_a_second_run_on_a_busy_workdir_is_refused_and_the_first_finishes_clean(tmp_path):
+  args = ("--config", "configs/test.py", "--workdir", str(tmp_path),
+          "--config.train.num_epochs=12")
+  first = subprocess.Popen([sys.executable, "launch.py", *args], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  lock = tmp_path / workdirs.LOCK_FILE
+  deadline = time.monotonic() + 300
+  while not (lock.exists() and f"pid {first.pid}," in lock.read_text()):  # it owns the workdir
+    assert first.poll() is None, first.communicate()[1][-3000:]
+    assert time.monotonic() < deadline
+    time.sleep(0.01)
+  second = launch(*args, check=False)
+  assert second.returncode == 1
+  assert f"is in use by a run that is still going (pid {first.pid}" in second.stderr
+  out, err = first.communicate(timeout=600)
+  assert first.returncode == 0, err[-3000:]
+  steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()]
+  assert steps == list(range(8, 97, 8))
+  # The lock went with the process: the same command again is not refused (it resumes).
+  assert "resuming from step 96" in launch(*args).stdout
+
+
+def test_predict_and_evaluate_import_nothing_from_training():
+  code = ("import sys, launch, seqattn.predict, seqattn.evaluation, seqattn.plots; "
+          "print([m for m in sys.modules if m.startswith('seqattn.training')])")
+  out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+  assert out.stdout.strip() == "[]", out.stderr

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from seqattn import logs, train
+from seqattn import logs
+from seqattn.training import run
 
 tensorboardX = pytest.importorskip("tensorboardX")
 
@@ -34,7 +35,7 @@ def tensorboard_scalars(logdir) -> dict[str, dict[int, float]]:
 
 
 def test_a_run_writes_each_logged_number_to_tensorboard(tiny_config, tmp_path):
-  results = train.train_and_evaluate(tiny_config, tmp_path, progress=False)
+  results = run.train_and_evaluate(tiny_config, tmp_path, progress=False)
   records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   scalars = tensorboard_scalars(tmp_path / "tensorboard")
   for key in ("train_loss", "val_loss", "val_exact_match", "learning_rate", "skipped_updates"):

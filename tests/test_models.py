@@ -9,8 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import CONFIGS
-from seqattn import train
+from conftest import CONFIGS, model_of
+from seqattn.models import ends
+from seqattn.models.seq2seq import init_params
+from seqattn.training.step import loss_fn
 from seqattn.config import freeze, load_file
 from seqattn.data.vocab import PAD_ID
 from seqattn.models import bridges, cells
@@ -53,8 +55,8 @@ def _decoder_inputs():
 
 
 def _model(config):
-  model = train.build_model(config, V_SRC, V_TGT)
-  return model, train.init_params(model, config, jax.random.key(1))
+  model = model_of(config, V_SRC, V_TGT)
+  return model, init_params(model, jax.random.key(1))
 
 
 @functools.cache
@@ -115,7 +117,7 @@ def test_padding_gets_zero_gradient(tiny_config, name):
   ids = jnp.where(length_mask(LENGTHS, TX), _inputs(jax.random.key(0)) % 7 + 4, pad_token)
   batch = dict(inputs=ids, input_lengths=LENGTHS, weights=jnp.ones(B),
                targets=jax.random.randint(jax.random.key(2), (B, TY), 4, V_TGT))
-  grads = jax.jit(jax.grad(train.loss_fn), static_argnums=1)(params, model.apply, batch)
+  grads = jax.jit(jax.grad(loss_fn), static_argnums=1)(params, model, batch)
   embed_grad = grads["encoder"]["embed"]["embedding"]
   assert jnp.all(embed_grad[pad_token] == 0.0)
   assert jnp.any(embed_grad[4] != 0.0)
@@ -123,7 +125,7 @@ def test_padding_gets_zero_gradient(tiny_config, name):
 
 @pytest.mark.parametrize("cell", sorted(cells.CELLS))
 def test_bidirectional_encoder_on_a_padded_batch_equals_each_unpadded_sequence(cell):
-  encoder = Encoder(V_SRC, embed_dim=0, cell=cell, units=5, bidirectional=True, layers=2)
+  encoder = Encoder(ends.Tokens(V_SRC), embed_dim=0, cell=cell, units=5, bidirectional=True, layers=2)
   ids = _inputs(jax.random.key(3))
   params = encoder.init(jax.random.key(4), ids, LENGTHS)
   apply = jax.jit(encoder.apply)
@@ -138,7 +140,7 @@ def test_bidirectional_encoder_on_a_padded_batch_equals_each_unpadded_sequence(c
 
 def test_bridges_closed_forms():
   """copy = the encoder's final states; bahdanau = tanh(W h←_1 + b); linear = W h_N + b."""
-  encoder = Encoder(V_SRC, embed_dim=0, cell="lstm", units=4, bidirectional=True, layers=1)
+  encoder = Encoder(ends.Tokens(V_SRC), embed_dim=0, cell="lstm", units=4, bidirectional=True, layers=1)
   ids = _inputs(jax.random.key(3))
   h, finals = encoder.apply(encoder.init(jax.random.key(4), ids, LENGTHS), ids, LENGTHS)
   (c_f, h_f), (c_b, h_b) = finals[0]
@@ -168,9 +170,9 @@ def test_jit_and_no_jit_give_the_same_loss(tiny_config):
   model, params = _model(_config(tiny_config, **ARCHITECTURES["luong"]))
   batch = dict(inputs=_inputs(jax.random.key(0)), input_lengths=LENGTHS, weights=jnp.ones(B),
                targets=jax.random.randint(jax.random.key(8), (B, TY), 4, V_TGT))
-  jitted = jax.jit(train.loss_fn, static_argnums=1)(params, model.apply, batch)
+  jitted = jax.jit(loss_fn, static_argnums=1)(params, model, batch)
   with jax.disable_jit():
-    eager = train.loss_fn(params, model.apply, batch)
+    eager = loss_fn(params, model, batch)
   assert np.isfinite(float(jitted))
   chex.assert_trees_all_close(jitted, eager, rtol=1e-5)
 
@@ -218,7 +220,7 @@ def test_train_loss_and_gradients_equal_a_plain_step_by_step_reference(tiny_conf
   def reference_loss(params):
     carry, memory = model.apply({"params": params}, batch["inputs"], LENGTHS,
                                 method=model.encode)
-    y_prev, total = train.shift_right(targets), 0.0
+    y_prev, total = ends.shift_right(model.target, targets), 0.0
     for t in range(TY):
       carry, (logits_t, _) = model.apply({"params": params}, carry, y_prev[:, t], memory,
                                          method=model.step)
@@ -226,8 +228,8 @@ def test_train_loss_and_gradients_equal_a_plain_step_by_step_reference(tiny_conf
       total = total - jnp.sum(jnp.where(targets[:, t] != PAD_ID, log_p, 0.0))
     return total / jnp.sum(targets != PAD_ID)
 
-  loss, grads = jax.jit(jax.value_and_grad(train.loss_fn), static_argnums=1)(
-      params, model.apply, batch)
+  loss, grads = jax.jit(jax.value_and_grad(loss_fn), static_argnums=1)(
+      params, model, batch)
   ref_loss, ref_grads = jax.value_and_grad(reference_loss)(params)
   chex.assert_trees_all_close(loss, ref_loss, rtol=1e-6)
   chex.assert_trees_all_close(grads, ref_grads, rtol=1e-4, atol=1e-6)

@@ -56,12 +56,39 @@ def test_aggregate_is_mean_and_t_interval_over_seeds(swept):
     assert row["exact_match"] == pytest.approx((exact[0] + exact[1]) / 2)
     assert row["exact_match_ci95"] == pytest.approx(12.7062 * abs(exact[0] - exact[1]) / 2,
                                                     rel=1e-4)
-    assert row["steps_to_0"] == pytest.approx(8.0)  # the first evaluation reaches 0
   with (work / "results.csv").open() as f:
     table = list(csv.DictReader(f))
   assert float(table[0]["exact_match"]) == pytest.approx(rows[0]["exact_match"])
   markdown = (work / "results.md").read_text()
   assert "| attention=additive | 2 |" in markdown and "±" in markdown
+
+
+def _write_point(work, overrides, exact, aer, reached_at):
+  point = work / "points" / sweep.point_name(overrides)
+  point.mkdir(parents=True)
+  results = dict(test_exact_match=exact, test_token_accuracy=exact, test_loss=1.0 - exact,
+                 alignment=dict(mass=0.5, argmax=0.5, aer=aer, entropy=1.0), seconds=10.0,
+                 parameters=100)
+  (point / "results.json").write_text(json.dumps(results))
+  log = [dict(step=step, val_exact_match=0.9 if step >= reached_at else 0.1)
+         for step in (100, 200, 300)]
+  (point / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+
+
+def test_aggregate_of_known_points_is_their_mean_and_t_interval(tmp_path):
+  todo = [{"model.attention": "dot", "seed": s} for s in (0, 1, 2)]
+  for overrides, exact, aer, reached in zip(todo, (0.5, 0.7, 0.9), (0.1, 0.2, 0.6),
+                                            (100, 200, 300)):
+    _write_point(tmp_path, overrides, exact, aer, reached)
+  [row] = sweep.aggregate(tmp_path, todo, target=0.9)
+  t = 4.302653  # t(0.975, 2): three seeds
+  assert row["group"] == "attention=dot" and row["seeds"] == 3
+  assert row["exact_match"] == pytest.approx(0.7)
+  assert row["exact_match_ci95"] == pytest.approx(t * 0.2 / math.sqrt(3), rel=1e-6)
+  assert row["aer"] == pytest.approx(0.3)
+  assert row["aer_ci95"] == pytest.approx(t * math.sqrt(0.07) / math.sqrt(3), rel=1e-6)
+  assert row["steps_to_0.9"] == pytest.approx(200.0)
+  assert row["parameters_ci95"] == 0.0
 
 
 def test_length_study_and_plots_are_written(swept):
@@ -89,6 +116,7 @@ def test_mean_ci_of_one_value_and_of_known_values():
 def test_a_typo_in_a_sweep_override_fails_before_training(tmp_path):
   bad = tmp_path / "bad.py"
   bad.write_text(SWEEP_FILE.replace('"model.attention"', '"model.atention"'))
-  with pytest.raises(sweep.config_lib.ConfigError, match="no key 'atention'; valid: attention"):
+  with pytest.raises(sweep.config_lib.ConfigError,
+                     match="unknown config key config.model.atention .*: attention, "):
     sweep.run(str(bad), tmp_path / "work", progress=False)
   assert not (tmp_path / "work").exists()

@@ -9,29 +9,41 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seqattn import data, metrics, train
+from conftest import task_and_model
+from seqattn import metrics
+from seqattn.data.batching import train_batches
+from seqattn.models import ends
+from seqattn.models.seq2seq import init_params
+from seqattn.training import optim, run, step
 
 
-def test_train_step_is_traced_once_across_batches(tiny_config):
-  task = data.load(tiny_config.data, tiny_config.seed)
-  model = train.build_model(tiny_config, len(task.src_vocab), len(task.tgt_vocab))
-  params = train.init_params(model, tiny_config, jax.random.key(0))
-  state = train.create_state(model, params, tiny_config, total_steps=10)
-  batches = train.train_batches(task.train, 40, np.random.default_rng(0))
-  before = train.train_step._cache_size()
+def test_train_step_is_traced_once_across_batches_and_seeds(tiny_config):
+  _, data, model = task_and_model(tiny_config)
+  counted = jax.jit(chex.assert_max_traces(step.update, n=1), static_argnames="static",
+                    donate_argnums=0)
   losses = []
-  for i, batch in enumerate(batches):
-    state, loss = train.train_step(state, batch, jax.random.key(0))
-    losses.append(float(loss))
-    if i == 4:  # as after a log: the fresh sums must not change the signature
-      state = train.reset_sums(state)
-  assert len(losses) == 10
-  assert train.train_step._cache_size() == before + 1
-  assert losses[-1] < losses[0]
+  for seed in (0, 1):  # a new seed and a new (equal) StepConfig: still the same program
+    static = step.StepConfig(model, tiny_config.train, total_steps=10)
+    state = step.create_state(init_params(model, jax.random.key(seed)), static)
+    for i, batch in enumerate(train_batches(data.train, 40, np.random.default_rng(seed))):
+      state, loss = counted(state, batch, jax.random.key(0), static=static)  # a retrace raises
+      losses.append(float(loss))
+      if i == 4:  # as after a log: the fresh sums must not change the signature
+        state = step.reset_sums(state)
+  assert len(losses) == 20
+  assert losses[9] < losses[0] and losses[19] < losses[10]
+
+
+def test_initialisation_is_compiled_once_for_every_seed(tiny_config):
+  _, _, model = task_and_model(tiny_config)
+  counted = jax.jit(chex.assert_max_traces(init_params.__wrapped__, n=1), static_argnums=0)
+  first, second = counted(model, jax.random.key(0)), counted(model, jax.random.key(1))
+  assert not np.allclose(first["decoder"]["readout"]["kernel"],
+                         second["decoder"]["readout"]["kernel"])
 
 
 def test_a_short_run_lowers_the_loss_and_is_reproducible(tiny_config, tmp_path):
-  results = train.train_and_evaluate(tiny_config, tmp_path / "a", progress=False)
+  results = run.train_and_evaluate(tiny_config, tmp_path / "a", progress=False)
   log = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").open()]
   train_losses = [r["train_loss"] for r in log if "train_loss" in r]
   val_losses = [r["val_loss"] for r in log if "val_loss" in r]
@@ -42,7 +54,7 @@ def test_a_short_run_lowers_the_loss_and_is_reproducible(tiny_config, tmp_path):
   for name in ("config.json", "src_vocab.json", "tgt_vocab.json", "results.json"):
     assert (tmp_path / "a" / name).exists()
 
-  train.train_and_evaluate(tiny_config, tmp_path / "b", progress=False)
+  run.train_and_evaluate(tiny_config, tmp_path / "b", progress=False)
   strip = lambda p: [{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in p.open()]
   assert strip(tmp_path / "a" / "metrics.jsonl") == strip(tmp_path / "b" / "metrics.jsonl")
 
@@ -51,22 +63,23 @@ def test_schedules_start_at_the_configured_rate(tiny_config):
   for schedule in ("constant", "cosine", "exponential", "inverse_time"):
     cfg = dataclasses.replace(tiny_config.train, schedule=schedule, warmup_steps=0,
                               decay_rate=0.5)
-    lr = train.learning_rate(cfg, total_steps=100)
+    lr = optim.learning_rate(cfg, total_steps=100)
     chex.assert_trees_all_close(lr(0), cfg.learning_rate, rtol=1e-6)
     assert float(lr(99)) <= float(lr(0))
-  warm = train.learning_rate(dataclasses.replace(tiny_config.train, warmup_steps=10), 100)
+  warm = optim.learning_rate(dataclasses.replace(tiny_config.train, warmup_steps=10), 100)
   assert float(warm(0)) == 0.0
   chex.assert_trees_all_close(warm(10), tiny_config.train.learning_rate, rtol=1e-6)
 
 
-def test_scheduled_sampling_schedules():
-  import jax.numpy as jnp
+def test_scheduled_sampling_schedules(tiny_config):
   key = jax.random.key(0)
-  assert train.scheduled_sampling("off", 1.0, jnp.int32(5), key) is None
-  for kind, k, step, gold in [("linear", 100.0, 25, 0.75), ("linear", 100.0, 250, 0.0),
-                              ("exponential", 0.99, 10, 0.99 ** 10),
-                              ("inverse_sigmoid", 10.0, 20, 10 / (10 + np.exp(2.0)))]:
-    sampling = train.scheduled_sampling(kind, k, jnp.int32(step), key)
+  with_schedule = lambda kind, k: dataclasses.replace(tiny_config.train, scheduled_sampling=kind,
+                                                      sampling_k=k)
+  assert step.scheduled_sampling(with_schedule("off", 1.0), jnp.int32(5), key) is None
+  for kind, k, i, gold in [("linear", 100.0, 25, 0.75), ("linear", 100.0, 250, 0.0),
+                           ("exponential", 0.99, 10, 0.99 ** 10),
+                           ("inverse_sigmoid", 10.0, 20, 10 / (10 + np.exp(2.0)))]:
+    sampling = step.scheduled_sampling(with_schedule(kind, k), jnp.int32(i), key)
     chex.assert_trees_all_close(sampling.probability, 1.0 - gold, atol=1e-6)
 
 
@@ -82,12 +95,12 @@ def test_scheduled_sampling_schedules():
 ])
 def test_schedules_follow_their_formulas(tiny_config, overrides, step, factor):
   cfg = dataclasses.replace(tiny_config.train, **overrides)
-  chex.assert_trees_all_close(train.learning_rate(cfg, total_steps=100)(step),
+  chex.assert_trees_all_close(optim.learning_rate(cfg, total_steps=100)(step),
                               factor * cfg.learning_rate, rtol=1e-6, atol=1e-9)
 
 
 def _first_update(cfg, params, grads):
-  tx = train.optimizer(cfg, total_steps=100)
+  tx = optim.optimizer(cfg, total_steps=100)
   updates, _ = tx.update(grads, tx.init(params), params)
   return updates
 
@@ -118,7 +131,7 @@ def test_optimiser_state_does_not_depend_on_clipping_momentum_or_decay(tiny_conf
   # So that a run can go on (--force) from a checkpoint after one of these is changed.
   params = {"w": jnp.ones(3)}
   base = dataclasses.replace(tiny_config.train, optimizer=optimizer)
-  structure = lambda cfg: jax.tree.structure(train.optimizer(cfg, 100).init(params))
+  structure = lambda cfg: jax.tree.structure(optim.optimizer(cfg, 100).init(params))
   assert structure(base) == structure(dataclasses.replace(base, **changes))
 
 
@@ -126,10 +139,10 @@ def test_label_smoothing_is_cross_entropy_with_the_smoothed_distribution():
   logits_BxTxV = jnp.array([[[2.0, 0.0, -1.0, 0.5], [0.0, 1.0, 0.0, 0.0]]])
   targets_BxT = jnp.array([[2, 0]])  # the second is padding
   weights_B = jnp.ones(1)
-  loss, tokens = metrics.cross_entropy(logits_BxTxV, targets_BxT, weights_B, 0.2)
+  loss, tokens = metrics.loss_sums(ends.Tokens(4), logits_BxTxV, targets_BxT, weights_B, 0.2)
   q_V = jnp.array([0.05, 0.05, 0.85, 0.05])
   chex.assert_trees_all_close(loss, -jnp.sum(q_V * jax.nn.log_softmax(logits_BxTxV[0, 0])),
                               rtol=1e-6)
   assert float(tokens) == 1.0
-  plain, _ = metrics.cross_entropy(logits_BxTxV, targets_BxT, weights_B)
+  plain, _ = metrics.loss_sums(ends.Tokens(4), logits_BxTxV, targets_BxT, weights_B)
   chex.assert_trees_all_close(plain, -jax.nn.log_softmax(logits_BxTxV[0, 0])[2], rtol=1e-6)

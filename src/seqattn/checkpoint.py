@@ -15,6 +15,7 @@ from __future__ import annotations
 import pathlib
 from typing import Any, Literal
 
+import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
@@ -140,3 +141,18 @@ def restore(workdir, step: int, abstract: dict[str, Any]) -> dict[str, Any]:
                                  f"incomplete)")
   shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
   raise _refuse(workdir, step, f"does not fit this config's model and optimiser: {shown}")
+
+
+def restore_params(workdir, step: int, abstract_params) -> Any:
+  """The parameters of checkpoint `step`'s train state, checked against `abstract_params`; the
+  rest of the state (optimiser, sums) is read as it is stored, so no optimiser is needed."""
+  try:
+    with _reader(workdir) as mngr:
+      stored = mngr.item_metadata(step).get("state")
+  except Exception as e:  # orbax raises a different type for each kind of damage
+    raise _refuse(workdir, step, f"cannot be read ({type(e).__name__}: {e})") from e
+  if stored is None or "params" not in stored:
+    raise _refuse(workdir, step, "cannot be read (its state item is missing or incomplete)")
+  like_stored = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), dict(stored))
+  like_stored["params"] = abstract_params
+  return restore(workdir, step, dict(state=like_stored))["state"]["params"]

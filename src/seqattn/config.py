@@ -8,97 +8,53 @@ before any data is generated or anything is compiled.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import datetime
 import importlib.util
 import json
 import os
 import pathlib
-import typing
 from typing import Any, Literal, Mapping
 
 import ml_collections
 
-
-class ConfigError(ValueError):
-  """A config that cannot be used; the message says what is valid."""
-
-
-def _positive(x):
-  return x > 0
+from seqattn.schema import (NON_NEGATIVE, POSITIVE, PROBABILITY, ConfigError, freeze_dataclass,
+                            refuse, registered)
 
 
-def _non_negative(x):
-  return x >= 0
+def _cells():
+  from seqattn.models import cells
+  return cells.CELLS
 
 
-def _probability(x):
-  return 0.0 <= x < 1.0
+def _bridges():
+  from seqattn.models import bridges
+  return bridges.BRIDGES
 
 
-def _check(predicate, description):
-  return dict(check=predicate, description=description)
+def _scores():
+  from seqattn.models import attention
+  return attention.REGISTRY
 
 
-def _refuse(rules: list[tuple[bool, str]]) -> None:
-  """Raises ConfigError with the message of the first broken rule (a (broken, message) pair)."""
-  for broken, message in rules:
-    if broken:
-      raise ConfigError(message + ".")
+def _tasks():
+  from seqattn import tasks
+  return tasks.REGISTRY
 
 
-def _iso_date(text: str, name: str) -> datetime.date:
-  try:
-    return datetime.date.fromisoformat(text)
-  except ValueError:
-    raise ConfigError(f"{name}={text!r} is not a date; use YYYY-MM-DD, e.g. '1950-01-01'.")
-
-
-POSITIVE = _check(_positive, "a number > 0")
-NON_NEGATIVE = _check(_non_negative, "a number >= 0")
-PROBABILITY = _check(_probability, "a number in [0, 1)")
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-  task: Literal["dates", "copy", "reverse", "sort", "addition"]
-  n_train: int = dataclasses.field(metadata=POSITIVE)
-  n_val: int = dataclasses.field(metadata=POSITIVE)
-  n_test: int = dataclasses.field(metadata=POSITIVE)
-  max_input_len: int = dataclasses.field(metadata=POSITIVE)
-  max_target_len: int = dataclasses.field(metadata=POSITIVE)
-  date_start: str  # dates only
-  date_end: str
-  year_pattern: Literal["calendar", "week_based"]
-  min_len: int = dataclasses.field(metadata=POSITIVE)  # generated tasks only
-  max_len: int = dataclasses.field(metadata=POSITIVE)
-  test_min_len: int = dataclasses.field(metadata=POSITIVE)
-  test_max_len: int = dataclasses.field(metadata=POSITIVE)
-  symbols: int = dataclasses.field(metadata=POSITIVE)
-
-  def __post_init__(self):
-    start = _iso_date(self.date_start, "data.date_start")
-    end = _iso_date(self.date_end, "data.date_end")
-    _refuse([
-        (start >= end, "data.date_start must be before data.date_end"),
-        (self.min_len > self.max_len or self.test_min_len > self.test_max_len,
-         "data.min_len/test_min_len must not exceed data.max_len/test_max_len"),
-        (self.symbols > 26, "data.symbols is at most 26 (lowercase letters)"),
-    ])
-
-
-Cell = Literal["lstm", "gru", "simple"]
+CELL = registered(_cells, "seqattn.models.cells.CELLS")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   embed_dim: int = dataclasses.field(metadata=NON_NEGATIVE)
-  encoder_cell: Cell
+  encoder_cell: str = dataclasses.field(metadata=CELL)
   encoder_units: int = dataclasses.field(metadata=POSITIVE)
   encoder_layers: int = dataclasses.field(metadata=POSITIVE)
   bidirectional: bool
-  bridge: Literal["zeros", "copy", "linear", "bahdanau"]
-  attention: str  # validated against the registry in models.attention
+  bridge: str = dataclasses.field(metadata=registered(_bridges, "seqattn.models.bridges"))
+  attention: str = dataclasses.field(
+      metadata=registered(_scores, "seqattn.models.attention.REGISTRY"))
   attention_units: int = dataclasses.field(metadata=POSITIVE)
   attention_window: int = dataclasses.field(metadata=POSITIVE)
   coverage: bool
@@ -106,7 +62,7 @@ class ModelConfig:
   feed_previous_token: bool
   input_feeding: bool
   deep_output: bool
-  decoder_cell: Cell
+  decoder_cell: str = dataclasses.field(metadata=CELL)
   decoder_units: int = dataclasses.field(metadata=POSITIVE)
   decoder_layers: int = dataclasses.field(metadata=POSITIVE)
   dropout: float = dataclasses.field(metadata=PROBABILITY)
@@ -116,13 +72,9 @@ class ModelConfig:
     return self.encoder_units * (2 if self.bidirectional else 1)
 
   def __post_init__(self):
-    # Imported here: the registry lives with the models, this module stays import-light.
     from seqattn.models import attention
     size = self.encoder_output_size
-    _refuse([
-        (self.attention not in attention.REGISTRY,
-         f"model.attention={self.attention!r} is not valid; "
-         f"use one of {', '.join(attention.REGISTRY)}"),
+    refuse([
         (self.coverage and self.attention not in attention.COVERAGE_SCORES,
          f"model.coverage needs an additive score ({', '.join(attention.COVERAGE_SCORES)})"),
         (self.attention in attention.DOT_SCORES and self.decoder_units != size,
@@ -164,13 +116,13 @@ class TrainConfig:
   eval_batch_size: int = dataclasses.field(metadata=POSITIVE)
   checkpoint_every_steps: int = dataclasses.field(metadata=POSITIVE)
   keep_checkpoints: int = dataclasses.field(metadata=POSITIVE)
-  best_metric: Literal["val_loss", "val_token_accuracy", "val_exact_match"]
+  best_metric: str  # 'val_' + a metric of the task (Task.METRICS); checked by Config
   early_stopping_patience: int = dataclasses.field(metadata=NON_NEGATIVE)
   scheduled_sampling: Literal["off", "linear", "exponential", "inverse_sigmoid"]
   sampling_k: float = dataclasses.field(metadata=POSITIVE)
 
   def __post_init__(self):
-    _refuse([
+    refuse([
         # Every periodic checkpoint then carries the validation metrics that rank it.
         (self.checkpoint_every_steps % self.eval_every_steps != 0,
          f"train.checkpoint_every_steps={self.checkpoint_every_steps} is not valid; use a "
@@ -186,11 +138,6 @@ class TrainConfig:
          f"train.schedule='exponential'; use a number in (0, 1]"),
     ])
 
-  @property
-  def best_mode(self) -> Literal["min", "max"]:
-    """Whether a smaller or a larger `best_metric` is better."""
-    return "min" if self.best_metric.endswith("loss") else "max"
-
 
 @dataclasses.dataclass(frozen=True)
 class DecodeConfig:
@@ -201,22 +148,34 @@ class DecodeConfig:
   n_best: int = dataclasses.field(metadata=POSITIVE)
 
   def __post_init__(self):
-    _refuse([(self.method == "beam" and self.n_best > self.beam_size,
+    refuse([(self.method == "beam" and self.n_best > self.beam_size,
               "decode.n_best must be <= decode.beam_size")])
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   seed: int
-  data: DataConfig
+  # The task's own dataclass (`Task.Config` of the task named by data.task), chosen at freeze.
+  data: Any = dataclasses.field(metadata=dict(group=lambda values: _task_config(values)))
   model: ModelConfig
   train: TrainConfig
   decode: DecodeConfig
 
   def __post_init__(self):
-    _refuse([(self.train.scheduled_sampling != "off" and not self.model.feed_previous_token,
-              "train.scheduled_sampling replaces fed-back tokens and needs "
-              "model.feed_previous_token")])
+    metrics = _tasks()[self.data.task].METRICS
+    refuse([(self.train.scheduled_sampling != "off" and not self.model.feed_previous_token,
+             "train.scheduled_sampling replaces fed-back tokens and needs "
+             "model.feed_previous_token"),
+            (self.train.best_metric.removeprefix("val_") not in metrics
+             or not self.train.best_metric.startswith("val_"),
+             f"train.best_metric={self.train.best_metric!r} is not valid for "
+             f"data.task={self.data.task!r}; use one of "
+             f"{', '.join(repr('val_' + m) for m in metrics)}")])
+
+  @property
+  def best_mode(self) -> Literal["min", "max"]:
+    """Whether a smaller or a larger train.best_metric is better (the task says)."""
+    return _tasks()[self.data.task].METRICS[self.train.best_metric.removeprefix("val_")]
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -225,60 +184,56 @@ class Config:
     return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
-def _describe(tp) -> str:
-  if typing.get_origin(tp) is Literal:
-    return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
-  return tp.__name__
-
-
-def _coerce(value, tp, path: str):
-  """Returns `value` as type `tp`, or raises ConfigError naming what `path` accepts."""
-  if typing.get_origin(tp) is Literal:
-    if value in typing.get_args(tp):
-      return value
-    raise ConfigError(f"{path}={value!r} is not valid; use {_describe(tp)}.")
-  ok = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
-  if tp is float and isinstance(value, int) and not isinstance(value, bool):
-    return float(value)
-  if not ok:
-    raise ConfigError(f"{path}={value!r} has type {type(value).__name__}; expected {_describe(tp)}.")
-  return value
-
-
-def _freeze(cls, values: Mapping[str, Any], path: str):
-  fields = {f.name: f for f in dataclasses.fields(cls)}
-  hints = typing.get_type_hints(cls)
-  unknown = sorted(set(values) - set(fields))
-  if unknown:
-    where = f" in {path}" if path else ""
-    raise ConfigError(
-        f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}{where}; "
-        f"valid keys: {', '.join(sorted(fields))}.")
-  missing = sorted(set(fields) - set(values))
-  if missing:
-    raise ConfigError(f"config{' ' + path if path else ''} lacks {', '.join(missing)}.")
-  kwargs = {}
-  for name, field in fields.items():
-    sub_path = f"{path}.{name}" if path else name
-    tp = hints[name]
-    if dataclasses.is_dataclass(tp):
-      sub = values[name]
-      if not isinstance(sub, Mapping):
-        raise ConfigError(f"{sub_path} must be a group of settings, got {sub!r}.")
-      kwargs[name] = _freeze(tp, sub, sub_path)
-      continue
-    value = _coerce(values[name], tp, sub_path)
-    check = field.metadata.get("check")
-    if check is not None and not check(value):
-      raise ConfigError(f"{sub_path}={value!r} is not valid; use {field.metadata['description']}.")
-    kwargs[name] = value
-  return cls(**kwargs)
+def _task_config(values: Mapping[str, Any]) -> type:
+  """The data group's dataclass: the Config of the task its `task` key names."""
+  task = values.get("task")
+  if task not in _tasks():
+    raise ConfigError(f"data.task={task!r} is not valid; use one of "
+                      f"{', '.join(repr(n) for n in _tasks())} (seqattn.tasks.REGISTRY).")
+  return _tasks()[task].Config
 
 
 def freeze(config: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:
   """Validates a ConfigDict (or plain nested dict) and returns the typed, frozen Config."""
   values = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
-  return _freeze(Config, values, "")
+  return freeze_dataclass(Config, values, "")
+
+
+def _parse(text: str, like: Any) -> Any:
+  """`text` from a command line as a value of `like`'s type (bool, int, float or str)."""
+  if isinstance(like, bool):
+    if text.lower() not in ("true", "false", "1", "0"):
+      raise ValueError(f"{text!r} is not a bool; use true or false")
+    return text.lower() in ("true", "1")
+  return type(like)(text) if isinstance(like, (int, float)) else text
+
+
+def override(config: ml_collections.ConfigDict,
+             overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of `config` with each dotted path ('model.attention') set to its value.
+
+  The one way configs are overridden (launch.py's --config.<path>=value, sweeps, benchmarks,
+  tests). An unknown path names the valid keys where it went wrong; a string for a number or
+  bool field is parsed as one (a command line gives strings); a value of the wrong type names
+  the type expected (ConfigDict's own type check).
+  """
+  config = copy.deepcopy(config)
+  for path, value in overrides.items():
+    *groups, key = path.split(".")
+    node, where = config, "config"
+    for name in [*groups, key]:
+      if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+        valid = (", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict)
+                 else "(none: it is a value)")
+        raise ConfigError(f"unknown config key {where}.{name} (in {path}); valid keys under "
+                          f"{where}: {valid}.")
+      if name != key:
+        node, where = node[name], f"{where}.{name}"
+    try:
+      node[key] = _parse(value, node[key]) if isinstance(value, str) else value
+    except (TypeError, ValueError) as e:
+      raise ConfigError(f"{path}={value!r} is not valid ({e}).") from e
+  return config
 
 
 def load_module(path: str | os.PathLike):

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from seqattn.config import DecodeConfig
 from seqattn.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from seqattn.models import ends
 
 
 class Decoded(NamedTuple):
@@ -141,9 +142,34 @@ def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.
   return Beams(tokens, scores, log_p, length, alpha)
 
 
+class Forecast(NamedTuple):
+  values_BxTxN: jax.Array  # the forecast of each output step
+  alpha_BxTxS: jax.Array
+
+
+def forecast(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
+             max_len: int) -> Forecast:
+  """Real-valued outputs for `max_len` steps, each fed back as the next step's input."""
+  variables = {"params": params}
+  carry, memory = model.apply(variables, inputs_BxS, lengths_B, method=model.encode)
+
+  def body(state, _):
+    carry, y_prev_BxN = state
+    carry, (y_BxN, alpha_BxS) = model.apply(variables, carry, y_prev_BxN, memory,
+                                            method=model.step)
+    return (carry, y_BxN), (y_BxN, alpha_BxS)
+
+  start = (carry, model.target.start(inputs_BxS.shape[0]))
+  _, (values_TxBxN, alpha_TxBxS) = jax.lax.scan(body, start, length=max_len)
+  return Forecast(values_TxBxN.swapaxes(0, 1), alpha_TxBxS.swapaxes(0, 1))
+
+
 def search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
-           max_len: int, cfg: DecodeConfig) -> Beams:
-  """The configured search; greedy comes back as a beam of one, scored like a beam."""
+           max_len: int, cfg: DecodeConfig) -> Beams | Forecast:
+  """The configured search for token outputs (greedy comes back as a beam of one, scored like
+  a beam); a fed-back forecast for real-valued ones."""
+  if isinstance(model.target, ends.Features):
+    return forecast(model, params, inputs_BxS, lengths_B, max_len)
   if cfg.method == "beam":
     return beam_search(model, params, inputs_BxS, lengths_B, max_len, cfg.beam_size,
                        cfg.length_alpha, cfg.coverage_beta)

@@ -1,45 +1,36 @@
-"""Masked loss and accuracy metrics over padded target batches."""
+"""Masked loss and accuracy over padded batches, for either end of `models.ends`."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from seqattn.data.vocab import PAD_ID
-
-
-def cross_entropy(logits_BxTxV: jax.Array, targets_BxT: jax.Array, weights_B: jax.Array,
-                  label_smoothing: float = 0.0) -> tuple[jax.Array, jax.Array]:
-  """(sum of token losses, number of tokens) over real target tokens of weighted rows.
-
-  label_smoothing: the probability mass moved from each target to a uniform distribution over
-  the V classes (static; 0 keeps the plain loss on integer labels).
-  """
-  token_mask_BxT = (targets_BxT != PAD_ID) * weights_B[:, None]
-  if label_smoothing:
-    labels_BxTxV = optax.smooth_labels(
-        jax.nn.one_hot(targets_BxT, logits_BxTxV.shape[-1]), label_smoothing)
-    losses_BxT = optax.softmax_cross_entropy(logits_BxTxV, labels_BxTxV)
-  else:
-    losses_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxV, targets_BxT)
-  return jnp.sum(losses_BxT * token_mask_BxT), jnp.sum(token_mask_BxT)
+from seqattn.models import ends
 
 
-def counts(logits_BxTxV: jax.Array, predictions_BxT: jax.Array, targets_BxT: jax.Array,
+def loss_sums(target: ends.Spec, outputs: jax.Array, targets: jax.Array, weights_B: jax.Array,
+              label_smoothing: float = 0.0) -> tuple[jax.Array, jax.Array]:
+  """(sum of step losses, number of steps) over the real target steps of weighted rows."""
+  mask_BxT = target.mask(targets) * weights_B[:, None]
+  losses_BxT = target.losses(outputs, targets, label_smoothing)
+  return jnp.sum(losses_BxT * mask_BxT), jnp.sum(mask_BxT)
+
+
+def counts(target: ends.Spec, outputs: jax.Array, predictions: jax.Array, targets: jax.Array,
            weights_B: jax.Array) -> dict[str, jax.Array]:
-  """Sums that add up over batches: loss, tokens, correct tokens, exact sequences, sequences.
+  """Sums that add up over batches: loss, steps and sequences; for tokens also correct tokens
+  and exact sequences.
 
-  logits_BxTxV: teacher-forced, for the loss. predictions_BxT: decoded (PAD after EOS), for the
+  outputs: teacher-forced, for the loss. predictions: decoded (PAD after EOS), for the
   accuracies; a sequence is exact when it equals the target everywhere, padding included.
   """
-  loss_sum, tokens = cross_entropy(logits_BxTxV, targets_BxT, weights_B)
-  real_BxT = targets_BxT != PAD_ID
-  correct_BxT = (predictions_BxT == targets_BxT) & real_BxT
-  exact_B = exact(predictions_BxT, targets_BxT)
-  return dict(loss_sum=loss_sum, tokens=tokens,
-              correct_tokens=jnp.sum(correct_BxT * weights_B[:, None]),
-              exact=jnp.sum(exact_B * weights_B), sequences=jnp.sum(weights_B))
+  loss_sum, tokens = loss_sums(target, outputs, targets, weights_B)
+  sums = dict(loss_sum=loss_sum, tokens=tokens, sequences=jnp.sum(weights_B))
+  if isinstance(target, ends.Tokens):
+    correct_BxT = (predictions == targets) & target.mask(targets)
+    sums.update(correct_tokens=jnp.sum(correct_BxT * weights_B[:, None]),
+                exact=jnp.sum(exact(predictions, targets) * weights_B))
+  return sums
 
 
 def exact(predictions_BxT: jax.Array, targets_BxT: jax.Array) -> jax.Array:
@@ -48,8 +39,9 @@ def exact(predictions_BxT: jax.Array, targets_BxT: jax.Array) -> jax.Array:
 
 
 def summarise(sums: dict[str, float]) -> dict[str, float]:
-  """Loss per token, per-token accuracy and exact match from summed counts."""
-  return dict(loss=sums["loss_sum"] / sums["tokens"],
-              token_accuracy=sums["correct_tokens"] / sums["tokens"],
-              exact_match=sums["exact"] / sums["sequences"],
-              examples=sums["sequences"])
+  """Loss per step, and per-token accuracy and exact match where counted, from summed counts."""
+  out = dict(loss=sums["loss_sum"] / sums["tokens"])
+  if "exact" in sums:
+    out.update(token_accuracy=sums["correct_tokens"] / sums["tokens"],
+               exact_match=sums["exact"] / sums["sequences"])
+  return dict(out, examples=sums["sequences"])

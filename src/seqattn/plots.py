@@ -55,10 +55,10 @@ def heatmap_grid(panels: dict[str, list], path) -> None:
     for col, prediction in enumerate(panels[name]):
       ax, best = axes[row, col], prediction.best
       ax.imshow(best.alpha_TyxTx, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-      ax.set_xticks(range(len(prediction.source)),
-                    [c if c != " " else "␣" for c in prediction.source], fontsize=6)
+      ax.set_xticks(range(len(prediction.source.labels)),
+                    [c if c != " " else "␣" for c in prediction.source.labels], fontsize=6)
       ax.set_yticks(range(len(best.tokens)), best.tokens, fontsize=6)
-      ax.set_title(f"{name}\n{prediction.source} -> {best.output}", fontsize=7)
+      ax.set_title(f"{name}\n{prediction.source.shown} -> {best.output}", fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=90)
   plt.close(fig)

@@ -1,4 +1,7 @@
-"""Prediction with a trained model from its workdir: inputs in, outputs and attention out."""
+"""Prediction with a trained model from its workdir: inputs in, outputs and attention out.
+
+Reads the workdir's config, codec and latest parameters; imports nothing from training.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,12 @@ import json
 import pathlib
 import re
 
-import flax.linen as nn
 import jax
 import numpy as np
 
-from seqattn import checkpoint, config as config_lib, decode, train
-from seqattn import data
-from seqattn.data.batching import check_length, pad
-from seqattn.data.vocab import EOS, PAD_ID, Vocab
+from seqattn import checkpoint, config as config_lib, decode, tasks
+from seqattn.data.batching import Split, pad
+from seqattn.models.seq2seq import Seq2Seq, abstract_params
 
 
 class NotTrainedError(FileNotFoundError):
@@ -24,10 +25,11 @@ class NotTrainedError(FileNotFoundError):
 @dataclasses.dataclass(frozen=True)
 class Trained:
   config: config_lib.Config
-  model: nn.Module
-  state: train.TrainState
-  src_vocab: Vocab
-  tgt_vocab: Vocab
+  task: tasks.Task
+  codec: tasks.base.Codec
+  model: Seq2Seq
+  params: dict
+  step: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,14 +38,13 @@ class Hypothesis:
   tokens: list[str]  # one per row of alpha_TyxTx
   score: float  # the search's ranking score (log P with the configured penalties)
   log_prob: float  # log P(output | source)
-  alpha_TyxTx: np.ndarray  # attention over the real input characters, one row per output step
+  alpha_TyxTx: np.ndarray  # attention over the real input steps, one row per output step
 
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
-  source: str  # the normalised input the model read
+  source: tasks.Source  # the input as the model read it
   hypotheses: list[Hypothesis]  # best first; decode.n_best of them
-  unknown_chars: list[str]
 
   @property
   def best(self) -> Hypothesis:
@@ -52,49 +53,56 @@ class Prediction:
 
 def load(workdir: str | pathlib.Path, train_command: str,
          search: config_lib.DecodeConfig | None = None) -> Trained:
-  """The config, vocabularies and latest parameters saved in `workdir`; `search` replaces the
-  saved config's decoding settings."""
+  """The config, codec and latest parameters saved in `workdir`; `search` replaces the saved
+  config's decoding settings."""
   workdir = pathlib.Path(workdir)
   config_path = workdir / "config.json"
-  if not config_path.exists() or not checkpoint.directory(workdir).is_dir():
+  step = checkpoint.latest_step(workdir) if config_path.exists() else None
+  if step is None:
     raise NotTrainedError(f"no trained model in {workdir}; train one first:\n  {train_command}")
   config = config_lib.freeze(json.loads(config_path.read_text()))
   if search is not None:
     config = dataclasses.replace(config, decode=search)
-  src_vocab = Vocab.from_json((workdir / "src_vocab.json").read_text())
-  tgt_vocab = Vocab.from_json((workdir / "tgt_vocab.json").read_text())
-  model = train.build_model(config, len(src_vocab), len(tgt_vocab))
-  step = checkpoint.latest_step(workdir)
-  if step is None:
-    raise NotTrainedError(f"no trained model in {workdir}; train one first:\n  {train_command}")
-  abstract = train.abstract_state(model, config, total_steps=1)
-  state = checkpoint.restore(workdir, step, dict(state=abstract))["state"]
-  return Trained(config, model, state, src_vocab, tgt_vocab)
+  task = tasks.make(config.data)
+  codec = task.restore(workdir)
+  model = Seq2Seq(config.model, codec.source, codec.target, task.max_input_len,
+                  task.max_target_len)
+  params = checkpoint.restore_params(workdir, step, abstract_params(model))
+  return Trained(config, task, codec, model, params, step)
+
+
+def batch_of(sources: list[tasks.Source], max_len: int) -> Split:
+  """The sources padded to `max_len` steps (no targets)."""
+  arrays = [s.array for s in sources]
+  if arrays[0].ndim == 1:
+    inputs = pad(arrays, max_len)
+  else:
+    inputs = np.zeros((len(arrays), max_len, arrays[0].shape[1]), np.float32)
+    for i, a in enumerate(arrays):
+      inputs[i, :len(a)] = a
+  return Split(inputs, np.array([len(a) for a in arrays], np.int32), np.zeros((len(arrays), 0)))
 
 
 def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
-  """Reads each text (normalised as in training) and decodes it with the config's search."""
-  max_len = trained.config.data.max_input_len
-  sources = [data.normalise(trained.config.data.task, t) for t in texts]
-  for text, source in zip(texts, sources):
-    check_length(source, max_len, f"input {text!r} (normalised)" if source != text else "input")
-  inputs = pad([trained.src_vocab.encode(s) for s in sources], max_len)
-  lengths = np.array([len(s) for s in sources], np.int32)
+  """Reads each text as the task does and decodes it with the config's search."""
+  sources = [trained.task.read(trained.codec, t) for t in texts]
+  batch = batch_of(sources, trained.task.max_input_len)
   search = trained.config.decode
-  beams = jax.device_get(jax.jit(decode.search, static_argnums=(0, 4, 5))(
-      trained.model, trained.state.params, inputs, lengths, trained.config.data.max_target_len,
-      search))
+  found = jax.device_get(jax.jit(decode.search, static_argnums=(0, 4, 5))(
+      trained.model, trained.params, batch.inputs, batch.input_lengths,
+      trained.task.max_target_len, search))
+  if isinstance(found, decode.Forecast):  # one hypothesis, no score
+    found = decode.Beams(found.values_BxTxN[:, None], *(np.zeros((len(sources), 1)),) * 3,
+                         found.alpha_BxTxS[:, None])
   out = []
   for i, source in enumerate(sources):
     hypotheses = []
-    for k in range(min(search.n_best, beams.tokens_BxKxT.shape[1])):
-      ids = beams.tokens_BxKxT[i, k]
-      steps = np.flatnonzero(ids != PAD_ID)
-      tokens = [trained.tgt_vocab.tokens[j] for j in ids[steps]]
+    for k in range(min(search.n_best, found.tokens_BxKxT.shape[1])):
+      output, labels = trained.task.write(trained.codec, found.tokens_BxKxT[i, k])
       hypotheses.append(Hypothesis(
-          "".join(t for t in tokens if t != EOS), tokens, float(beams.scores_BxK[i, k]),
-          float(beams.log_probs_BxK[i, k]), beams.alpha_BxKxTxS[i, k][steps, :len(source)]))
-    out.append(Prediction(source, hypotheses, trained.src_vocab.unknown_chars(source)))
+          output, labels, float(found.scores_BxK[i, k]), float(found.log_probs_BxK[i, k]),
+          found.alpha_BxKxTxS[i, k][:len(labels), :len(source.labels)]))
+    out.append(Prediction(source, hypotheses))
   return out
 
 

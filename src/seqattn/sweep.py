@@ -8,7 +8,6 @@ that differ only in their seed), the accuracy-by-length table, and PNG plots.
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import math
@@ -19,7 +18,8 @@ from typing import Any, Callable
 import ml_collections
 from scipy import stats
 
-from seqattn import config as config_lib, plots, predict, train
+from seqattn import config as config_lib, plots, predict
+from seqattn.training import run as training_run
 
 # Columns of the aggregate table: (name, how to read it from a point's results and log).
 MEASURES: dict[str, Callable[[dict, list[dict]], float | None]] = {
@@ -47,24 +47,6 @@ def points(module) -> list[dict[str, Any]]:
   found: list[dict[str, Any]] = []
   module.sweep(lambda **overrides: found.append(overrides))
   return found
-
-
-def override(base: ml_collections.ConfigDict, overrides: dict[str, Any]):
-  """A copy of `base` with dotted-path overrides; an unknown path names the valid keys."""
-  config = copy.deepcopy(base)
-  for path, value in overrides.items():
-    *groups, key = path.split(".")
-    node = config
-    for group in groups:
-      if group not in node:
-        raise config_lib.ConfigError(f"sweep override {path}: no group {group!r}; valid: "
-                                     f"{', '.join(sorted(node.keys()))}.")
-      node = node[group]
-    if key not in node:
-      raise config_lib.ConfigError(f"sweep override {path}: no key {key!r}; valid: "
-                                   f"{', '.join(sorted(node.keys()))}.")
-    node[key] = value
-  return config
 
 
 def point_name(overrides: dict[str, Any]) -> str:
@@ -107,14 +89,14 @@ def run(config_path: str, workdir: str | pathlib.Path, progress: bool = True,
   base = module.get_config(arg) if base is None else base
   workdir = pathlib.Path(workdir)
   todo = points(module)
-  configs = [config_lib.freeze(override(base, o)) for o in todo]  # every typo fails up front
+  configs = [config_lib.freeze(config_lib.override(base, o)) for o in todo]  # every typo fails up front
   for i, (overrides, config) in enumerate(zip(todo, configs)):
     point_dir = workdir / "points" / point_name(overrides)
     if (point_dir / "results.json").exists():
       continue
     if progress:
       print(f"[{i + 1}/{len(todo)}] {point_name(overrides)}", flush=True)
-    train.train_and_evaluate(config, point_dir, progress=progress)
+    training_run.train_and_evaluate(config, point_dir, progress=progress)
   rows = aggregate(workdir, todo, getattr(module, "TARGET_EXACT_MATCH", None))
   write_tables(workdir, rows)
   write_length_study(workdir, todo)

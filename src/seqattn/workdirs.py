@@ -1,14 +1,19 @@
-"""Guards on a run's workdir: it must be writable and hold no other config's run (unless forced).
+"""Guards on a run's workdir: one run at a time owns it, it must be writable, and it must hold
+no other config's run (unless forced).
 
-Both checks run before anything is written, so a refused run leaves the workdir as it was.
+The checks run before anything is written, so a refused run leaves the workdir as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import json
+import os
 import pathlib
 import tempfile
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from seqattn.config import Config
 
@@ -29,6 +34,41 @@ def check_writable(workdir: pathlib.Path) -> None:
   except OSError as e:
     raise WorkdirError(f"cannot write in workdir {workdir} ({e.strerror}); choose another "
                        f"--workdir or make it writable.") from e
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def owned(workdir: pathlib.Path) -> Iterator[None]:
+  """Holds `workdir`'s exclusive lock for the block; refuses (WorkdirError) at once when another
+  process holds it, naming that process.
+
+  The lock is the operating system's (flock): it goes with the process, so a run killed with
+  SIGKILL never leaves a stale lock. Readers (`predict`, `evaluate`) take no lock.
+  """
+  check_writable(workdir)
+  path = workdir / LOCK_FILE
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+      raise WorkdirError(f"workdir {workdir} is in use by a run that is still going ({holder}). "
+                         f"Wait for it to end, stop it, or choose another --workdir.") from None
+    os.ftruncate(fd, 0)
+    started = datetime.datetime.now().isoformat(timespec="seconds")
+    os.pwrite(fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)
+    yield
+  finally:
+    os.close(fd)  # releases the lock
+
+
+def holder(workdir: pathlib.Path) -> str | None:
+  """What the lock file says of the run that holds or last held `workdir`'s lock."""
+  path = workdir / LOCK_FILE
+  return path.read_text().strip() if path.exists() else None
 
 
 def stored_config(workdir: pathlib.Path) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from seqattn.data.vocab import EOS_ID, PAD_ID, Vocab
+from seqattn.data.vocab import PAD_ID
 
 Batch = dict[str, np.ndarray]
 
@@ -16,9 +16,9 @@ Batch = dict[str, np.ndarray]
 class Split:
   """Encoded examples of one split.
 
-  inputs: [N, Tx] int32 source ids, right-padded with PAD_ID.
+  inputs: [N, Tx] int32 source ids right-padded with PAD_ID, or [N, Tx, n] float32 features.
   input_lengths: [N] int32 true source lengths (>= 1).
-  targets: [N, Ty] int32 target ids, right-padded with PAD_ID.
+  targets: [N, Ty] int32 target ids right-padded with PAD_ID, or [N, Ty, n] float32 values.
   """
 
   inputs: np.ndarray
@@ -35,28 +35,6 @@ def pad(seqs: Sequence[Sequence[int]], length: int) -> np.ndarray:
   for i, s in enumerate(seqs):
     out[i, :len(s)] = s
   return out
-
-
-def check_length(text: str, max_len: int, what: str) -> None:
-  """Raises a ValueError that says what to do when `text` cannot be encoded in `max_len` steps."""
-  if not text:
-    raise ValueError(f"empty {what}: give at least one character.")
-  if len(text) > max_len:
-    raise ValueError(f"{what} {text!r} has {len(text)} characters; the model reads at most "
-                     f"{max_len} (data.max_input_len / data.max_target_len). Shorten it or "
-                     f"train a model with a larger limit.")
-
-
-def encode(pairs: Sequence[tuple[str, str]], src_vocab: Vocab, tgt_vocab: Vocab,
-           max_input_len: int, max_target_len: int, append_eos: bool = False) -> Split:
-  """Ids of (source, target) texts; with `append_eos` each target ends with <eos>."""
-  for src, tgt in pairs:
-    check_length(src, max_input_len, "input")
-    check_length(tgt, max_target_len - append_eos, "target")
-  srcs = [src_vocab.encode(s) for s, _ in pairs]
-  tgts = [tgt_vocab.encode(t) + [EOS_ID] * append_eos for _, t in pairs]
-  return Split(pad(srcs, max_input_len), np.array([len(s) for s in srcs], np.int32),
-               pad(tgts, max_target_len))
 
 
 def _take(split: Split, idx: np.ndarray, weights: np.ndarray) -> Batch:

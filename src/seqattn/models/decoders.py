@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from seqattn.config import ModelConfig
-from seqattn.models import attention, cells
+from seqattn.models import attention, cells, ends
 
 MAXOUT_POOL = 2  # Bahdanau et al. 2015, App. A: maxout units of two pieces
 
@@ -52,7 +52,7 @@ class Sampling(NamedTuple):
 
 class Decoder(nn.Module):
   cfg: ModelConfig
-  vocab_size: int
+  target: ends.Spec  # what it emits: logits over a vocabulary, or real values
   max_input_len: int
 
   def setup(self):
@@ -67,9 +67,9 @@ class Decoder(nn.Module):
       self.W_c = nn.Dense(cfg.decoder_units, use_bias=False)
     if cfg.deep_output:
       self.maxout = nn.Dense(cfg.decoder_units * MAXOUT_POOL)
-    self.readout = nn.Dense(self.vocab_size)
-    if cfg.feed_previous_token and cfg.embed_dim > 0:
-      self.embed = nn.Embed(self.vocab_size, cfg.embed_dim)
+    self.readout = nn.Dense(self.target.size)
+    if cfg.feed_previous_token:
+      self.embed = self.target.embedder(cfg.embed_dim)
 
   def memory(self, h_BxTxH: jax.Array, lengths_B: jax.Array, mask_BxT: jax.Array) -> Memory:
     return Memory(h_BxTxH, self.score.project_keys(h_BxTxH), mask_BxT, lengths_B)
@@ -79,11 +79,6 @@ class Decoder(nn.Module):
     width = self.cfg.decoder_units if self.cfg.input_feeding else 0
     return Carry(rnn, jnp.zeros((batch, width)), jnp.zeros((batch, max_len)),
                  jnp.zeros((), jnp.int32))
-
-  def _embed(self, y_B: jax.Array) -> jax.Array:
-    if self.cfg.embed_dim == 0:
-      return jax.nn.one_hot(y_B, self.vocab_size)
-    return self.embed(y_B)
 
   def _rnn(self, carries: tuple, x_BxI: jax.Array, deterministic: bool):
     """The stacked cells, dropout between layers; returns (new carries, top output)."""
@@ -102,9 +97,10 @@ class Decoder(nn.Module):
 
   def step(self, carry: Carry, y_prev_B: jax.Array, memory: Memory,
            deterministic: bool = True) -> tuple[Carry, tuple[jax.Array, jax.Array]]:
-    """Output step t: y_{t-1} and the state after step t-1 -> (state, (logits_BxV, α_BxT))."""
+    """Output step t: y_{t-1} and the state after step t-1 -> (state, (outputs_BxV, α_BxT));
+    the outputs are logits over V symbols, or V real values (`target`)."""
     cfg = self.cfg
-    inputs = [self._embed(y_prev_B)] if cfg.feed_previous_token else []
+    inputs = [self.target.read(self.embed, y_prev_B)] if cfg.feed_previous_token else []
     if cfg.placement == "before_rnn":
       s_prev_BxS = cells.hidden(carry.rnn[-1])
       c_BxH, alpha_BxT = self._attend(s_prev_BxS, memory, carry)
@@ -128,7 +124,7 @@ class Decoder(nn.Module):
 
   def __call__(self, carry: Carry, decoder_inputs_BxTy: jax.Array, memory: Memory,
                deterministic: bool = True, sampling: Sampling | None = None):
-    """Teacher forcing over Ty steps; returns (logits_BxTyxV, α_BxTyxTx).
+    """Teacher forcing over Ty steps; returns (outputs_BxTyxV, α_BxTyxTx).
 
     With `sampling` (scheduled sampling, Bengio et al. 2015), each y_{t-1} (t > 1) is replaced,
     with probability `sampling.probability`, by a sample from the model's own p(y_{t-1}).
@@ -138,8 +134,9 @@ class Decoder(nn.Module):
       y_prev_B = y_gold_B
       if sampling is not None:
         coin_key, sample_key = jax.random.split(jax.random.fold_in(sampling.key, carry.t))
-        sampled_B = jax.random.categorical(sample_key, logits_prev_BxV)
-        use_B = jax.random.bernoulli(coin_key, sampling.probability, y_gold_B.shape)
+        sampled_B = self.target.sample(sample_key, logits_prev_BxV)
+        use_B = jax.random.bernoulli(coin_key, sampling.probability, y_gold_B.shape[:1])
+        use_B = use_B.reshape(use_B.shape + (1,) * (y_gold_B.ndim - 1))
         y_prev_B = jnp.where(use_B & (carry.t > 0), sampled_B, y_gold_B)
       carry, (logits_BxV, alpha_BxT) = module.step(carry, y_prev_B, memory, deterministic)
       return (carry, logits_BxV), (logits_BxV, alpha_BxT)
@@ -147,6 +144,7 @@ class Decoder(nn.Module):
     scan = nn.scan(body, variable_broadcast="params",
                    split_rngs={"params": False, "dropout": True}, in_axes=(0, nn.broadcast))
     batch = decoder_inputs_BxTy.shape[0]
-    start = (carry, jnp.zeros((batch, self.vocab_size)))
-    _, (logits_TyxBxV, alpha_TyxBxTx) = scan(self, start, decoder_inputs_BxTy.T, memory)
+    start = (carry, jnp.zeros((batch, self.target.size)))
+    _, (logits_TyxBxV, alpha_TyxBxTx) = scan(self, start, decoder_inputs_BxTy.swapaxes(0, 1),
+                                             memory)
     return logits_TyxBxV.swapaxes(0, 1), alpha_TyxBxTx.swapaxes(0, 1)

@@ -6,17 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqattn.models import cells
-
-
-def embed(ids_BxT: jax.Array, vocab_size: int, embed_dim: int, name: str) -> jax.Array:
-  """[B, T, E]: learned embeddings, or one-hot vectors (as in the course) when embed_dim == 0.
-
-  Must be called inside a compact method.
-  """
-  if embed_dim == 0:
-    return jax.nn.one_hot(ids_BxT, vocab_size)
-  return nn.Embed(vocab_size, embed_dim, name=name)(ids_BxT)
+from seqattn.models import cells, ends
 
 
 class Encoder(nn.Module):
@@ -26,7 +16,7 @@ class Encoder(nn.Module):
   direction starts there, so states at real positions never depend on padding.
   """
 
-  vocab_size: int
+  source: ends.Spec  # how the source enters: token ids or real-valued features
   embed_dim: int
   cell: str
   units: int
@@ -35,10 +25,11 @@ class Encoder(nn.Module):
   dropout: float = 0.0
 
   @nn.compact
-  def __call__(self, ids_BxT: jax.Array, lengths_B: jax.Array, deterministic: bool = True):
-    """Returns (h_BxTxH, finals): H = units (2·units when bidirectional); finals holds each
-    layer's final carry, a (forward, backward) pair per layer when bidirectional."""
-    x_BxTxE = embed(ids_BxT, self.vocab_size, self.embed_dim, "embed")
+  def __call__(self, x_BxT: jax.Array, lengths_B: jax.Array, deterministic: bool = True):
+    """x_BxT: token ids [B, T] or features [B, T, n]. Returns (h_BxTxH, finals): H = units
+    (2·units when bidirectional); finals holds each layer's final carry, a (forward, backward)
+    pair per layer when bidirectional."""
+    x_BxTxE = self.source.read(self.source.embedder(self.embed_dim, name="embed"), x_BxT)
     finals = []
     for layer in range(self.layers):
       if layer > 0:

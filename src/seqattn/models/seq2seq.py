@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 
 from seqattn.config import ModelConfig
+from seqattn.models import ends
 from seqattn.models.bridges import Bridge
 from seqattn.models.decoders import Carry, Decoder, Memory, Sampling
 from seqattn.models.encoders import Encoder, length_mask
@@ -13,17 +16,18 @@ from seqattn.models.encoders import Encoder, length_mask
 
 class Seq2Seq(nn.Module):
   cfg: ModelConfig
-  src_vocab_size: int
-  tgt_vocab_size: int
+  source: ends.Spec  # the task's two ends (seqattn.models.ends)
+  target: ends.Spec
   max_input_len: int
+  max_target_len: int
 
   def setup(self):
     cfg = self.cfg
-    self.encoder = Encoder(self.src_vocab_size, cfg.embed_dim, cfg.encoder_cell,
+    self.encoder = Encoder(self.source, cfg.embed_dim, cfg.encoder_cell,
                            cfg.encoder_units, cfg.bidirectional, cfg.encoder_layers, cfg.dropout)
     self.bridge = Bridge(cfg.bridge, cfg.decoder_cell, cfg.decoder_units, cfg.decoder_layers,
                          cfg.bidirectional)
-    self.decoder = Decoder(cfg, self.tgt_vocab_size, self.max_input_len)
+    self.decoder = Decoder(cfg, self.target, self.max_input_len)
 
   def encode(self, inputs_BxTx: jax.Array, lengths_B: jax.Array,
              deterministic: bool = True) -> tuple[Carry, Memory]:
@@ -34,17 +38,50 @@ class Seq2Seq(nn.Module):
     return self.decoder.initial_carry(rnn, memory), memory
 
   def step(self, carry: Carry, y_prev_B: jax.Array, memory: Memory):
-    """One output step (for decoding): (carry, (logits_BxV, α_BxTx))."""
+    """One output step (for decoding): (carry, (outputs_BxV, α_BxTx))."""
     return self.decoder.step(carry, y_prev_B, memory)
 
   def __call__(self, inputs_BxTx: jax.Array, lengths_B: jax.Array,
                decoder_inputs_BxTy: jax.Array, deterministic: bool = True,
                sampling: Sampling | None = None):
-    """Teacher-forced (logits_BxTyxV, α_BxTyxTx).
+    """Teacher-forced (outputs_BxTyxV, α_BxTyxTx).
 
-    decoder_inputs_BxTy: y_0 = <bos>, y_1, ..., y_{Ty-1}; read by decoders fed the previous token.
+    decoder_inputs_BxTy: y_0, y_1, ..., y_{Ty-1} (ends.shift_right of the targets); read by
+      decoders fed the previous token.
     deterministic: False turns dropout on (needs a 'dropout' rng).
     sampling: scheduled sampling of the decoder inputs (training only).
     """
     carry, memory = self.encode(inputs_BxTx, lengths_B, deterministic)
     return self.decoder(carry, decoder_inputs_BxTy, memory, deterministic, sampling)
+
+
+def example_inputs(model: Seq2Seq) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """A one-example (inputs, lengths, decoder inputs) batch: all that initialisation needs."""
+  tx_len, ty_len = model.max_input_len, model.max_target_len
+  return (model.source.example(1, tx_len), jax.numpy.full((1,), tx_len, jax.numpy.int32),
+          model.target.example(1, ty_len))
+
+
+# Runs once a model and only its outputs matter: compile it fast rather than make it run fast.
+# The model (a hashable dataclass) is the only static argument, so every seed of one model
+# shares one compiled initialisation.
+@functools.partial(jax.jit, static_argnums=0,
+                   compiler_options={"xla_backend_optimization_level": 0})
+def init_params(model: Seq2Seq, key: jax.Array):
+  """θ drawn from `key`: the model's parameters before training."""
+  return model.init(key, *example_inputs(model))["params"]
+
+
+def abstract_params(model: Seq2Seq):
+  """Shapes and dtypes of `model`'s parameters, computed without initialising anything."""
+  return jax.eval_shape(model.init, jax.random.key(0), *example_inputs(model))["params"]
+
+
+def teacher_forced(model: Seq2Seq, params, batch: dict, dropout_key: jax.Array | None = None,
+                   sampling: Sampling | None = None):
+  """(outputs_BxTyxV, α_BxTyxTx) of a batch, the gold targets fed back; dropout is on iff a key
+  is given."""
+  return model.apply({"params": params}, batch["inputs"], batch["input_lengths"],
+                     ends.shift_right(model.target, batch["targets"]),
+                     deterministic=dropout_key is None, sampling=sampling,
+                     rngs={} if dropout_key is None else {"dropout": dropout_key})

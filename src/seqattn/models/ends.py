@@ -1,0 +1,111 @@
+"""The model's two ends, chosen by the task; the encoder, attention and decoder in between are
+shared by every task.
+
+  Tokens(V)    symbols from a vocabulary of V. In: one-hot vectors (embed_dim = 0, as in the
+               course) or a learned embedding E y. Out: logits W_o s_t over the V symbols,
+               softmax cross-entropy, predictions by argmax (or beam search); y_0 = <bos>.
+  Features(n)  n real values a step. In: the values as they are (embed_dim = 0) or a dense
+               projection E x. Out: n values W_o s_t, mean squared (or absolute) error,
+               predictions fed back as the next input; y_0 = 0.
+
+A spec is a frozen dataclass: hashable, so the jitted step may take it as a static argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from seqattn.data.vocab import BOS_ID, PAD_ID
+
+
+@dataclasses.dataclass(frozen=True)
+class Tokens:
+  vocab_size: int
+
+  @property
+  def size(self) -> int:
+    """Width of the readout."""
+    return self.vocab_size
+
+  def example(self, batch: int, length: int) -> jax.Array:
+    """A [batch, length] input of the right dtype, for initialisation."""
+    return jnp.ones((batch, length), jnp.int32)
+
+  def embedder(self, embed_dim: int, **kwargs) -> nn.Module | None:
+    return nn.Embed(self.vocab_size, embed_dim, **kwargs) if embed_dim else None
+
+  def read(self, embedder: nn.Module | None, ids: jax.Array) -> jax.Array:
+    """[..., E]: the embedding of `ids`, or one-hot vectors without an embedder."""
+    return jax.nn.one_hot(ids, self.vocab_size) if embedder is None else embedder(ids)
+
+  def start(self, batch: int) -> jax.Array:
+    """y_0 of `batch` sequences: <bos>."""
+    return jnp.full((batch,), BOS_ID, jnp.int32)
+
+  def mask(self, targets_BxT: jax.Array) -> jax.Array:
+    """[B, T] bool: real (unpadded) target steps."""
+    return targets_BxT != PAD_ID
+
+  def losses(self, outputs_BxTxV: jax.Array, targets_BxT: jax.Array,
+             label_smoothing: float = 0.0) -> jax.Array:
+    """[B, T] cross-entropy of each step; `label_smoothing` (static) moves that mass from the
+    target to a uniform distribution over the V symbols."""
+    if label_smoothing:
+      labels_BxTxV = optax.smooth_labels(jax.nn.one_hot(targets_BxT, self.vocab_size),
+                                         label_smoothing)
+      return optax.softmax_cross_entropy(outputs_BxTxV, labels_BxTxV)
+    return optax.softmax_cross_entropy_with_integer_labels(outputs_BxTxV, targets_BxT)
+
+  def sample(self, key: jax.Array, outputs_BxV: jax.Array) -> jax.Array:
+    """A draw from the model's own p(y_t) (scheduled sampling)."""
+    return jax.random.categorical(key, outputs_BxV)
+
+
+@dataclasses.dataclass(frozen=True)
+class Features:
+  features: int
+  loss: Literal["mse", "mae"] = "mse"
+
+  @property
+  def size(self) -> int:
+    return self.features
+
+  def example(self, batch: int, length: int) -> jax.Array:
+    return jnp.zeros((batch, length, self.features), jnp.float32)
+
+  def embedder(self, embed_dim: int, **kwargs) -> nn.Module | None:
+    return nn.Dense(embed_dim, **kwargs) if embed_dim else None
+
+  def read(self, embedder: nn.Module | None, x: jax.Array) -> jax.Array:
+    return x if embedder is None else embedder(x)
+
+  def start(self, batch: int) -> jax.Array:
+    return jnp.zeros((batch, self.features), jnp.float32)
+
+  def mask(self, targets_BxTxN: jax.Array) -> jax.Array:
+    return jnp.ones(targets_BxTxN.shape[:2], bool)
+
+  def losses(self, outputs_BxTxN: jax.Array, targets_BxTxN: jax.Array,
+             label_smoothing: float = 0.0) -> jax.Array:
+    del label_smoothing  # a classification setting
+    error = outputs_BxTxN - targets_BxTxN
+    return jnp.mean(error ** 2 if self.loss == "mse" else jnp.abs(error), -1)
+
+  def sample(self, key: jax.Array, outputs_BxN: jax.Array) -> jax.Array:
+    del key  # a forecast is its own sample
+    return outputs_BxN
+
+
+Spec = Tokens | Features
+
+
+def shift_right(spec: Spec, targets: jax.Array) -> jax.Array:
+  """Decoder inputs y_0..y_{T-1} for targets y_1..y_T: y_0 first, the last target dropped."""
+  start = spec.start(targets.shape[0])[:, None]
+  return jnp.concatenate([start.astype(targets.dtype), targets[:, :-1]], axis=1)

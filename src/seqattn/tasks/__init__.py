@@ -1,0 +1,23 @@
+"""Tasks by config name (`data.task`): one registry line each. See tasks/base.py."""
+
+from __future__ import annotations
+
+from seqattn.tasks.base import Data, Source, Task
+from seqattn.tasks.dates import Dates
+from seqattn.tasks.generated import Generated
+
+REGISTRY: dict[str, type[Task]] = {
+    "dates": Dates,
+    "copy": Generated,
+    "reverse": Generated,
+    "sort": Generated,
+    "addition": Generated,
+}
+
+
+def make(cfg) -> Task:
+  """The task of a frozen `data` config group."""
+  return REGISTRY[cfg.task](cfg)
+
+
+__all__ = ["Data", "REGISTRY", "Source", "Task", "make"]

@@ -1,0 +1,99 @@
+"""The task interface: all that the shared model, train step, run, evaluation and `predict`
+need to know of a task. Nothing outside `seqattn.tasks` names a task.
+
+A task answers:
+  Config          the dataclass of the config's `data` group (its fields, defaults in the
+                  config file, validated by seqattn.config.freeze);
+  load(seed)      the train/val/test splits as padded arrays with lengths, and the codec fitted
+                  on the training split (vocabularies, subword models, scalers);
+  restore(dir)    that codec again, from a workdir (for `predict` and `evaluate`);
+  codec.source / codec.target
+                  the model's two ends (seqattn.models.ends): how inputs enter the encoder and
+                  the readout with its loss;
+  score(...)      metrics of its own on decoded output, beyond loss and accuracy;
+  read / write    how `predict` reads a user's input and prints an output;
+  Data.test_examples
+                  gold alignments, where the task knows them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Any, ClassVar, Protocol, Sequence
+
+import numpy as np
+
+from seqattn.data.batching import Split
+from seqattn.data.examples import Example
+from seqattn.models import ends
+
+
+class Codec(Protocol):
+  """Turns a task's raw data into model arrays and back; fitted on the training split."""
+
+  source: ends.Spec
+  target: ends.Spec
+
+  def save(self, workdir: pathlib.Path) -> None:
+    """Writes what `Task.restore` reads back."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+  train: Split
+  val: Split
+  test: Split
+  codec: Codec
+  test_examples: Sequence[Example] = ()  # with gold alignments, or () when the task has none
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+  """One input read for `predict`: what the model gets and what a person sees."""
+
+  array: np.ndarray  # [Tx] ids or [Tx, n] features, unpadded
+  labels: list[str]  # one per input step, for heatmaps and tables
+  shown: str  # the input as the model read it (normalised)
+  warnings: list[str]
+
+
+class Task:
+  """Base class: a task is built from its frozen `data` config group."""
+
+  Config: ClassVar[type]
+  # The metrics an evaluation reports (the shared ones and `score`'s), each with whether a
+  # smaller or a larger value is better: train.best_metric picks one.
+  METRICS: ClassVar[dict[str, str]] = {"loss": "min"}
+
+  def __init__(self, cfg):
+    self.cfg = cfg
+
+  @property
+  def max_input_len(self) -> int:
+    """Tx: input steps of every batch."""
+    return self.cfg.max_input_len
+
+  @property
+  def max_target_len(self) -> int:
+    """Ty: output steps of every batch."""
+    return self.cfg.max_target_len
+
+  def load(self, seed: int) -> Data:
+    raise NotImplementedError
+
+  def restore(self, workdir: pathlib.Path) -> Codec:
+    raise NotImplementedError
+
+  def read(self, codec: Codec, text: str) -> Source:
+    """A user's input for `predict`; ValueError with what to do when it cannot be read."""
+    raise NotImplementedError
+
+  def write(self, codec: Codec, output: np.ndarray) -> tuple[str, list[str]]:
+    """(the output as a person reads it, one label per output step) of one decoded output."""
+    raise NotImplementedError
+
+  def score(self, data: Data, split: Split, predictions: np.ndarray) -> dict[str, Any]:
+    """Metrics of the task's own on a split's decoded predictions (none by default)."""
+    del data, split, predictions
+    return {}

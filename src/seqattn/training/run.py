@@ -1,0 +1,154 @@
+"""A training run in its workdir: resume, the loop, evaluations, checkpoints, logs, signals.
+
+A run in a workdir that holds checkpoints continues from the latest one: the train state, the
+PRNG keys and the data position (epoch, batch) come back, so the resumed run computes what the
+uninterrupted one would have, bit for bit. SIGINT and SIGTERM save a checkpoint before exiting.
+One run at a time owns a workdir (an exclusive lock, see workdirs.owned).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+from typing import Any
+
+import jax
+import tqdm
+
+from seqattn import checkpoint, evaluation, logs, tasks, workdirs
+from seqattn.config import Config
+from seqattn.models.seq2seq import Seq2Seq, init_params
+from seqattn.training.optim import learning_rate
+from seqattn.training.progress import (Interrupted, Progress, batches_from, check_finite,
+                                       root_keys, stop_signals)
+from seqattn.training.step import (StepConfig, TrainState, abstract_state, create_state,
+                                   on_device, reset_sums, train_step)
+
+
+def build_model(config: Config, task: tasks.Task, codec: tasks.base.Codec) -> Seq2Seq:
+  """The configured model between the task's two ends."""
+  return Seq2Seq(config.model, codec.source, codec.target, task.max_input_len,
+                 task.max_target_len)
+
+
+def save_checkpoint(mngr, config: Config, state: TrainState, keys: dict[str, jax.Array],
+                    prog: Progress, metrics: dict[str, float] | None) -> None:
+  """Saves the run at `state.step`: state, PRNG keys, config and progress; `metrics` rank it."""
+  checkpoint.save(mngr, int(state.step),
+                  dict(state=state, rng={k: jax.random.key_data(v) for k, v in keys.items()}),
+                  dict(config=config.to_dict(), progress=dataclasses.asdict(prog)), metrics)
+
+
+def resume(workdir: pathlib.Path, config: Config, static: StepConfig,
+           force: bool) -> tuple[TrainState, dict[str, jax.Array], Progress] | None:
+  """(state, PRNG keys, progress) of the latest checkpoint in `workdir`; None without one.
+
+  Refuses a checkpoint of another config (unless `force`), or one that is damaged or does not
+  fit the train state, before anything is written.
+  """
+  step = checkpoint.latest_step(workdir)
+  if step is None:
+    return None
+  meta = checkpoint.read_meta(workdir, step)
+  where = f"checkpoint {checkpoint.directory(workdir) / str(step)}"
+  workdirs.check_config(config, meta["config"], where, force)
+  key_data = jax.eval_shape(lambda: {k: jax.random.key_data(v) for k, v in root_keys(0).items()})
+  arrays = checkpoint.restore(workdir, step, dict(state=abstract_state(static), rng=key_data))
+  keys = {k: jax.random.wrap_key_data(v) for k, v in arrays["rng"].items()}
+  prog = Progress(**meta["progress"])
+  if meta["config"]["train"]["best_metric"] != config.train.best_metric:  # --force: start over
+    prog = dataclasses.replace(prog, best_step=0, best_value=None, evals_since_best=0)
+  return arrays["state"], keys, prog
+
+
+def train_and_evaluate(config: Config, workdir: str | pathlib.Path, progress: bool = True,
+                       force: bool = False) -> dict[str, Any]:
+  """Trains `config` in `workdir` (resuming its latest checkpoint), then evaluates on test.
+
+  force: go on from a checkpoint written under another config.
+  Returns the final metrics (also in `<workdir>/results.json`).
+  """
+  workdir = pathlib.Path(workdir)
+  with workdirs.owned(workdir):
+    return _train_and_evaluate(config, workdir, progress, force)
+
+
+def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
+                        force: bool) -> dict[str, Any]:
+  start = time.perf_counter()
+  cfg = config.train
+  changes = workdirs.check_config(config, workdirs.stored_config(workdir), str(workdir), force)
+  task = tasks.make(config.data)
+  data = task.load(config.seed)
+  steps_per_epoch = len(data.train) // cfg.batch_size
+  if steps_per_epoch == 0:
+    raise ValueError(f"train.batch_size={cfg.batch_size} exceeds the {len(data.train)} "
+                     f"training examples; lower it or give more training data.")
+  total_steps = steps_per_epoch * cfg.num_epochs
+  model = build_model(config, task, data.codec)
+  static = StepConfig(model, cfg, total_steps)
+  resumed = resume(workdir, config, static, force)
+  if resumed is None:
+    keys = on_device(root_keys(config.seed))
+    state = create_state(init_params(model, keys["init"]), static)
+    prog = Progress()
+  else:
+    state, keys, prog = resumed
+  step = int(state.step)
+  if resumed is not None:
+    tqdm.tqdm.write(f"resuming from step {step} in {checkpoint.directory(workdir)}"
+                    + (f" under a changed config: {'; '.join(changes)}" if changes else ""))
+  before = prog.seconds
+  elapsed = lambda: before + time.perf_counter() - start
+  lr = learning_rate(cfg, total_steps)
+  evaluate = lambda split: evaluation.evaluate(model, state.params, split, cfg.eval_batch_size,
+                                               config.decode, task, data)
+
+  with logs.Logs(workdir, step) as log, \
+       checkpoint.manager(workdir, cfg.keep_checkpoints, cfg.best_metric, config.best_mode) as mngr:
+    (workdir / "config.json").write_text(config.to_json())
+    data.codec.save(workdir)
+    with stop_signals() as stop, tqdm.tqdm(total=total_steps, initial=step, unit="step",
+                                           disable=not progress, dynamic_ncols=True) as bar:
+      for epoch, index, batch in batches_from(data.train, cfg.batch_size, keys["shuffle"],
+                                              cfg.num_epochs, prog.epoch, prog.batch):
+        if stop:
+          check_finite(cfg, jax.device_get(state.sums), step, mngr.latest_step(), workdir)
+          prog.seconds = elapsed()
+          save_checkpoint(mngr, config, state, keys, prog, None)
+          raise Interrupted(stop[0], step, checkpoint.directory(workdir) / str(step))
+        if prog.stop_early(cfg):
+          break
+        state, _ = train_step(state, batch, keys["dropout"], static)
+        step += 1
+        prog.epoch, prog.batch = epoch, index + 1
+        bar.update()
+        last = epoch == cfg.num_epochs - 1 and index == steps_per_epoch - 1
+        if step % cfg.eval_every_steps and not last:
+          continue
+        sums = jax.device_get(state.sums)  # the one wait for the device in an interval
+        check_finite(cfg, sums, step, mngr.latest_step(), workdir)
+        val = {f"val_{k}": v for k, v in evaluate(data.val).metrics.items()}
+        prog.record_eval(config.best_mode, step, val[cfg.best_metric])
+        train_loss = float(sums["loss"] / sums["finite"]) if sums["finite"] else None
+        log.write(dict(step=step, epoch=epoch + 1, train_loss=train_loss,
+                       skipped_updates=int(sums["nonfinite"]), learning_rate=float(lr(step)),
+                       **val, seconds=elapsed()))
+        bar.set_postfix(loss=train_loss, **{cfg.best_metric: val[cfg.best_metric]})
+        state = reset_sums(state)
+        if step % cfg.checkpoint_every_steps == 0 or last or prog.stop_early(cfg):
+          prog.seconds = elapsed()
+          save_checkpoint(mngr, config, state, keys, prog, dict(val, step=step))
+
+    final = evaluate(data.test)
+    test = {f"test_{k}": v for k, v in final.metrics.items()}
+    log.scalars(dict(step=step, **test))
+  results = dict(step=step, **test, best_step=prog.best_step,
+                 **{f"best_{cfg.best_metric}": prog.best_value},
+                 stopped_early=prog.stop_early(cfg), seconds=elapsed(),
+                 parameters=sum(x.size for x in jax.tree.leaves(state.params)),
+                 **evaluation.report(model, task, data, final))
+  (workdir / "results.json").write_text(json.dumps(results, indent=2))
+  return results

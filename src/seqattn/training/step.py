@@ -1,0 +1,133 @@
+"""The train state and the one jitted train step.
+
+Hyperparameters are not in the state: they come as one static, hashable `StepConfig`, so the
+state holds arrays only, and runs that differ in their seed alone share one compiled step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from seqattn import metrics
+from seqattn.config import TrainConfig
+from seqattn.data.batching import Batch
+from seqattn.models.decoders import Sampling
+from seqattn.models.seq2seq import Seq2Seq, abstract_params, teacher_forced
+from seqattn.training import optim
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+  """Everything the step needs besides arrays (a static argument: hashable, compared by value)."""
+
+  model: Seq2Seq
+  train: TrainConfig  # optimiser, schedule, label smoothing, scheduled sampling
+  total_steps: int  # the length of the schedules
+
+  @property
+  def tx(self) -> optax.GradientTransformation:
+    return optim.optimizer(self.train, self.total_steps)
+
+
+class TrainState(struct.PyTreeNode):
+  """step: [] i32 updates so far. params, opt_state: θ and the optimiser's state.
+  sums: on-device sums over the steps since the last log, so that no step waits for the host
+    and a resumed run logs what an uninterrupted one would: loss (f32, over finite steps),
+    finite and nonfinite (i32 step counts), first_nonfinite (i32 step, 0: none)."""
+
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  sums: dict[str, jax.Array]
+
+
+def on_device(tree):
+  """`tree` committed to the default device, as a restored checkpoint is.
+
+  A fresh, a restored and a reset state then give the jitted step one signature (committed and
+  uncommitted arguments compile apart), so a resumed run runs the same executable.
+  """
+  return jax.device_put(tree, jax.devices()[0])
+
+
+def reset_sums(state: TrainState) -> TrainState:
+  sums = dict(loss=jnp.zeros((), jnp.float32), finite=jnp.zeros((), jnp.int32),
+              nonfinite=jnp.zeros((), jnp.int32), first_nonfinite=jnp.zeros((), jnp.int32))
+  return state.replace(sums=on_device(sums))
+
+
+def create_state(params, static: StepConfig) -> TrainState:
+  # An array step (not the Python int 0) keeps the first call's signature equal to the rest.
+  state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                     opt_state=static.tx.init(params), sums={})
+  return on_device(reset_sums(state))
+
+
+def abstract_state(static: StepConfig) -> TrainState:
+  """Shapes and dtypes of the train state, computed without initialising anything."""
+  return jax.eval_shape(lambda p: create_state(p, static), abstract_params(static.model))
+
+
+def scheduled_sampling(cfg: TrainConfig, step: jax.Array, key: jax.Array) -> Sampling | None:
+  """Bengio et al. 2015: at step i the gold token is kept with probability ε_i:
+  linear max(0, 1 - i/k), exponential k^i, inverse_sigmoid k / (k + exp(i/k)); None when off."""
+  kind, k = cfg.scheduled_sampling, cfg.sampling_k
+  if kind == "off":
+    return None
+  i = step.astype(jnp.float32)
+  gold = {"linear": lambda: jnp.maximum(0.0, 1.0 - i / k),
+          "exponential": lambda: k ** i,
+          "inverse_sigmoid": lambda: k / (k + jnp.exp(i / k))}[kind]()
+  return Sampling(1.0 - gold, key)
+
+
+def loss_fn(params, model: Seq2Seq, batch: Batch, dropout_key: jax.Array | None = None,
+            label_smoothing: float = 0.0, sampling: Sampling | None = None) -> jax.Array:
+  """The mean loss per real target step of a batch."""
+  outputs, _ = teacher_forced(model, params, batch, dropout_key, sampling)
+  loss_sum, steps = metrics.loss_sums(model.target, outputs, batch["targets"],
+                                      batch["weights"], label_smoothing)
+  return loss_sum / steps
+
+
+def add_step(sums: dict[str, jax.Array], loss: jax.Array, finite: jax.Array,
+             step: jax.Array) -> dict[str, jax.Array]:
+  """`sums` with one more step (numbered `step`) of loss `loss` added."""
+  first_bad = (sums["first_nonfinite"] == 0) & ~finite
+  return dict(loss=sums["loss"] + jnp.where(finite, loss, 0.0),
+              finite=sums["finite"] + finite.astype(jnp.int32),
+              nonfinite=sums["nonfinite"] + (~finite).astype(jnp.int32),
+              first_nonfinite=jnp.where(first_bad, step, sums["first_nonfinite"]))
+
+
+def update(state: TrainState, batch: Batch, key: jax.Array,
+           static: StepConfig) -> tuple[TrainState, jax.Array]:
+  """One optimiser update on one batch; `key` drives dropout and scheduled sampling.
+
+  Returns (new state, mean loss).
+
+  An update whose loss or gradient norm is not finite (a NaN or inf in the gradients, or a norm
+  beyond float32) is not applied: params and optimiser state stay, the step still counts (the
+  batch is used up), and `sums` record it, so the host learns of it at the next log without
+  waiting on any step.
+  """
+  dropout_key, sampling_key = jax.random.split(jax.random.fold_in(key, state.step))
+  sampling = scheduled_sampling(static.train, state.step, sampling_key)
+  loss, grads = jax.value_and_grad(loss_fn)(state.params, static.model, batch, dropout_key,
+                                            static.train.label_smoothing, sampling)
+  # One global norm rather than a test per leaf: it compiles about a second faster.
+  finite = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads))
+  updates, opt_state = static.tx.update(grads, state.opt_state, state.params)
+  applied = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                          opt_state=opt_state)
+  new = optax.tree.where(finite, applied, state.replace(step=state.step + 1))
+  return new.replace(sums=add_step(state.sums, loss, finite, state.step + 1)), loss
+
+
+train_step = jax.jit(update, static_argnames="static", donate_argnums=0)
