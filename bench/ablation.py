@@ -3,9 +3,10 @@
   python bench/ablation.py                 # 8 seeds, batch 100
   python bench/ablation.py --seeds 4 --batch 1000
 
-Examples/s are summed over the seeds. "together" is seqattn.seeds.train_step on the stacked
-states (one compiled program); "one after another" is seqattn.train.train_step on each seed's
-own state in turn, which is what training the seeds as separate runs costs once compiled.
+Examples/s are summed over the seeds. "together" is seqattn.training.seeds.train_step on the
+stacked states (one compiled program); "one after another" is seqattn.training.step.train_step
+on each seed's own state in turn, which is what training the seeds as separate runs costs once
+compiled.
 Windows alternate; the ratio is taken per pair of windows. tests/test_seeds.py checks that
 each seed's losses together equal its solo run's.
 """
@@ -18,8 +19,9 @@ import time
 
 import jax
 
-from common import batch_stream, emit, interleave, load_config, median_ratio, table
-from seqattn import data, seeds, train
+from common import batch_stream, emit, interleave, load_config, load_task, median_ratio, table
+from seqattn.training import seeds, step
+from seqattn.training.run import build_model
 
 
 def main():
@@ -29,22 +31,23 @@ def main():
   parser.add_argument("--windows", type=int, default=7)
   args = parser.parse_args()
   config = load_config("course", batch_size=args.batch)
-  task = data.load(config.data, config.seed)
-  model = train.build_model(config, len(task.src_vocab), len(task.tgt_vocab))
+  task, data = load_task(config)
+  static = step.StepConfig(build_model(config, task, data.codec), config.train,
+                           total_steps=10_000)
   seed_list = list(range(args.seeds))
   keys = seeds.keys(seed_list)
-  streams = [batch_stream(task.train, args.batch, seed) for seed in seed_list]
+  streams = [batch_stream(data.train, args.batch, seed) for seed in seed_list]
   rounds = [[next(stream) for stream in streams] for _ in range(4)]  # [round][seed] batches
 
-  stacked = seeds.init_states(model, config, seed_list, total_steps=10_000)
+  stacked = seeds.init_states(static, seed_list)
   start = time.perf_counter()
-  together_step = seeds.train_step.lower(stacked, seeds.stack(rounds[0]),
-                                         keys["dropout"]).compile()
+  together_step = seeds.train_step.lower(stacked, seeds.stack(rounds[0]), keys["dropout"],
+                                         static).compile()
   compile_together = time.perf_counter() - start
-  solo = [seeds.unstack(train.on_device(stacked), i) for i in range(args.seeds)]
-  solo = [train.on_device(jax.tree.map(lambda x: x.copy(), s)) for s in solo]
+  solo = [seeds.unstack(step.on_device(stacked), i) for i in range(args.seeds)]
+  solo = [step.on_device(jax.tree.map(lambda x: x.copy(), s)) for s in solo]
   start = time.perf_counter()
-  solo_step = train.train_step.lower(solo[0], rounds[0][0], keys["dropout"][0]).compile()
+  solo_step = step.train_step.lower(solo[0], rounds[0][0], keys["dropout"][0], static).compile()
   compile_solo = time.perf_counter() - start
   stacked_rounds = [seeds.stack(r) for r in rounds]
   counter = iter(range(10**9))

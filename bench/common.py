@@ -26,17 +26,25 @@ sys.path.insert(0, str(ROOT / "src"))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from seqattn import config as config_lib, data, train  # noqa: E402
+from seqattn import config as config_lib, tasks  # noqa: E402
+from seqattn.data import batching  # noqa: E402
+from seqattn.models.seq2seq import init_params  # noqa: E402
+from seqattn.training import step  # noqa: E402
+from seqattn.training.run import build_model  # noqa: E402
 
 CONFIGS = {"course": ROOT / "configs/dates.py", "nmt": ROOT / "configs/nmt.py"}
 
 
 def load_config(name: str, **train_overrides) -> config_lib.Config:
   """configs/<name>.py frozen, with `train` fields overridden (e.g. batch_size=1000)."""
-  cfg = config_lib.load_file(CONFIGS[name])
-  for key, value in train_overrides.items():
-    cfg.train[key] = value
-  return config_lib.freeze(cfg)
+  overrides = {f"train.{key}": value for key, value in train_overrides.items()}
+  return config_lib.freeze(config_lib.override(config_lib.load_file(CONFIGS[name]), overrides))
+
+
+def load_task(config: config_lib.Config) -> tuple[tasks.Task, tasks.Data]:
+  """The config's task and its data (splits and codec), generated from config.seed."""
+  task = tasks.make(config.data)
+  return task, task.load(config.seed)
 
 
 def cpu_name() -> str:
@@ -121,19 +129,20 @@ def median_ratio(numerators: list[float], denominators: list[float]) -> float:
 
 
 class JaxTrainer:
-  """The project's own train step (seqattn.train.train_step) on `task`, compiled ahead."""
+  """The project's own train step (seqattn.training.step.train_step) on `task`, compiled ahead."""
 
-  def __init__(self, config: config_lib.Config, task: data.TaskData, seed: int = 0):
+  def __init__(self, config: config_lib.Config, task: tasks.Task, data: tasks.Data,
+               seed: int = 0):
     self.config = config
-    self.model = train.build_model(config, len(task.src_vocab), len(task.tgt_vocab))
-    params = train.init_params(self.model, config, jax.random.key(seed))
-    self.state = train.create_state(self.model, params, config, total_steps=10_000)
-    self.key = train.on_device(jax.random.key(seed))
+    self.model = build_model(config, task, data.codec)
+    self.static = step.StepConfig(self.model, config.train, total_steps=10_000)
+    self.state = step.create_state(init_params(self.model, jax.random.key(seed)), self.static)
+    self.key = step.on_device(jax.random.key(seed))
 
   def compile(self, batch) -> float:
     """Seconds to trace, lower and compile the train step for `batch`'s shapes."""
     start = time.perf_counter()
-    self._step = train.train_step.lower(self.state, batch, self.key).compile()
+    self._step = step.train_step.lower(self.state, batch, self.key, self.static).compile()
     return time.perf_counter() - start
 
   def step(self, batch):
@@ -145,4 +154,4 @@ def batch_stream(split, batch_size: int, seed: int = 0):
   """Endless shuffled training batches, epoch after epoch (the same for every framework)."""
   rng = np.random.default_rng(seed)
   while True:
-    yield from data.batching.train_batches(split, batch_size, rng)
+    yield from batching.train_batches(split, batch_size, rng)

@@ -12,7 +12,6 @@ falls on all of them alike. Parameters and data are random: compilation sees onl
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import time
 
@@ -20,7 +19,9 @@ import jax
 import numpy as np
 
 from common import emit, load_config, table
-from seqattn import train
+from seqattn.models import ends
+from seqattn.models.seq2seq import Seq2Seq, init_params
+from seqattn.training import step
 
 SRC_VOCAB, TGT_VOCAB = 39, 15  # the date task's vocabularies
 
@@ -28,19 +29,18 @@ SRC_VOCAB, TGT_VOCAB = 39, 15  # the date task's vocabularies
 def compile_seconds(tx: int, batch_size: int) -> tuple[float, float]:
   """(trace + lower, XLA compile) seconds of the train step for source length `tx`."""
   config = load_config("course", batch_size=batch_size)
-  config = dataclasses.replace(config, data=dataclasses.replace(config.data, max_input_len=tx))
-  model = train.build_model(config, SRC_VOCAB, TGT_VOCAB)
-  state = train.create_state(model, train.init_params(model, config, jax.random.key(0)),
-                             config, total_steps=100)
-  rng = np.random.default_rng(0)
   ty = config.data.max_target_len
+  model = Seq2Seq(config.model, ends.Tokens(SRC_VOCAB), ends.Tokens(TGT_VOCAB), tx, ty)
+  static = step.StepConfig(model, config.train, total_steps=100)
+  state = step.create_state(init_params(model, jax.random.key(0)), static)
+  rng = np.random.default_rng(0)
   batch = dict(inputs=rng.integers(4, SRC_VOCAB, (batch_size, tx)).astype(np.int32),
                input_lengths=rng.integers(1, tx + 1, batch_size).astype(np.int32),
                targets=rng.integers(4, TGT_VOCAB, (batch_size, ty)).astype(np.int32),
                weights=np.ones(batch_size, np.float32))
   jax.clear_caches()
   start = time.perf_counter()
-  lowered = train.train_step.lower(state, batch, jax.random.key(0))
+  lowered = step.train_step.lower(state, batch, jax.random.key(0), static)
   traced = time.perf_counter()
   lowered.compile()
   return traced - start, time.perf_counter() - traced

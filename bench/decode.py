@@ -17,7 +17,9 @@ import jax
 import numpy as np
 
 from common import ROOT, emit, interleave, table
-from seqattn import config as config_lib, decode, train
+from seqattn import config as config_lib, decode
+from seqattn.models import ends
+from seqattn.models.seq2seq import Seq2Seq, init_params
 
 
 def model_configs():
@@ -35,10 +37,10 @@ def main():
   rows = []
   for name, (cfg_dict, batch, src_vocab, tgt_vocab) in model_configs().items():
     config = config_lib.freeze(cfg_dict)
-    model = train.build_model(config, src_vocab, tgt_vocab)
-    params = train.init_params(model, config, jax.random.key(0))
-    rng = np.random.default_rng(0)
     tx, ty = config.data.max_input_len, config.data.max_target_len
+    model = Seq2Seq(config.model, ends.Tokens(src_vocab), ends.Tokens(tgt_vocab), tx, ty)
+    params = init_params(model, jax.random.key(0))
+    rng = np.random.default_rng(0)
     inputs = rng.integers(4, src_vocab, (batch, tx)).astype(np.int32)
     lengths = rng.integers(tx // 2, tx + 1, batch).astype(np.int32)
     searches = [("greedy", None)] + [(f"beam {k}", k) for k in (1, 4, 8)]

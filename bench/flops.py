@@ -20,8 +20,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from common import JaxTrainer, batch_stream, emit, load_config, table
-from seqattn import data
+from common import JaxTrainer, batch_stream, emit, load_config, load_task, table
 from seqattn.config import Config
 
 
@@ -62,12 +61,12 @@ def matmul_flops_per_s(m: int, k: int, n: int, seconds: float = 1.0) -> float:
 
 def step_flops_per_s(name: str, batch_size: int, windows: int = 5) -> dict:
   config = load_config(name, batch_size=batch_size)
-  task = data.load(config.data, config.seed)
-  stream = batch_stream(task.train, batch_size)
+  task, data = load_task(config)
+  stream = batch_stream(data.train, batch_size)
   batches = [next(stream) for _ in range(4)]
-  trainer = JaxTrainer(config, task)
+  trainer = JaxTrainer(config, task, data)
   trainer.compile(batches[0])
-  per_step = forward_matmul_flops(config, len(task.src_vocab), len(task.tgt_vocab))
+  per_step = forward_matmul_flops(config, len(data.codec.src_vocab), len(data.codec.tgt_vocab))
   per_step *= 3 * batch_size
   jax.block_until_ready(trainer.step(batches[0]))
   calls = max(2, int(1.0 / (per_step / 5e10)))

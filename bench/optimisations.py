@@ -27,8 +27,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from common import JaxTrainer, batch_stream, emit, interleave, load_config, median_ratio, table
-from seqattn import data
+from common import (JaxTrainer, batch_stream, emit, interleave, load_config, load_task,
+                    median_ratio, table)
 from seqattn.models import attention, cells, decoders
 
 
@@ -126,8 +126,9 @@ VARIANTS = {
 @contextlib.contextmanager
 def variant(name: str):
   """Within the block, models trace with the variant's pieces patched in."""
-  # train.init_params is cached per (model, config), and a variant's model equals current's
-  # as a dataclass: drop the cache so that the variant's own parameters are built.
+  # init_params and the train step are cached per model (and step.StepConfig), and a variant's
+  # model equals current's as a dataclass: drop the caches so that the variant's own parameters
+  # and step are built.
   jax.clear_caches()
   with contextlib.ExitStack() as stack:
     for patch in VARIANTS[name]:
@@ -137,13 +138,13 @@ def variant(name: str):
 
 def compare(name: str, batch_size: int, names: list[str], windows: int) -> list[dict]:
   config = load_config(name, batch_size=batch_size)
-  task = data.load(config.data, config.seed)
-  stream = batch_stream(task.train, batch_size)
+  task, data = load_task(config)
+  stream = batch_stream(data.train, batch_size)
   batches = [next(stream) for _ in range(4)]
   trainers, compile_s = {}, {}
   for v in names:
     with variant(v):
-      trainers[v] = JaxTrainer(config, task)
+      trainers[v] = JaxTrainer(config, task, data)
       compile_s[v] = trainers[v].compile(batches[0])
   counter = iter(range(10**9))
   contenders = {v: (lambda t=t: t.step(batches[next(counter) % 4])) for v, t in trainers.items()}

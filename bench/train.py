@@ -24,8 +24,12 @@ import jax
 import numpy as np
 
 from common import (JaxTrainer, batch_stream, emit, environment, interleave, load_config,
-                    median_ratio, page_faults_per_call, table)
-from seqattn import data, train
+                    load_task, median_ratio, page_faults_per_call, table)
+from seqattn import evaluation
+from seqattn.data.vocab import PAD_ID
+from seqattn.models.seq2seq import init_params
+from seqattn.training import step
+from seqattn.training.run import build_model
 import torch_models
 
 TARGET_EXACT = 0.99
@@ -33,13 +37,14 @@ TARGET_EXACT = 0.99
 
 def throughput(name: str, batch_size: int, windows: int, seconds_per_window: float) -> dict:
   config = load_config(name, batch_size=batch_size)
-  task = data.load(config.data, config.seed)
-  stream = batch_stream(task.train, batch_size)
+  task, data = load_task(config)
+  stream = batch_stream(data.train, batch_size)
   batches = [next(stream) for _ in range(8)]
-  tokens = float(np.mean([(b["targets"] != data.vocab.PAD_ID).sum() for b in batches]))
-  jax_trainer = JaxTrainer(config, task)
+  tokens = float(np.mean([(b["targets"] != PAD_ID).sum() for b in batches]))
+  jax_trainer = JaxTrainer(config, task, data)
   compile_s = jax_trainer.compile(batches[0])
-  torch_trainer = torch_models.Trainer(config, len(task.src_vocab), len(task.tgt_vocab))
+  torch_trainer = torch_models.Trainer(config, len(data.codec.src_vocab),
+                                       len(data.codec.tgt_vocab))
   threads = torch_models.fastest_threads(lambda: torch_trainer.step(batches[0]))
   it = iter(range(10**9))
   contenders = {"jax": lambda: jax_trainer.step(batches[next(it) % len(batches)]),
@@ -72,44 +77,46 @@ def until_target(start: float, step, exact, max_steps: int, eval_every: int) -> 
   return dict(steps=None, seconds=None, exact=reached)
 
 
-def converge_jax(config, task, max_steps: int) -> dict:
+def converge_jax(config, task, data, max_steps: int) -> dict:
   start = time.perf_counter()
-  model = train.build_model(config, len(task.src_vocab), len(task.tgt_vocab))
-  state = train.create_state(model, train.init_params(model, config, jax.random.key(0)),
-                             config, max_steps)
-  key = train.on_device(jax.random.key(0))
-  stream = batch_stream(task.train, config.train.batch_size)
+  model = build_model(config, task, data.codec)
+  static = step.StepConfig(model, config.train, max_steps)
+  state = step.create_state(init_params(model, jax.random.key(0)), static)
+  key = step.on_device(jax.random.key(0))
+  stream = batch_stream(data.train, config.train.batch_size)
 
-  def step():
+  def one_step():
     nonlocal state
-    state, _ = train.train_step(state, next(stream), key)
+    state, _ = step.train_step(state, next(stream), key, static)
 
   def exact():
-    return train.evaluate(model, state.params, task.val, config.train.eval_batch_size,
-                          config.decode).metrics["exact_match"]
+    return evaluation.evaluate(model, state.params, data.val, config.train.eval_batch_size,
+                               config.decode, task, data).metrics["exact_match"]
 
-  return until_target(start, step, exact, max_steps, config.train.eval_every_steps)
+  return until_target(start, one_step, exact, max_steps, config.train.eval_every_steps)
 
 
-def converge_torch(config, task, max_steps: int) -> dict:
+def converge_torch(config, task, data, max_steps: int) -> dict:
+  del task  # the PyTorch twin reads the arrays alone
   start = time.perf_counter()
-  trainer = torch_models.Trainer(config, len(task.src_vocab), len(task.tgt_vocab))
-  stream = batch_stream(task.train, config.train.batch_size)
+  trainer = torch_models.Trainer(config, len(data.codec.src_vocab), len(data.codec.tgt_vocab))
+  stream = batch_stream(data.train, config.train.batch_size)
   return until_target(start, lambda: trainer.step(next(stream)),
-                      lambda: trainer.exact_match(task.val, config.train.eval_batch_size),
+                      lambda: trainer.exact_match(data.val, config.train.eval_batch_size),
                       max_steps, config.train.eval_every_steps)
 
 
 def converge(repeats: int, max_steps: int) -> dict:
   config = load_config("course")
-  task = data.load(config.data, config.seed)
+  task, data = load_task(config)
   # PyTorch's thread count is chosen outside the timed runs, on a throwaway model.
-  probe = torch_models.Trainer(config, len(task.src_vocab), len(task.tgt_vocab))
-  threads = torch_models.fastest_threads(lambda: probe.step(next(batch_stream(task.train, 100))))
+  probe = torch_models.Trainer(config, len(data.codec.src_vocab), len(data.codec.tgt_vocab))
+  threads = torch_models.fastest_threads(lambda: probe.step(next(batch_stream(data.train, 100))))
   runs = {"jax": [], "torch": []}
   for repeat in range(repeats):
     for name, fn in (("jax", converge_jax), ("torch", converge_torch)):
-      runs[name].append(emit(dict(converge=name, repeat=repeat, **fn(config, task, max_steps))))
+      runs[name].append(emit(dict(converge=name, repeat=repeat,
+                                  **fn(config, task, data, max_steps))))
   row = dict(model="course", batch=config.train.batch_size, target_exact=TARGET_EXACT,
              torch_threads=threads)
   for name, results in runs.items():

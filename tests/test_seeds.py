@@ -12,8 +12,8 @@ from seqattn.training import seeds
 from seqattn.training.progress import batches_from
 from seqattn.training.step import StepConfig, create_state, train_step
 
-SEEDS = list(range(8))
-STEPS = 20
+SEEDS = list(range(4))
+STEPS = 10
 
 
 def test_each_vmapped_seed_has_the_losses_of_its_solo_run(tiny_config):
