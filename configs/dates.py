@@ -80,10 +80,11 @@ def get_config(arg=None):
   # Stop after this many evaluations in a row without a better best_metric; 0: never stop early.
   c.train.early_stopping_patience = 0
   # Scheduled sampling (Bengio et al. 2015) for decoders fed the previous token: the gold token
-  # is kept with probability linear max(0, 1 - step/k) | exponential k^step |
-  # inverse_sigmoid k / (k + exp(step/k)).
+  # is kept with probability linear max(floor, 1 - step/k) | exponential k^step (0 < k < 1) |
+  # inverse_sigmoid k / (k + exp(step/k)) (k >= 1).
   c.train.scheduled_sampling = "off"
   c.train.sampling_k = 500.0
+  c.train.sampling_floor = 0.0  # linear: the least probability of keeping the gold token
 
   c.decode = ml_collections.ConfigDict()
   c.decode.method = "greedy"  # greedy | beam: used for evaluation and predict

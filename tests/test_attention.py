@@ -102,6 +102,18 @@ def test_closed_form_none():
   chex.assert_trees_all_equal(weights, jnp.asarray(expected, jnp.float32))
 
 
+def test_none_with_a_bidirectional_encoder_reads_each_direction_after_the_whole_source():
+  """Cho's C for h_j = [h→_j; h←_j]: [h→_N; h←_1], not h_N = [h→_N; h←_N]."""
+  module = attention.make("none", **dict(SETTINGS, bidirectional=True))
+  h = _random(2, B, T, Q)
+  scores = _scores(module, {}, _random(1, B, Q), h, _step())
+  context, _ = attention.attend(scores, MASK, module.values(h, LENGTHS))
+  last = np.asarray(LENGTHS) - 1
+  expected = np.concatenate([np.asarray(h)[np.arange(B), last, :Q // 2],
+                             np.asarray(h)[:, 0, Q // 2:]], -1)
+  chex.assert_trees_all_close(context, expected, atol=1e-6)
+
+
 def test_closed_form_additive():
   """Hand-computed: W = U = I, b = 0, v = (1, 1), so e_j = Σ tanh(s + h_j)."""
   module = attention.make("additive", **dict(SETTINGS, units=2))

@@ -28,6 +28,12 @@ def test_shipped_configs_freeze():
     (dict(data__date_start="1950-13-01"), "data.date_start='1950-13-01' is not a date; use YYYY-MM-DD"),
     (dict(decode__method="beam", decode__n_best=5), "n_best must be <= decode.beam_size"),
     (dict(train__scheduled_sampling="linear"), "needs model.feed_previous_token"),
+    # k^step with the default k = 500 keeps the gold token with probability 0, -499, ...
+    (dict(train__scheduled_sampling="exponential", model__feed_previous_token=True),
+     "sampling_k=500.0 is not valid with train.scheduled_sampling='exponential'.*0 < k < 1"),
+    (dict(train__scheduled_sampling="inverse_sigmoid", train__sampling_k=0.5,
+          model__feed_previous_token=True), "use k >= 1"),
+    (dict(train__sampling_floor=1.0), "train.sampling_floor=1.0 is not valid"),
 ])
 def test_invalid_values_name_the_valid_ones(overrides, message):
   with pytest.raises(ConfigError, match=message):

@@ -11,11 +11,22 @@ import pytest
 from seqattn import decode
 from seqattn.models import ends
 from seqattn.models.seq2seq import init_params
-from seqattn.data.vocab import EOS_ID, PAD_ID
+from seqattn.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seqattn.models.encoders import length_mask
 
 B, TX, TY, V_SRC, V_TGT = 4, 8, 6, 11, 9
 LENGTHS = jnp.array([8, 3, 5, 1], jnp.int32)
+
+
+def _readout_bias(params, bias: dict[int, float]):
+  """`params` with `bias[v]` added to the readout's bias of symbol v."""
+  def add(path, x):
+    if "readout" not in jax.tree_util.keystr(path) or x.ndim != 1:
+      return x
+    for v, b in bias.items():
+      x = x.at[v].add(b)
+    return x
+  return jax.tree_util.tree_map_with_path(add, params)
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +39,7 @@ def luong(request):
       input_feeding=True, embed_dim=5, bridge="linear"))
   model = model_of(config, V_SRC, V_TGT)
   params = init_params(model, jax.random.key(0))
-  # Make EOS likely so that some sequences stop early, and PAD unlikely: a trained model never
-  # emits it before EOS, but random weights may (the searches do not forbid it).
-  params = jax.tree_util.tree_map_with_path(
-      lambda p, x: x.at[EOS_ID].add(2.0).at[PAD_ID].add(-10.0)
-      if "readout" in jax.tree_util.keystr(p) and x.ndim == 1 else x, params)
+  params = _readout_bias(params, {EOS_ID: 2.0})  # some sequences stop early
   ids = jax.random.randint(jax.random.key(1), (B, TX), 4, V_SRC)
   return model, params, jnp.where(length_mask(LENGTHS, TX), ids, PAD_ID)
 
@@ -47,7 +54,7 @@ def test_greedy_is_consistent_with_teacher_forcing_on_its_own_output(luong):
   logits, alpha = model.apply({"params": params}, ids, LENGTHS,
                               ends.shift_right(model.target, out.tokens_BxT))
   live = np.asarray(jnp.cumsum(out.tokens_BxT == EOS_ID, 1) - (out.tokens_BxT == EOS_ID) == 0)
-  np.testing.assert_array_equal(np.asarray(jnp.argmax(logits, -1))[live],
+  np.testing.assert_array_equal(np.asarray(jnp.argmax(decode.allowed(logits), -1))[live],
                                 np.asarray(out.tokens_BxT)[live])
   log_p = jnp.take_along_axis(jax.nn.log_softmax(logits), out.tokens_BxT[..., None], -1)[..., 0]
   chex.assert_trees_all_close(out.scores_B, jnp.sum(jnp.where(live, log_p, 0.0), 1), atol=1e-5)
@@ -132,3 +139,18 @@ def test_beam_does_not_depend_on_the_batch_and_is_traced_once_per_shape(luong):
   for i in range(B):
     alone = beam(model, params, ids[i:i + 1], LENGTHS[i:i + 1], TY, 3, 0.5, 0.0)
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[i:i + 1], full), alone, atol=1e-5)
+
+
+def test_no_search_emits_pad_bos_or_unk_even_when_the_model_prefers_them(luong):
+  model, params, ids = luong
+  params = _readout_bias(params, {PAD_ID: 8.0, BOS_ID: 8.0, UNK_ID: 8.0})
+  g = greedy(model, params, ids, LENGTHS, TY)
+  b = beam(model, params, ids, LENGTHS, TY, 1, 0.0, 0.0)
+  for tokens in (np.asarray(g.tokens_BxT), np.asarray(b.tokens_BxKxT[:, 0])):
+    for row in tokens:
+      n = np.argmax(row == EOS_ID) + 1 if EOS_ID in row else TY  # the steps before the end
+      assert not np.isin(row[:n], [PAD_ID, BOS_ID, UNK_ID]).any(), row
+  # Beam 1 is greedy search, lengths included.
+  np.testing.assert_array_equal(np.asarray(g.tokens_BxT), np.asarray(b.tokens_BxKxT[:, 0]))
+  np.testing.assert_array_equal(np.sum(np.asarray(g.tokens_BxT) != PAD_ID, 1),
+                                np.asarray(b.lengths_BxK[:, 0]))

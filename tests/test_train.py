@@ -73,10 +73,12 @@ def test_schedules_start_at_the_configured_rate(tiny_config):
 
 def test_scheduled_sampling_schedules(tiny_config):
   key = jax.random.key(0)
-  with_schedule = lambda kind, k: dataclasses.replace(tiny_config.train, scheduled_sampling=kind,
-                                                      sampling_k=k)
+  with_schedule = lambda kind, k: dataclasses.replace(
+      tiny_config.train, scheduled_sampling=kind.removesuffix("_with_floor"), sampling_k=k,
+      sampling_floor=0.2 if kind.endswith("_with_floor") else 0.0)
   assert step.scheduled_sampling(with_schedule("off", 1.0), jnp.int32(5), key) is None
   for kind, k, i, gold in [("linear", 100.0, 25, 0.75), ("linear", 100.0, 250, 0.0),
+                           ("linear_with_floor", 100.0, 250, 0.2),
                            ("exponential", 0.99, 10, 0.99 ** 10),
                            ("inverse_sigmoid", 10.0, 20, 10 / (10 + np.exp(2.0)))]:
     sampling = step.scheduled_sampling(with_schedule(kind, k), jnp.int32(i), key)

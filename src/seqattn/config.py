@@ -120,6 +120,7 @@ class TrainConfig:
   early_stopping_patience: int = dataclasses.field(metadata=NON_NEGATIVE)
   scheduled_sampling: Literal["off", "linear", "exponential", "inverse_sigmoid"]
   sampling_k: float = dataclasses.field(metadata=POSITIVE)
+  sampling_floor: float = dataclasses.field(metadata=PROBABILITY)  # ε of the linear schedule
 
   def __post_init__(self):
     refuse([
@@ -136,6 +137,16 @@ class TrainConfig:
         (self.schedule == "exponential" and not 0 < self.decay_rate <= 1,
          f"train.decay_rate={self.decay_rate!r} is not valid with "
          f"train.schedule='exponential'; use a number in (0, 1]"),
+        # Bengio et al. 2015: k^i decays only for k < 1; k / (k + exp(i/k)) starts near 1 only
+        # for k >= 1 (at k = 1 it starts at 1/2).
+        (self.scheduled_sampling == "exponential" and not self.sampling_k < 1,
+         f"train.sampling_k={self.sampling_k!r} is not valid with "
+         f"train.scheduled_sampling='exponential' (keep probability k^step); use 0 < k < 1, "
+         f"e.g. 0.999"),
+        (self.scheduled_sampling == "inverse_sigmoid" and self.sampling_k < 1,
+         f"train.sampling_k={self.sampling_k!r} is not valid with "
+         f"train.scheduled_sampling='inverse_sigmoid' (k / (k + exp(step/k))); use k >= 1, "
+         f"e.g. 500"),
     ])
 
 

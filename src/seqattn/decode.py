@@ -13,8 +13,18 @@ import jax
 import jax.numpy as jnp
 
 from seqattn.config import DecodeConfig
-from seqattn.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from seqattn.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seqattn.models import ends
+
+
+NEVER_EMITTED = (PAD_ID, BOS_ID, UNK_ID)  # symbols a search never chooses as output
+
+
+def allowed(log_p_BxV: jax.Array) -> jax.Array:
+  """`log_p_BxV` with -inf at <pad>, <bos> and <unk>: a search chooses among the rest, while
+  the scores of what it chooses stay the model's own log-probabilities."""
+  never_V = jnp.isin(jnp.arange(log_p_BxV.shape[-1]), jnp.array(NEVER_EMITTED))
+  return jnp.where(never_V, -jnp.inf, log_p_BxV)
 
 
 class Decoded(NamedTuple):
@@ -34,7 +44,7 @@ def greedy(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array
     carry, y_prev_B, done_B = state
     carry, (logits_BxV, alpha_BxS) = model.apply(variables, carry, y_prev_B, memory,
                                                  method=model.step)
-    y_B = jnp.where(done_B, PAD_ID, jnp.argmax(logits_BxV, -1))
+    y_B = jnp.where(done_B, PAD_ID, jnp.argmax(allowed(logits_BxV), -1))
     log_p_B = jnp.take_along_axis(jax.nn.log_softmax(logits_BxV), y_B[:, None], -1)[:, 0]
     alpha_BxS = jnp.where(done_B[:, None], 0.0, alpha_BxS)
     return (carry, y_B, done_B | (y_B == EOS_ID)), (y_B, jnp.where(done_B, 0.0, log_p_B),
@@ -103,7 +113,7 @@ def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.
     carry, (logits_BKxV, alpha_BKxS) = model.apply(variables, carry, y_BxK.reshape(-1), memory,
                                                    method=model.step)
     vocab = logits_BKxV.shape[-1]
-    step_log_p_BxKxV = jax.nn.log_softmax(logits_BKxV).reshape(batch, k, vocab)
+    step_log_p_BxKxV = allowed(jax.nn.log_softmax(logits_BKxV)).reshape(batch, k, vocab)
     pad_only_V = jnp.where(jnp.arange(vocab) == PAD_ID, 0.0, -jnp.inf)
     step_log_p_BxKxV = jnp.where(finished_BxK[..., None], pad_only_V, step_log_p_BxKxV)
     candidates_BxKxV = log_p_BxK[..., None] + step_log_p_BxKxV

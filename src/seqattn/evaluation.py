@@ -60,8 +60,8 @@ def report(model: Seq2Seq, task: Task, data: Data, evaluation: Evaluation) -> di
   and the attention's agreement with the gold alignments (where the task knows them)."""
   out = {}
   if data.test_examples:
-    sure, possible = alignment.gold(data.test_examples, *evaluation.alpha_NxTxS.shape[1:])
-    out["alignment"] = alignment.scores(evaluation.alpha_NxTxS, sure, possible)
+    gold = alignment.gold(data.test_examples, *evaluation.alpha_NxTxS.shape[1:])
+    out["alignment"] = alignment.scores(evaluation.alpha_NxTxS, *gold)
   if isinstance(model.target, ends.Tokens):
     exact_N = np.all(evaluation.predictions == data.test.targets, -1)
     by_length: dict[int, list[int]] = {}

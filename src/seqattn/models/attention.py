@@ -7,7 +7,8 @@ and the context is c_t = Σ_j α_tj h_j.
 
 Every variant is a Flax module with one signature:
   project_keys(keys_BxTxH) -> projected keys, computed once per sequence (outside the time loop);
-  __call__(query_BxQ, projected, step: Step) -> e_BxT, computed at every output step.
+  __call__(query_BxQ, projected, step: Step) -> e_BxT, computed at every output step;
+  and may define values(h_BxTxH, lengths_B) -> what c_t averages (the h_j themselves otherwise).
 A variant may return -inf scores (positions it never attends to); `attend` masks padding for all.
 `REGISTRY` maps config names to variants; adding one is a class, a registry line and its test
 (tests/test_attention.py fails for a registered name without one).
@@ -54,11 +55,26 @@ def positions(max_len: int) -> jax.Array:
 
 
 class NoAttention(nn.Module):
-  """Cho et al. 2014: one fixed context, c = h_N, the encoder state at the last real token.
+  """Cho et al. 2014: one fixed context C, the summary of the whole source.
 
-  As scores: e_tj = 0 at j = N-1 and -inf elsewhere, so α_t is one-hot and c_t = h_N for all t.
-  (For a bidirectional encoder h_N = [h→_N; h←_N]; Cho's encoder was unidirectional.)
+  As scores: e_tj = 0 at j = N-1 and -inf elsewhere, so α_t is one-hot and c_t = C for all t.
+  C = h_N, the encoder state after the last real token; for a bidirectional encoder
+  C = [h→_N; h←_1], each direction's state after reading the whole source (h←_N has read only
+  the last token).
   """
+
+  bidirectional: bool = False
+
+  def values(self, h_BxTxH: jax.Array, lengths_B: jax.Array) -> jax.Array:
+    """h with the backward half of h_N replaced by h←_1, where c_t reads it."""
+    if not self.bidirectional:
+      return h_BxTxH
+    half = h_BxTxH.shape[-1] // 2
+    last_BxT = positions(h_BxTxH.shape[1]) == (lengths_B[:, None] - 1)
+    backward_first_BxTxH = jnp.broadcast_to(h_BxTxH[:, :1, half:],
+                                            h_BxTxH[..., half:].shape)
+    summary_BxTxH = jnp.concatenate([h_BxTxH[..., :half], backward_first_BxTxH], -1)
+    return jnp.where(last_BxT[..., None], summary_BxTxH, h_BxTxH)
 
   def project_keys(self, keys_BxTxH: jax.Array) -> jax.Array:
     return keys_BxTxH[..., :0]  # nothing to project; keeps T for the shape
@@ -260,7 +276,7 @@ DOT_SCORES = ("dot", "scaled_dot")
 
 def make(name: str, **settings) -> nn.Module:
   """The variant registered under `name`, given the settings among
-  (units, query_size, max_len, window, coverage) that it declares."""
+  (units, query_size, max_len, window, coverage, bidirectional) that it declares."""
   cls = REGISTRY[name]
   fields = {f.name for f in dataclasses.fields(cls)}
   return cls(**{k: v for k, v in settings.items() if k in fields})

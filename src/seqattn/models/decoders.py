@@ -59,7 +59,8 @@ class Decoder(nn.Module):
     cfg = self.cfg
     self.score = attention.make(
         cfg.attention, units=cfg.attention_units, query_size=cfg.decoder_units,
-        max_len=self.max_input_len, window=cfg.attention_window, coverage=cfg.coverage)
+        max_len=self.max_input_len, window=cfg.attention_window, coverage=cfg.coverage,
+        bidirectional=cfg.bidirectional)
     self.cells = [cells.make(cfg.decoder_cell, cfg.decoder_units)
                   for _ in range(cfg.decoder_layers)]
     self.dropout = nn.Dropout(cfg.dropout)
@@ -72,7 +73,8 @@ class Decoder(nn.Module):
       self.embed = self.target.embedder(cfg.embed_dim)
 
   def memory(self, h_BxTxH: jax.Array, lengths_B: jax.Array, mask_BxT: jax.Array) -> Memory:
-    return Memory(h_BxTxH, self.score.project_keys(h_BxTxH), mask_BxT, lengths_B)
+    values = getattr(self.score, "values", lambda h, lengths: h)(h_BxTxH, lengths_B)
+    return Memory(values, self.score.project_keys(h_BxTxH), mask_BxT, lengths_B)
 
   def initial_carry(self, rnn: tuple, memory: Memory) -> Carry:
     batch, max_len = memory.mask_BxT.shape

@@ -76,12 +76,13 @@ def abstract_state(static: StepConfig) -> TrainState:
 
 def scheduled_sampling(cfg: TrainConfig, step: jax.Array, key: jax.Array) -> Sampling | None:
   """Bengio et al. 2015: at step i the gold token is kept with probability ε_i:
-  linear max(0, 1 - i/k), exponential k^i, inverse_sigmoid k / (k + exp(i/k)); None when off."""
+  linear max(ε, 1 - i/k) (ε = train.sampling_floor), exponential k^i (0 < k < 1),
+  inverse_sigmoid k / (k + exp(i/k)) (k >= 1); None when off."""
   kind, k = cfg.scheduled_sampling, cfg.sampling_k
   if kind == "off":
     return None
   i = step.astype(jnp.float32)
-  gold = {"linear": lambda: jnp.maximum(0.0, 1.0 - i / k),
+  gold = {"linear": lambda: jnp.maximum(cfg.sampling_floor, 1.0 - i / k),
           "exponential": lambda: k ** i,
           "inverse_sigmoid": lambda: k / (k + jnp.exp(i / k))}[kind]()
   return Sampling(1.0 - gold, key)
