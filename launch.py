@@ -20,6 +20,7 @@ import pathlib
 import shlex
 import sys
 
+import numpy as np
 from absl import app, flags, logging
 from ml_collections import ConfigDict, config_flags
 
@@ -32,6 +33,8 @@ _MODE = flags.DEFINE_enum("mode", "train", ["train", "predict", "evaluate", "swe
 _FORCE = flags.DEFINE_bool("force", False,
                            "Go on from the latest checkpoint of a workdir holding another "
                            "config's run (that checkpoint must fit the new model).")
+_ATTENTION_TEXT = flags.DEFINE_bool("attention_text", False,
+                                    "predict: also print each attention as a table of weights.")
 flags.mark_flag_as_required("workdir")
 
 
@@ -71,6 +74,9 @@ def train(config: ConfigDict, workdir: pathlib.Path, force: bool = False) -> dic
   except progress.Interrupted as e:
     print(e, file=sys.stderr)
     sys.exit(128 + e.signum)  # the shell's convention for a process ended by a signal
+  if results["dead_attention"]:
+    from seqattn import liveness
+    print(f"warning: {liveness.describe(results)}", file=sys.stderr)
   if results["stopped_early"]:
     best = frozen.train.best_metric
     print(f"stopped early at step {results['step']}: the best {best} was "
@@ -93,19 +99,26 @@ def _load_trained(workdir: pathlib.Path, config: ConfigDict | None, config_path:
 
 
 def predict(workdir: pathlib.Path, texts: list[str], config: ConfigDict | None = None,
-            config_path: str | None = None) -> None:
-  """Decodes `texts`: one line each, warnings on stderr, attention heatmaps in the workdir."""
-  from seqattn import plots, predict as predict_lib
+            config_path: str | None = None, attention_text: bool = False) -> None:
+  """Decodes `texts`: one line each, warnings on stderr, attention heatmaps in the workdir
+  (and as tables with `attention_text`)."""
+  from seqattn import liveness, plots, predict as predict_lib
   if not texts:
     raise ValueError('give the inputs to predict after the flags, e.g. --mode predict "3 may 1979"')
   trained = _load_trained(workdir, config, config_path)
   for p in predict_lib.predict(trained, texts):
-    for warning in p.source.warnings:
+    for warning in p.source.warnings + p.best.warnings:
       print(f"warning: {warning}", file=sys.stderr)
     png = workdir / f"attention_{predict_lib.file_name(p.source.shown)}.png"
     plots.attention_heatmap(p.best.alpha_TyxTx, p.source.labels, p.best.tokens, png,
                             title=f"{p.source.shown} -> {p.best.output}")
     print(f"{p.source.shown} -> {p.best.output}    ({png})")
+    alive = liveness.measures(p.best.alpha_TyxTx[None], np.array([len(p.source.labels)]),
+                              np.ones((1, len(p.best.tokens)), bool))
+    if liveness.is_dead(alive):
+      print(f"  note: {liveness.describe(alive)}")
+    if attention_text:
+      print(plots.attention_table(p.best.alpha_TyxTx, p.source.labels, p.best.tokens))
     if len(p.hypotheses) > 1:
       for rank, h in enumerate(p.hypotheses, 1):
         print(f"  {rank}. {h.output}  score {h.score:.4f}  log p {h.log_prob:.4f}")
@@ -141,7 +154,7 @@ def main(argv: list[str]) -> None:
         raise ValueError("give a config file: --config configs/dates.py")
       train(config, workdir, force=_FORCE.value)
     elif _MODE.value == "predict":
-      predict(workdir, argv[1:], config, config_path)
+      predict(workdir, argv[1:], config, config_path, _ATTENTION_TEXT.value)
     elif _MODE.value == "evaluate":
       evaluate(workdir, config, config_path)
     else:

@@ -67,6 +67,7 @@ def _write_point(work, overrides, exact, aer, reached_at):
   point = work / "points" / sweep.point_name(overrides)
   point.mkdir(parents=True)
   results = dict(test_exact_match=exact, test_token_accuracy=exact, test_loss=1.0 - exact,
+                 dead_attention=aer > 0.5,
                  alignment=dict(mass=0.5, argmax=0.5, aer=aer, entropy=1.0), seconds=10.0,
                  parameters=100)
   (point / "results.json").write_text(json.dumps(results))
@@ -89,6 +90,7 @@ def test_aggregate_of_known_points_is_their_mean_and_t_interval(tmp_path):
   assert row["aer_ci95"] == pytest.approx(t * math.sqrt(0.07) / math.sqrt(3), rel=1e-6)
   assert row["steps_to_0.9"] == pytest.approx(200.0)
   assert row["parameters_ci95"] == 0.0
+  assert row["dead_attention"] == pytest.approx(1 / 3)
 
 
 def test_length_study_and_plots_are_written(swept):

@@ -70,9 +70,9 @@ class Tail(tasks.Task):
     values = [float(v) for v in text.split()]
     return tasks.Source(np.array(values, np.float32)[:, None], text.split(), text, [])
 
-  def write(self, codec, output: np.ndarray) -> tuple[str, list[str]]:
+  def write(self, codec, output: np.ndarray) -> tasks.Output:
     labels = [f"{v:.2f}" for v in output[:, 0]]
-    return " ".join(labels), labels
+    return tasks.Output(" ".join(labels), labels)
 
   def score(self, data, split, predictions):
     return dict(mae=float(np.mean(np.abs(predictions - split.targets))))

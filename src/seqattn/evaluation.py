@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqattn import alignment, decode, metrics
+from seqattn import alignment, decode, liveness, metrics
 from seqattn.config import DecodeConfig
 from seqattn.data.batching import Batch, Split, eval_batches
 from seqattn.models import ends
@@ -33,15 +33,16 @@ def eval_step(model: Seq2Seq, params, batch: Batch, search: DecodeConfig):
 
 
 class Evaluation(NamedTuple):
-  metrics: dict[str, float]  # loss, examples; token_accuracy and exact_match for tokens
+  metrics: dict[str, float]  # loss, examples; token_accuracy and exact_match for tokens;
+  # the task's own; attention_entropy_ratio and attention_uniform_rows (seqattn.liveness)
   predictions: np.ndarray  # [N, Ty] ids or [N, Ty, n] values, decoded with the configured search
   alpha_NxTxS: np.ndarray  # teacher-forced attention per example
 
 
 def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: DecodeConfig,
              task: Task, data: Data) -> Evaluation:
-  """Metrics over a whole split of `data` (the shared ones and the task's), decoding with
-  `search`."""
+  """Metrics over a whole split of `data` (the shared ones, the task's and the attention's
+  liveness), decoding with `search`."""
   sums, predictions, alpha = None, [], []
   for batch in eval_batches(split, batch_size):
     counts, predictions_B, alpha_BxTxS = eval_step(model, params, batch, search)
@@ -50,9 +51,25 @@ def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: Deco
     alpha.append(alpha_BxTxS)
   n = len(split)
   predictions = np.concatenate(jax.device_get(predictions))[:n]
+  alpha = np.concatenate(jax.device_get(alpha))[:n]
   shared = metrics.summarise({k: float(v) for k, v in sums.items()})
-  return Evaluation(dict(shared, **task.score(data, split, predictions)), predictions,
-                    np.concatenate(jax.device_get(alpha))[:n])
+  alive = liveness.measures(alpha, split.input_lengths,
+                            np.asarray(model.target.mask(split.targets)))
+  return Evaluation(dict(shared, **task.score(data, split, predictions), **alive), predictions,
+                    alpha)
+
+
+def attention_images(model: Seq2Seq, split: Split, evaluation: Evaluation,
+                     n: int = 3) -> dict[str, np.ndarray]:
+  """The teacher-forced α of the split's first `n` examples as images (rows: real output
+  steps, columns: real input steps), by tag: what tf-nmt logs at each evaluation."""
+  from seqattn import plots  # matplotlib: only when images are wanted
+  images = {}
+  for i in range(min(n, len(split))):
+    steps_T = np.asarray(model.target.mask(split.targets[i:i + 1]))[0]
+    alpha_TxS = evaluation.alpha_NxTxS[i][steps_T, :split.input_lengths[i]]
+    images[f"attention/{i}"] = plots.attention_image(alpha_TxS)
+  return images
 
 
 def report(model: Seq2Seq, task: Task, data: Data, evaluation: Evaluation) -> dict[str, Any]:

@@ -83,6 +83,15 @@ class Logs:
       if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
         self.tensorboard.add_scalar(key, value, record["step"])
 
+  def images(self, make, step: int) -> None:
+    """TensorBoard images of the named [H, W, 3] uint8 arrays `make()` returns (made only when
+    TensorBoard files are written)."""
+    if self.tensorboard is None:
+      return
+    for tag, image in make().items():
+      self.tensorboard.add_image(tag, image, step, dataformats="HWC")
+    self.tensorboard.flush()
+
   def close(self) -> None:
     if self.tensorboard is not None:
       self.tensorboard.close()

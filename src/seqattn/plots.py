@@ -1,8 +1,9 @@
-"""Attention heatmaps as PNG files."""
+"""Plots as PNG files: attention heatmaps, curves, grids of heatmaps; attention as text."""
 
 from __future__ import annotations
 
 import pathlib
+import warnings
 from typing import Sequence
 
 import matplotlib
@@ -11,21 +12,53 @@ matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+# A label the font cannot draw shows as a box; the warning would only repeat that on the console.
+warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
 
-def attention_heatmap(alpha_TyxTx: np.ndarray, source: Sequence[str], target: Sequence[str],
-                      path: str | pathlib.Path, title: str = "") -> None:
-  """Writes α (rows: output characters, columns: input characters) to `path`."""
-  fig, ax = plt.subplots(figsize=(0.3 * len(source) + 2, 0.3 * len(target) + 1.5))
-  ax.imshow(alpha_TyxTx, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-  ax.set_xticks(range(len(source)), [c if c != " " else "␣" for c in source])
+
+def _shown(labels: Sequence[str]) -> list[str]:
+  return [c if c != " " else "␣" for c in labels]
+
+
+def attention_figure(alpha_TyxTx: np.ndarray, source: Sequence[str], target: Sequence[str],
+                     title: str = ""):
+  """A figure of α: rows are output steps, columns input steps, with a colour bar of α_tj."""
+  fig, ax = plt.subplots(figsize=(0.3 * len(source) + 3, 0.3 * len(target) + 1.8))
+  image = ax.imshow(alpha_TyxTx, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+  ax.set_xticks(range(len(source)), _shown(source))
   ax.set_yticks(range(len(target)), list(target))
-  ax.set_xlabel("input")
-  ax.set_ylabel("output")
+  ax.set_xlabel("input step j")
+  ax.set_ylabel("output step t")
+  fig.colorbar(image, ax=ax, label="attention weight α_tj", fraction=0.05, pad=0.02)
   if title:
     ax.set_title(title)
   fig.tight_layout()
+  return fig
+
+
+def attention_heatmap(alpha_TyxTx: np.ndarray, source: Sequence[str], target: Sequence[str],
+                      path: str | pathlib.Path, title: str = "") -> None:
+  """Writes `attention_figure` to `path`."""
+  fig = attention_figure(alpha_TyxTx, source, target, title)
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def attention_image(alpha_TyxTx: np.ndarray, scale: int = 8) -> np.ndarray:
+  """α as an [Ty·scale, Tx·scale, 3] uint8 image in the heatmaps' colours (no axes: fast)."""
+  rgb = matplotlib.colormaps["viridis"](np.clip(alpha_TyxTx, 0.0, 1.0))[..., :3]
+  return (255 * rgb).astype(np.uint8).repeat(scale, 0).repeat(scale, 1)
+
+
+def attention_table(alpha_TyxTx: np.ndarray, source: Sequence[str],
+                    target: Sequence[str]) -> str:
+  """α as text: one row per output step, one column per input step, weights to 2 decimals."""
+  width = max(4, *(len(s) for s in source)) + 1
+  head = max(len(t) for t in target) + 1
+  lines = [" " * head + "".join(f"{s:>{width}}" for s in _shown(source))]
+  for t, row in zip(target, alpha_TyxTx):
+    lines.append(f"{t:<{head}}" + "".join(f"{w:>{width}.2f}" for w in row))
+  return "\n".join(lines)
 
 
 def lines(curves: dict[str, tuple[Sequence[float], Sequence[float]]], path, xlabel: str,

@@ -36,6 +36,7 @@ class Trained:
 class Hypothesis:
   output: str
   tokens: list[str]  # one per row of alpha_TyxTx
+  warnings: list[str]  # what the task finds wrong with the output
   score: float  # the search's ranking score (log P with the configured penalties)
   log_prob: float  # log P(output | source)
   alpha_TyxTx: np.ndarray  # attention over the real input steps, one row per output step
@@ -98,10 +99,11 @@ def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
   for i, source in enumerate(sources):
     hypotheses = []
     for k in range(min(search.n_best, found.tokens_BxKxT.shape[1])):
-      output, labels = trained.task.write(trained.codec, found.tokens_BxKxT[i, k])
+      output = trained.task.write(trained.codec, found.tokens_BxKxT[i, k])
       hypotheses.append(Hypothesis(
-          output, labels, float(found.scores_BxK[i, k]), float(found.log_probs_BxK[i, k]),
-          found.alpha_BxKxTxS[i, k][:len(labels), :len(source.labels)]))
+          output.text, output.labels, output.warnings, float(found.scores_BxK[i, k]),
+          float(found.log_probs_BxK[i, k]),
+          found.alpha_BxKxTxS[i, k][:len(output.labels), :len(source.labels)]))
     out.append(Prediction(source, hypotheses))
   return out
 

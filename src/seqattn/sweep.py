@@ -30,6 +30,7 @@ MEASURES: dict[str, Callable[[dict, list[dict]], float | None]] = {
     "argmax_alignment": lambda r, log: r["alignment"]["argmax"],
     "aer": lambda r, log: r["alignment"]["aer"],
     "attention_entropy": lambda r, log: r["alignment"]["entropy"],
+    "dead_attention": lambda r, log: float(r["dead_attention"]),  # the share of dead seeds
     "train_seconds": lambda r, log: r["seconds"],
     "parameters": lambda r, log: r["parameters"],
 }
@@ -150,6 +151,8 @@ def write_tables(workdir: pathlib.Path, rows: list[dict]) -> None:
 def _format(mean: float, ci: float, measure: str) -> str:
   if math.isinf(mean):
     return "not reached by every seed"
+  if measure == "dead_attention":
+    return f"{mean:.0%} of seeds"
   if measure in ("parameters",) or measure.startswith("steps_to"):
     return f"{mean:,.0f} ± {ci:,.0f}"
   if measure == "train_seconds":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import unicodedata
 
 from babel.dates import format_date
 from faker import Faker
@@ -29,8 +30,9 @@ NAMED_FORMATS = ("short", "medium", "long", "full")
 
 
 def normalise(text: str) -> str:
-  """The course's input normalisation: lowercase, commas removed, outer spaces stripped."""
-  return text.lower().replace(",", "").strip()
+  """The course's input normalisation (lowercase, commas removed, outer spaces stripped) after
+  Unicode's NFKC, which makes full-width digits ('３') and other compatibility forms plain."""
+  return unicodedata.normalize("NFKC", text).lower().replace(",", "").strip()
 
 
 def render(date: datetime.date, fmt: str, year_pattern: str = "calendar") -> str:

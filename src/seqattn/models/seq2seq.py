@@ -37,6 +37,11 @@ class Seq2Seq(nn.Module):
     rnn = self.bridge(finals, inputs_BxTx.shape[0])
     return self.decoder.initial_carry(rnn, memory), memory
 
+  @staticmethod
+  def attention_params(params) -> dict:
+    """The attention score's part of a parameter tree (or of its gradient)."""
+    return params["decoder"].get("score", {})
+
   def step(self, carry: Carry, y_prev_B: jax.Array, memory: Memory):
     """One output step (for decoding): (carry, (outputs_BxV, α_BxTx))."""
     return self.decoder.step(carry, y_prev_B, memory)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seqattn.tasks.base import Data, Source, Task
+from seqattn.tasks.base import Data, Output, Source, Task
 from seqattn.tasks.dates import Dates
 from seqattn.tasks.generated import Generated
 
@@ -20,4 +20,4 @@ def make(cfg) -> Task:
   return REGISTRY[cfg.task](cfg)
 
 
-__all__ = ["Data", "REGISTRY", "Source", "Task", "make"]
+__all__ = ["Data", "Output", "REGISTRY", "Source", "Task", "make"]

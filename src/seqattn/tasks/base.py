@@ -58,6 +58,15 @@ class Source:
   warnings: list[str]
 
 
+@dataclasses.dataclass(frozen=True)
+class Output:
+  """One decoded output as `predict` shows it."""
+
+  text: str  # as a person reads it
+  labels: list[str]  # one per output step, for heatmaps and tables
+  warnings: list[str] = dataclasses.field(default_factory=list)  # e.g. not a calendar date
+
+
 class Task:
   """Base class: a task is built from its frozen `data` config group."""
 
@@ -89,8 +98,8 @@ class Task:
     """A user's input for `predict`; ValueError with what to do when it cannot be read."""
     raise NotImplementedError
 
-  def write(self, codec: Codec, output: np.ndarray) -> tuple[str, list[str]]:
-    """(the output as a person reads it, one label per output step) of one decoded output."""
+  def write(self, codec: Codec, output: np.ndarray) -> Output:
+    """One decoded output (ids or values) as a person reads it."""
     raise NotImplementedError
 
   def score(self, data: Data, split: Split, predictions: np.ndarray) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from seqattn.data.batching import Split, pad
 from seqattn.data.examples import Example
 from seqattn.data.vocab import EOS, EOS_ID, PAD_ID, Vocab
 from seqattn.models import ends
-from seqattn.tasks.base import Data, Source, Task
+from seqattn.tasks.base import Data, Output, Source, Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +100,6 @@ class CharTask(Task):
     return Source(np.array(codec.src_vocab.encode(source), np.int32), list(source), source,
                   warnings)
 
-  def write(self, codec: CharCodec, output: np.ndarray) -> tuple[str, list[str]]:
+  def write(self, codec: CharCodec, output: np.ndarray) -> Output:
     tokens = [codec.tgt_vocab.tokens[j] for j in output if j != PAD_ID]
-    return "".join(t for t in tokens if t != EOS), tokens
+    return Output("".join(t for t in tokens if t != EOS), tokens)

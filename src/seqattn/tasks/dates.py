@@ -8,6 +8,7 @@ from typing import Literal
 
 from seqattn.schema import POSITIVE, ConfigError, refuse
 from seqattn.data import dates
+from seqattn.tasks.base import Output
 from seqattn.tasks.characters import CharTask
 
 
@@ -50,3 +51,14 @@ class Dates(CharTask):
 
   def normalise(self, text: str) -> str:
     return dates.normalise(text)
+
+  def write(self, codec, output) -> Output:
+    out = super().write(codec, output)
+    try:
+      datetime.date.fromisoformat(out.text)
+    except ValueError:
+      return dataclasses.replace(out, warnings=[
+          f"{out.text!r} is not a calendar date: the input may not be a date the model knows "
+          f"(formats like '3 may 1979', 'tuesday june 5 2018', '5/3/79'; years "
+          f"{self.cfg.date_start[:4]}-{self.cfg.date_end[:4]})"])
+    return out

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import tqdm
 
-from seqattn import checkpoint, evaluation, logs, tasks, workdirs
+from seqattn import checkpoint, evaluation, liveness, logs, tasks, workdirs
 from seqattn.config import Config
 from seqattn.models.seq2seq import Seq2Seq, init_params
 from seqattn.training.optim import learning_rate
@@ -130,12 +130,16 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
           continue
         sums = jax.device_get(state.sums)  # the one wait for the device in an interval
         check_finite(cfg, sums, step, mngr.latest_step(), workdir)
-        val = {f"val_{k}": v for k, v in evaluate(data.val).metrics.items()}
+        validation = evaluate(data.val)
+        val = {f"val_{k}": v for k, v in validation.metrics.items()}
         prog.record_eval(config.best_mode, step, val[cfg.best_metric])
-        train_loss = float(sums["loss"] / sums["finite"]) if sums["finite"] else None
+        mean = lambda name: float(sums[name] / sums["finite"]) if sums["finite"] else None
+        train_loss = mean("loss")
         log.write(dict(step=step, epoch=epoch + 1, train_loss=train_loss,
                        skipped_updates=int(sums["nonfinite"]), learning_rate=float(lr(step)),
-                       **val, seconds=elapsed()))
+                       attention_grad_norm=mean("attention_grad_norm"), **val,
+                       seconds=elapsed()))
+        log.images(lambda: evaluation.attention_images(model, data.val, validation), step)
         bar.set_postfix(loss=train_loss, **{cfg.best_metric: val[cfg.best_metric]})
         state = reset_sums(state)
         if step % cfg.checkpoint_every_steps == 0 or last or prog.stop_early(cfg):
@@ -145,7 +149,8 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
     final = evaluate(data.test)
     test = {f"test_{k}": v for k, v in final.metrics.items()}
     log.scalars(dict(step=step, **test))
-  results = dict(step=step, **test, best_step=prog.best_step,
+  results = dict(step=step, **test, dead_attention=liveness.is_dead(test),
+                 best_step=prog.best_step,
                  **{f"best_{cfg.best_metric}": prog.best_value},
                  stopped_early=prog.stop_early(cfg), seconds=elapsed(),
                  parameters=sum(x.size for x in jax.tree.leaves(state.params)),

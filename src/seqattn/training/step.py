@@ -38,8 +38,10 @@ class StepConfig:
 class TrainState(struct.PyTreeNode):
   """step: [] i32 updates so far. params, opt_state: θ and the optimiser's state.
   sums: on-device sums over the steps since the last log, so that no step waits for the host
-    and a resumed run logs what an uninterrupted one would: loss (f32, over finite steps),
-    finite and nonfinite (i32 step counts), first_nonfinite (i32 step, 0: none)."""
+    and a resumed run logs what an uninterrupted one would: loss and attention_grad_norm (f32,
+    over finite steps; the second the norm of the gradient reaching the attention score's
+    parameters, 0 when a dead attention passes none), finite and nonfinite (i32 step counts),
+    first_nonfinite (i32 step, 0: none)."""
 
   step: jax.Array
   params: Any
@@ -57,7 +59,8 @@ def on_device(tree):
 
 
 def reset_sums(state: TrainState) -> TrainState:
-  sums = dict(loss=jnp.zeros((), jnp.float32), finite=jnp.zeros((), jnp.int32),
+  sums = dict(loss=jnp.zeros((), jnp.float32), attention_grad_norm=jnp.zeros((), jnp.float32),
+              finite=jnp.zeros((), jnp.int32),
               nonfinite=jnp.zeros((), jnp.int32), first_nonfinite=jnp.zeros((), jnp.int32))
   return state.replace(sums=on_device(sums))
 
@@ -97,11 +100,13 @@ def loss_fn(params, model: Seq2Seq, batch: Batch, dropout_key: jax.Array | None 
   return loss_sum / steps
 
 
-def add_step(sums: dict[str, jax.Array], loss: jax.Array, finite: jax.Array,
-             step: jax.Array) -> dict[str, jax.Array]:
+def add_step(sums: dict[str, jax.Array], loss: jax.Array, attention_grad_norm: jax.Array,
+             finite: jax.Array, step: jax.Array) -> dict[str, jax.Array]:
   """`sums` with one more step (numbered `step`) of loss `loss` added."""
   first_bad = (sums["first_nonfinite"] == 0) & ~finite
   return dict(loss=sums["loss"] + jnp.where(finite, loss, 0.0),
+              attention_grad_norm=sums["attention_grad_norm"]
+              + jnp.where(finite, attention_grad_norm, 0.0),
               finite=sums["finite"] + finite.astype(jnp.int32),
               nonfinite=sums["nonfinite"] + (~finite).astype(jnp.int32),
               first_nonfinite=jnp.where(first_bad, step, sums["first_nonfinite"]))
@@ -128,7 +133,9 @@ def update(state: TrainState, batch: Batch, key: jax.Array,
   applied = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
                           opt_state=opt_state)
   new = optax.tree.where(finite, applied, state.replace(step=state.step + 1))
-  return new.replace(sums=add_step(state.sums, loss, finite, state.step + 1)), loss
+  attention_grad_norm = optax.tree.norm(static.model.attention_params(grads))
+  return new.replace(sums=add_step(state.sums, loss, attention_grad_norm, finite,
+                                   state.step + 1)), loss
 
 
 train_step = jax.jit(update, static_argnames="static", donate_argnums=0)
