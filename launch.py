@@ -33,6 +33,9 @@ _MODE = flags.DEFINE_enum("mode", "train", ["train", "predict", "evaluate", "swe
 _FORCE = flags.DEFINE_bool("force", False,
                            "Go on from the latest checkpoint of a workdir holding another "
                            "config's run (that checkpoint must fit the new model).")
+_SWEEP_WORKER = flags.DEFINE_string(
+    "sweep_worker", "0/1", "sweep: this worker's index and the number of workers, 'i/N' (e.g. a "
+    "job array's task index); workers share the sweep directory and claim points.")
 _ATTENTION_TEXT = flags.DEFINE_bool("attention_text", False,
                                     "predict: also print each attention as a table of weights.")
 flags.mark_flag_as_required("workdir")
@@ -85,7 +88,8 @@ def train(config: ConfigDict, workdir: pathlib.Path, force: bool = False) -> dic
       (k for k in results if k.startswith("test_") and k != "test_examples"),
       key=lambda k: k != "test_exact_match"))  # the headline first
   print(f"test {shown} on {int(results['test_examples'])} test examples, "
-        f"{results['seconds']:.1f} s; saved in {workdir}")
+        f"{results['seconds']:.1f} s; parameters sha256 {results['params_sha256'][:16]}; "
+        f"saved in {workdir}")
   return results
 
 
@@ -161,7 +165,10 @@ def main(argv: list[str]) -> None:
       from seqattn import sweep
       if config is None:
         raise ValueError("give the sweep's config file: --config configs/ablation_scores.py")
-      sweep.run(config_path, workdir, base=config)
+      worker, _, workers = _SWEEP_WORKER.value.partition("/")
+      if not (worker.isdigit() and workers.isdigit() and int(worker) < int(workers)):
+        raise ValueError(f"--sweep_worker={_SWEEP_WORKER.value!r}: use 'i/N' with 0 <= i < N")
+      sweep.run(config_path, workdir, base=config, worker=int(worker), workers=int(workers))
       print((workdir / "results.md").read_text())
   except (ValueError, FileNotFoundError, FloatingPointError) as e:
     print(f"error: {e}", file=sys.stderr)

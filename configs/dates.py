@@ -92,4 +92,12 @@ def get_config(arg=None):
   c.decode.length_alpha = 0.6  # GNMT length penalty ((5 + |Y|) / 6)^alpha
   c.decode.coverage_beta = 0.0  # GNMT coverage penalty weight
   c.decode.n_best = 1  # hypotheses printed by predict (<= beam_size)
+
+  # Where to compute (README, "Several devices and hosts"); results do not depend on it.
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.data = -1  # devices along the batch axis; -1: all of them
+  c.mesh.model = 1  # devices splitting large kernels along their last dimension
+  c.mesh.coordinator_address = ""  # several hosts: "host:port" of process 0 (or the environment)
+  c.mesh.num_processes = 0  # several hosts: how many (0: JAX_NUM_PROCESSES, else one)
+  c.mesh.process_id = -1  # several hosts: this one's index (-1: JAX_PROCESS_ID)
   return c

@@ -76,7 +76,7 @@ def latest_checkpoint(workdir: pathlib.Path) -> pathlib.Path:
 @pytest.mark.parametrize("overrides, match", [
     (dict(train__learning_rat=0.1),
      "unknown config key learning_rat in train; valid keys: b1, b2, batch_size"),
-    (dict(trian__learning_rate=0.1), "unknown config key trian; valid keys: data, decode, model, seed"),
+    (dict(trian__learning_rate=0.1), "unknown config key trian; valid keys: data, decode, mesh, model, seed"),
     (dict(train__optimizer="adamm"), "train.optimizer='adamm' is not valid; use one of 'adam', "
                                      "'adamw', 'sgd'"),
     (dict(train__schedule="cosine_decay"), "use one of 'constant', 'cosine', 'rsqrt'"),

@@ -3,11 +3,15 @@
 import csv
 import json
 import math
+import re
+import subprocess
+import sys
+import time
 
 import pytest
 
-from seqattn import sweep
-from conftest import CONFIGS
+from seqattn import report, sweep
+from conftest import CONFIGS, ROOT
 
 SWEEP_FILE = f'''
 import pathlib
@@ -28,24 +32,66 @@ def sweep(add):
 '''
 
 
+POINTS = ["attention=additive,seed=0", "attention=additive,seed=1",
+          "attention=course_mlp,seed=0", "attention=course_mlp,seed=1"]
+
+
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
+  """Two workers (processes, as a job array's tasks) on one sweep directory; then the sweep
+  again in this process, which finds every point done and only aggregates."""
   root = tmp_path_factory.mktemp("sweep")
   config = root / "tiny_sweep.py"
   config.write_text(SWEEP_FILE)
+  workers = [subprocess.Popen([sys.executable, "launch.py", "--mode", "sweep", "--config",
+                               str(config), "--workdir", str(root / "work"),
+                               f"--sweep_worker={i}/2"], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+  outputs = [w.communicate(timeout=600) for w in workers]
+  for w, (_, err) in zip(workers, outputs):
+    assert w.returncode == 0, err[-3000:]
+  trained = [re.findall(r"\] (\S+) \(worker", out) for out, _ in outputs]
   rows = sweep.run(str(config), root / "work", progress=False)
-  return config, root / "work", rows
+  return config, root / "work", rows, trained
 
 
-def test_every_point_has_its_workdir(swept):
-  _, work, _ = swept
-  names = sorted(p.name for p in (work / "points").iterdir())
-  assert names == ["attention=additive,seed=0", "attention=additive,seed=1",
-                   "attention=course_mlp,seed=0", "attention=course_mlp,seed=1"]
+def test_two_workers_train_every_point_exactly_once(swept):
+  _, work, _, trained = swept
+  assert sorted(trained[0] + trained[1]) == POINTS  # each point by one worker
+  assert trained[0] and trained[1]  # both worked
+  assert sorted(p.name for p in (work / "points").iterdir()) == POINTS
+  for name in POINTS:
+    steps = [json.loads(l)["step"] for l in (work / "points" / name / "metrics.jsonl").open()]
+    assert steps == [8]  # one run, logged once
+
+
+HOLD_LOCK = """
+import pathlib, sys, time
+from seqattn import workdirs
+point = pathlib.Path(sys.argv[1])
+with workdirs.owned(point):  # another worker, training this point
+  print("locked", flush=True)
+  time.sleep(1.0)
+  (point / "results.json").write_text("{}")
+"""
+
+
+def test_a_worker_waits_for_the_point_another_worker_trains(tmp_path):
+  todo = [{"seed": 0}]
+  point = tmp_path / "points" / sweep.point_name(todo[0])
+  point.mkdir(parents=True)
+  holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(point)], stdout=subprocess.PIPE,
+                            text=True)
+  assert holder.stdout.readline().strip() == "locked"
+  start = time.monotonic()
+  # A config of None would fail if this worker tried to train the point itself.
+  sweep.train_points(todo, [None], tmp_path, progress=False, poll_seconds=0.05)
+  assert time.monotonic() - start > 0.5  # it waited for the other worker's results
+  assert holder.wait(timeout=60) == 0
 
 
 def test_aggregate_is_mean_and_t_interval_over_seeds(swept):
-  _, work, rows = swept
+  _, work, rows, _ = swept
   assert [r["group"] for r in rows] == ["attention=course_mlp", "attention=additive"]
   for row in rows:
     attention = row["group"].split("=")[1]
@@ -81,7 +127,7 @@ def test_aggregate_of_known_points_is_their_mean_and_t_interval(tmp_path):
   for overrides, exact, aer, reached in zip(todo, (0.5, 0.7, 0.9), (0.1, 0.2, 0.6),
                                             (100, 200, 300)):
     _write_point(tmp_path, overrides, exact, aer, reached)
-  [row] = sweep.aggregate(tmp_path, todo, target=0.9)
+  [row] = report.aggregate(tmp_path, todo, target=0.9)
   t = 4.302653  # t(0.975, 2): three seeds
   assert row["group"] == "attention=dot" and row["seeds"] == 3
   assert row["exact_match"] == pytest.approx(0.7)
@@ -94,7 +140,7 @@ def test_aggregate_of_known_points_is_their_mean_and_t_interval(tmp_path):
 
 
 def test_length_study_and_plots_are_written(swept):
-  _, work, _ = swept
+  _, work, _, _ = swept
   study = (work / "length_study.md").read_text()
   assert study.splitlines()[0].startswith("| group | 1-10 | 11-20 |")
   for png in ("accuracy_by_length.png", "learning_curves.png", "attention_by_variant.png"):
@@ -102,16 +148,16 @@ def test_length_study_and_plots_are_written(swept):
 
 
 def test_a_rerun_skips_finished_points(swept):
-  config, work, rows = swept
+  config, work, rows, _ = swept
   stamps = {p: p.stat().st_mtime_ns for p in (work / "points").glob("*/results.json")}
   assert sweep.run(str(config), work, progress=False) == rows
   assert stamps == {p: p.stat().st_mtime_ns for p in (work / "points").glob("*/results.json")}
 
 
 def test_mean_ci_of_one_value_and_of_known_values():
-  assert sweep.mean_ci([0.5]) == (0.5, 0.0)
-  assert sweep.mean_ci([100.0, math.inf]) == (math.inf, math.inf)  # a seed never reached it
-  mean, half = sweep.mean_ci([1.0, 2.0, 3.0])
+  assert report.mean_ci([0.5]) == (0.5, 0.0)
+  assert report.mean_ci([100.0, math.inf]) == (math.inf, math.inf)  # a seed never reached it
+  mean, half = report.mean_ci([1.0, 2.0, 3.0])
   assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / math.sqrt(3), rel=1e-6)
 
 

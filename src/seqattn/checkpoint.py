@@ -122,10 +122,15 @@ def _misfits(stored, abstract) -> list[str]:
 
 
 def restore(workdir, step: int, abstract: dict[str, Any]) -> dict[str, Any]:
-  """The array items named in `abstract` from checkpoint `step`, shaped like their values.
+  """The array items named in `abstract` from checkpoint `step`, shaped like their values and
+  placed as their shardings say (on this process's first device where they name none: a
+  checkpoint written by several processes is read by one).
 
   Refuses (CheckpointError) a checkpoint that cannot be read or whose arrays do not fit.
   """
+  here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
+                                                         sharding=a.sharding or here), abstract)
   args = ocp.args.Composite(**{k: ocp.args.StandardRestore(v) for k, v in abstract.items()})
   try:
     with _reader(workdir) as mngr:

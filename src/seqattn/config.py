@@ -164,6 +164,21 @@ class DecodeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class MeshConfig:
+  """Where a run computes (seqattn.parallel); not what: runs differing here compute the same."""
+
+  data: int  # devices along the batch axis; -1: every device of every process
+  model: int = dataclasses.field(metadata=POSITIVE)  # devices splitting large kernels
+  coordinator_address: str  # several processes: process 0's "host:port"; "": from environment
+  num_processes: int = dataclasses.field(metadata=NON_NEGATIVE)  # 0: from the environment
+  process_id: int  # -1: from the environment (JAX_PROCESS_ID)
+
+  def __post_init__(self):
+    refuse([(self.data == 0 or self.data < -1,
+             f"mesh.data={self.data} is not valid; use -1 (every device) or a number > 0")])
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
   seed: int
   # The task's own dataclass (`Task.Config` of the task named by data.task), chosen at freeze.
@@ -171,6 +186,7 @@ class Config:
   model: ModelConfig
   train: TrainConfig
   decode: DecodeConfig
+  mesh: MeshConfig
 
   def __post_init__(self):
     metrics = _tasks()[self.data.task].METRICS

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqattn import alignment, decode, liveness, metrics
+from seqattn import alignment, decode, liveness, metrics, parallel
 from seqattn.config import DecodeConfig
 from seqattn.data.batching import Batch, Split, eval_batches
 from seqattn.models import ends
@@ -40,18 +40,20 @@ class Evaluation(NamedTuple):
 
 
 def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: DecodeConfig,
-             task: Task, data: Data) -> Evaluation:
+             task: Task, data: Data, mesh=None) -> Evaluation:
   """Metrics over a whole split of `data` (the shared ones, the task's and the attention's
-  liveness), decoding with `search`."""
+  liveness), decoding with `search`; with a `mesh`, each batch is split along its data axis."""
   sums, predictions, alpha = None, [], []
   for batch in eval_batches(split, batch_size):
+    if mesh is not None:
+      batch = parallel.shard_batch(mesh, batch)
     counts, predictions_B, alpha_BxTxS = eval_step(model, params, batch, search)
     sums = counts if sums is None else jax.tree.map(jnp.add, sums, counts)
     predictions.append(predictions_B)
     alpha.append(alpha_BxTxS)
   n = len(split)
-  predictions = np.concatenate(jax.device_get(predictions))[:n]
-  alpha = np.concatenate(jax.device_get(alpha))[:n]
+  sums, predictions, alpha = parallel.to_host((sums, predictions, alpha))
+  predictions, alpha = np.concatenate(predictions)[:n], np.concatenate(alpha)[:n]
   shared = metrics.summarise({k: float(v) for k, v in sums.items()})
   alive = liveness.measures(alpha, split.input_lengths,
                             np.asarray(model.target.mask(split.targets)))

@@ -59,8 +59,12 @@ class Logs:
   repeats nor loses a record. Refuses (LogError) a log it cannot read, before writing anything.
   """
 
-  def __init__(self, workdir: pathlib.Path, resume_step: int):
+  def __init__(self, workdir: pathlib.Path, resume_step: int, enabled: bool = True):
+    """`enabled=False`: a process of a multi-host run other than process 0; it writes nothing."""
     self.path = workdir / "metrics.jsonl"
+    self.enabled, self.tensorboard = enabled, None
+    if not enabled:
+      return
     kept = records_up_to(self.path, resume_step)
     partial = self.path.with_suffix(".jsonl.tmp")
     partial.write_text("".join(kept))
@@ -69,6 +73,8 @@ class Logs:
 
   def write(self, record: dict[str, Any]) -> None:
     """One line of `metrics.jsonl` (flushed at once) and its numbers as TensorBoard scalars."""
+    if not self.enabled:
+      return
     with self.path.open("a") as f:
       f.write(json.dumps(record) + "\n")
     self.scalars(record)

@@ -2,38 +2,27 @@
 
 A config file that defines `sweep(add)` calls `add(**{"model.attention": "dot", "seed": 1})`
 once per point. `run` trains the points that have no `results.json` yet (so a re-run resumes),
-then writes `results.csv` and `results.md` (mean ± 95% CI over seeds of each group of points
-that differ only in their seed), the accuracy-by-length table, and PNG plots.
+then writes the tables and plots of seqattn.report.
+
+Several workers may share one sweep directory (a cluster's job array: worker i of N, each its
+own process, on one or many hosts): a worker claims a point by owning its workdir (the run's
+lock, see workdirs.owned), so each point is trained by one worker; a worker killed mid-point
+releases it with its process, and another worker (or a rerun) resumes it from its checkpoints.
+A point counts once it has its results.json. Every worker waits for the points others are
+training, then writes the same tables.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import pathlib
-import statistics
-from typing import Any, Callable
+import time
+from typing import Any
 
 import ml_collections
-from scipy import stats
 
-from seqattn import config as config_lib, plots, predict
+from seqattn import config as config_lib, report, workdirs
+from seqattn.report import point_name
 from seqattn.training import run as training_run
-
-# Columns of the aggregate table: (name, how to read it from a point's results and log).
-MEASURES: dict[str, Callable[[dict, list[dict]], float | None]] = {
-    "exact_match": lambda r, log: r["test_exact_match"],
-    "token_accuracy": lambda r, log: r["test_token_accuracy"],
-    "final_loss": lambda r, log: r["test_loss"],
-    "attention_mass": lambda r, log: r["alignment"]["mass"],
-    "argmax_alignment": lambda r, log: r["alignment"]["argmax"],
-    "aer": lambda r, log: r["alignment"]["aer"],
-    "attention_entropy": lambda r, log: r["alignment"]["entropy"],
-    "dead_attention": lambda r, log: float(r["dead_attention"]),  # the share of dead seeds
-    "train_seconds": lambda r, log: r["seconds"],
-    "parameters": lambda r, log: r["parameters"],
-}
 
 
 def load_module(path: str):
@@ -50,39 +39,40 @@ def points(module) -> list[dict[str, Any]]:
   return found
 
 
-def point_name(overrides: dict[str, Any]) -> str:
-  """A readable directory name: 'attention=dot,placement=after_rnn,seed=1'."""
-  return ",".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in overrides.items())
+def _order(n: int, worker: int, workers: int) -> list[int]:
+  """Worker `worker`'s own share of n points first (i ≡ worker mod workers), then the rest."""
+  own = list(range(worker, n, workers))
+  return own + [i for i in range(n) if i not in own]
 
 
-def group_name(overrides: dict[str, Any]) -> str:
-  return point_name({k: v for k, v in overrides.items() if k != "seed"}) or "all"
-
-
-def mean_ci(values: list[float]) -> tuple[float, float]:
-  """Mean and the half-width of its 95% Student-t confidence interval (0 for one value).
-
-  An infinite value (a target never reached) makes both infinite.
-  """
-  if not all(math.isfinite(v) for v in values):
-    return math.inf, math.inf
-  mean = statistics.fmean(values)
-  if len(values) < 2:
-    return mean, 0.0
-  sem = statistics.stdev(values) / math.sqrt(len(values))
-  return mean, float(stats.t.ppf(0.975, len(values) - 1) * sem)
-
-
-def steps_to(log: list[dict], target: float | None) -> float | None:
-  """The first logged step whose validation exact match reaches `target`."""
-  if target is None:
-    return None
-  return next((r["step"] for r in log if r.get("val_exact_match", 0.0) >= target), math.inf)
+def train_points(todo: list[dict], configs: list, workdir: pathlib.Path, worker: int = 0,
+                 workers: int = 1, progress: bool = True, poll_seconds: float = 1.0) -> None:
+  """Trains every point without results, claiming each; returns once all have results."""
+  while True:
+    busy = 0
+    for i in _order(len(todo), worker, workers):
+      point_dir = workdir / "points" / point_name(todo[i])
+      if (point_dir / "results.json").exists():
+        continue
+      try:
+        with workdirs.owned(point_dir):  # the claim
+          if (point_dir / "results.json").exists():  # finished while this worker looked
+            continue
+          if progress:
+            print(f"[{i + 1}/{len(todo)}] {point_name(todo[i])} (worker {worker})", flush=True)
+          training_run.train_and_evaluate(configs[i], point_dir, progress=progress)
+      except workdirs.WorkdirBusy:
+        busy += 1
+    if not busy:
+      return
+    time.sleep(poll_seconds)  # another worker is training a point: wait for its results
 
 
 def run(config_path: str, workdir: str | pathlib.Path, progress: bool = True,
-        base: ml_collections.ConfigDict | None = None) -> list[dict]:
-  """Trains the missing points, then aggregates all of them; returns the aggregate rows.
+        base: ml_collections.ConfigDict | None = None, worker: int = 0,
+        workers: int = 1) -> list[dict]:
+  """Trains the missing points (as worker `worker` of `workers`), then aggregates all of
+  them; returns the aggregate rows.
 
   `base` (default: the file's get_config) is the config every point overrides.
   """
@@ -90,125 +80,11 @@ def run(config_path: str, workdir: str | pathlib.Path, progress: bool = True,
   base = module.get_config(arg) if base is None else base
   workdir = pathlib.Path(workdir)
   todo = points(module)
-  configs = [config_lib.freeze(config_lib.override(base, o)) for o in todo]  # every typo fails up front
-  for i, (overrides, config) in enumerate(zip(todo, configs)):
-    point_dir = workdir / "points" / point_name(overrides)
-    if (point_dir / "results.json").exists():
-      continue
-    if progress:
-      print(f"[{i + 1}/{len(todo)}] {point_name(overrides)}", flush=True)
-    training_run.train_and_evaluate(config, point_dir, progress=progress)
-  rows = aggregate(workdir, todo, getattr(module, "TARGET_EXACT_MATCH", None))
-  write_tables(workdir, rows)
-  write_length_study(workdir, todo)
-  write_plots(workdir, todo, module)
+  configs = [config_lib.freeze(config_lib.override(base, o)) for o in todo]  # typos fail here
+  train_points(todo, configs, workdir, worker, workers, progress)
+  with workdirs.owned(workdir, wait=True):  # one worker at a time writes the tables
+    rows = report.aggregate(workdir, todo, getattr(module, "TARGET_EXACT_MATCH", None))
+    report.write_tables(workdir, rows)
+    report.write_length_study(workdir, todo)
+    report.write_plots(workdir, todo, module)
   return rows
-
-
-def _point(workdir: pathlib.Path, overrides: dict) -> tuple[dict, list[dict]]:
-  point_dir = workdir / "points" / point_name(overrides)
-  results = json.loads((point_dir / "results.json").read_text())
-  log = [json.loads(line) for line in (point_dir / "metrics.jsonl").open()]
-  return results, log
-
-
-def _groups(todo: list[dict]) -> dict[str, list[dict]]:
-  groups: dict[str, list[dict]] = {}
-  for overrides in todo:
-    groups.setdefault(group_name(overrides), []).append(overrides)
-  return groups
-
-
-def aggregate(workdir: pathlib.Path, todo: list[dict], target: float | None) -> list[dict]:
-  """One row per group: mean and 95% CI half-width of each measure over its seeds."""
-  rows = []
-  for name, members in _groups(todo).items():
-    row: dict[str, Any] = dict(group=name, seeds=len(members))
-    runs = [_point(workdir, o) for o in members]
-    measures = dict(MEASURES)
-    if target is not None:
-      measures[f"steps_to_{target:g}"] = lambda r, log: steps_to(log, target)
-    for measure, read in measures.items():
-      row[measure], row[f"{measure}_ci95"] = mean_ci([read(r, log) for r, log in runs])
-    rows.append(row)
-  return rows
-
-
-def write_tables(workdir: pathlib.Path, rows: list[dict]) -> None:
-  with (workdir / "results.csv").open("w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-  measures = [k for k in rows[0] if k not in ("group", "seeds") and not k.endswith("_ci95")]
-  lines = ["| group | seeds | " + " | ".join(measures) + " |",
-           "|---|---|" + "---|" * len(measures)]
-  for row in rows:
-    cells = [_format(row[m], row[f"{m}_ci95"], m) for m in measures]
-    lines.append(f"| {row['group']} | {row['seeds']} | " + " | ".join(cells) + " |")
-  (workdir / "results.md").write_text("\n".join(lines) + "\n")
-
-
-def _format(mean: float, ci: float, measure: str) -> str:
-  if math.isinf(mean):
-    return "not reached by every seed"
-  if measure == "dead_attention":
-    return f"{mean:.0%} of seeds"
-  if measure in ("parameters",) or measure.startswith("steps_to"):
-    return f"{mean:,.0f} ± {ci:,.0f}"
-  if measure == "train_seconds":
-    return f"{mean:.1f} ± {ci:.1f}"
-  return f"{mean:.4f} ± {ci:.4f}"
-
-
-def length_buckets(results: dict, width: int) -> dict[int, tuple[int, int]]:
-  """(correct, total) per source-length bucket [lo, lo + width) from a point's results."""
-  buckets: dict[int, list[int]] = {}
-  for length, (correct, total) in results["exact_by_length"].items():
-    lo = (int(length) - 1) // width * width + 1
-    buckets.setdefault(lo, [0, 0])
-    buckets[lo][0] += correct
-    buckets[lo][1] += total
-  return {lo: tuple(buckets[lo]) for lo in sorted(buckets)}
-
-
-def write_length_study(workdir: pathlib.Path, todo: list[dict], width: int = 10) -> None:
-  """Exact match by source-length bucket per group (seeds pooled): a table and a plot."""
-  curves: dict[str, dict[int, float]] = {}
-  for name, members in _groups(todo).items():
-    pooled: dict[int, list[int]] = {}
-    for overrides in members:
-      for lo, (correct, total) in length_buckets(_point(workdir, overrides)[0], width).items():
-        pooled.setdefault(lo, [0, 0])
-        pooled[lo][0] += correct
-        pooled[lo][1] += total
-    curves[name] = {lo: c / t for lo, (c, t) in sorted(pooled.items())}
-  buckets = sorted({lo for curve in curves.values() for lo in curve})
-  header = " | ".join(f"{lo}-{lo + width - 1}" for lo in buckets)
-  lines = [f"| group | {header} |", "|---|" + "---|" * len(buckets)]
-  for name, curve in curves.items():
-    cells = [f"{curve[lo]:.3f}" if lo in curve else "" for lo in buckets]
-    lines.append(f"| {name} | " + " | ".join(cells) + " |")
-  (workdir / "length_study.md").write_text("\n".join(lines) + "\n")
-  plots.lines({name: (list(c), list(c.values())) for name, c in curves.items()},
-              workdir / "accuracy_by_length.png", xlabel="source length (bucket start)",
-              ylabel="test exact match", title="Exact match by source length")
-
-
-def write_plots(workdir: pathlib.Path, todo: list[dict], module) -> None:
-  """Learning curves per group (first seed) and attention heatmaps side by side."""
-  first = {name: members[0] for name, members in _groups(todo).items()}
-  curves = {}
-  for name, overrides in first.items():
-    log = [r for r in _point(workdir, overrides)[1] if "val_exact_match" in r]
-    curves[name] = ([r["step"] for r in log], [r["val_exact_match"] for r in log])
-  plots.lines(curves, workdir / "learning_curves.png", xlabel="step",
-              ylabel="validation exact match", title="Learning curves (first seed)")
-  inputs = getattr(module, "HEATMAP_INPUTS", None)
-  if not inputs:
-    return
-  panels = {}
-  for name, overrides in first.items():
-    point_dir = workdir / "points" / point_name(overrides)
-    trained = predict.load(point_dir, train_command=f"(sweep point {point_dir})")
-    panels[name] = predict.predict(trained, list(inputs))
-  plots.heatmap_grid(panels, workdir / "attention_by_variant.png")

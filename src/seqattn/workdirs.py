@@ -22,6 +22,10 @@ class WorkdirError(ValueError):
   """A workdir this run cannot use; the message says why and what to do."""
 
 
+class WorkdirBusy(WorkdirError):
+  """Another process owns the workdir."""
+
+
 def check_writable(workdir: pathlib.Path) -> None:
   """Creates `workdir` if needed and proves that files can be written in it (none is kept)."""
   try:
@@ -37,38 +41,45 @@ def check_writable(workdir: pathlib.Path) -> None:
 
 
 LOCK_FILE = ".lock"
+_held: dict[pathlib.Path, int] = {}  # workdirs this process owns, with their nesting depth
 
 
 @contextlib.contextmanager
-def owned(workdir: pathlib.Path) -> Iterator[None]:
-  """Holds `workdir`'s exclusive lock for the block; refuses (WorkdirError) at once when another
-  process holds it, naming that process.
+def owned(workdir: pathlib.Path, wait: bool = False) -> Iterator[None]:
+  """Holds `workdir`'s exclusive lock for the block; refuses (WorkdirBusy) at once when another
+  process holds it, naming that process (`wait`: waits for it instead). Re-entrant within a
+  process (a sweep claims a point, then trains it).
 
   The lock is the operating system's (flock): it goes with the process, so a run killed with
   SIGKILL never leaves a stale lock. Readers (`predict`, `evaluate`) take no lock.
   """
   check_writable(workdir)
-  path = workdir / LOCK_FILE
-  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  key = workdir.resolve()
+  if key in _held:
+    _held[key] += 1
+    try:
+      yield
+    finally:
+      _held[key] -= 1
+    return
+  fd = os.open(workdir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
   try:
     try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:
       holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-      raise WorkdirError(f"workdir {workdir} is in use by a run that is still going ({holder}). "
-                         f"Wait for it to end, stop it, or choose another --workdir.") from None
+      raise WorkdirBusy(f"workdir {workdir} is in use by a run that is still going ({holder}). "
+                        f"Wait for it to end, stop it, or choose another --workdir.") from None
     os.ftruncate(fd, 0)
     started = datetime.datetime.now().isoformat(timespec="seconds")
     os.pwrite(fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)
-    yield
+    _held[key] = 1
+    try:
+      yield
+    finally:
+      del _held[key]
   finally:
     os.close(fd)  # releases the lock
-
-
-def holder(workdir: pathlib.Path) -> str | None:
-  """What the lock file says of the run that holds or last held `workdir`'s lock."""
-  path = workdir / LOCK_FILE
-  return path.read_text().strip() if path.exists() else None
 
 
 def stored_config(workdir: pathlib.Path) -> dict[str, Any] | None:
@@ -103,7 +114,9 @@ def check_config(config: Config, stored: Mapping[str, Any] | None, where: str,
   """
   if stored is None:
     return []
-  diffs = differences(stored, json.loads(config.to_json()))
+  # Where a run computes (the mesh, this process's id) does not change what it computes.
+  what = lambda c: {k: v for k, v in c.items() if k != "mesh"}
+  diffs = differences(what(stored), what(json.loads(config.to_json())))
   if diffs and not force:
     shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
     raise WorkdirError(

@@ -8,6 +8,7 @@ One run at a time owns a workdir (an exclusive lock, see workdirs.owned).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -17,14 +18,14 @@ from typing import Any
 import jax
 import tqdm
 
-from seqattn import checkpoint, evaluation, liveness, logs, tasks, workdirs
+from seqattn import checkpoint, evaluation, liveness, logs, parallel, tasks, workdirs
 from seqattn.config import Config
 from seqattn.models.seq2seq import Seq2Seq, init_params
 from seqattn.training.optim import learning_rate
 from seqattn.training.progress import (Interrupted, Progress, batches_from, check_finite,
                                        root_keys, stop_signals)
 from seqattn.training.step import (StepConfig, TrainState, abstract_state, create_state,
-                                   on_device, reset_sums, train_step)
+                                   reset_sums, train_step)
 
 
 def build_model(config: Config, task: tasks.Task, codec: tasks.base.Codec) -> Seq2Seq:
@@ -41,7 +42,7 @@ def save_checkpoint(mngr, config: Config, state: TrainState, keys: dict[str, jax
                   dict(config=config.to_dict(), progress=dataclasses.asdict(prog)), metrics)
 
 
-def resume(workdir: pathlib.Path, config: Config, static: StepConfig,
+def resume(workdir: pathlib.Path, config: Config, static: StepConfig, mesh,
            force: bool) -> tuple[TrainState, dict[str, jax.Array], Progress] | None:
   """(state, PRNG keys, progress) of the latest checkpoint in `workdir`; None without one.
 
@@ -55,7 +56,8 @@ def resume(workdir: pathlib.Path, config: Config, static: StepConfig,
   where = f"checkpoint {checkpoint.directory(workdir) / str(step)}"
   workdirs.check_config(config, meta["config"], where, force)
   key_data = jax.eval_shape(lambda: {k: jax.random.key_data(v) for k, v in root_keys(0).items()})
-  arrays = checkpoint.restore(workdir, step, dict(state=abstract_state(static), rng=key_data))
+  abstract = parallel.abstract_on(mesh, dict(state=abstract_state(static), rng=key_data))
+  arrays = checkpoint.restore(workdir, step, abstract)
   keys = {k: jax.random.wrap_key_data(v) for k, v in arrays["rng"].items()}
   prog = Progress(**meta["progress"])
   if meta["config"]["train"]["best_metric"] != config.train.best_metric:  # --force: start over
@@ -71,8 +73,10 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, progress: bo
   Returns the final metrics (also in `<workdir>/results.json`).
   """
   workdir = pathlib.Path(workdir)
-  with workdirs.owned(workdir):
-    return _train_and_evaluate(config, workdir, progress, force)
+  parallel.initialize(config.mesh)
+  # Process 0 owns the workdir for all the processes of a multi-host run.
+  with workdirs.owned(workdir) if parallel.is_primary() else contextlib.nullcontext():
+    return _train_and_evaluate(config, workdir, progress and parallel.is_primary(), force)
 
 
 def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
@@ -89,10 +93,12 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
   total_steps = steps_per_epoch * cfg.num_epochs
   model = build_model(config, task, data.codec)
   static = StepConfig(model, cfg, total_steps)
-  resumed = resume(workdir, config, static, force)
+  mesh = parallel.mesh(config.mesh)
+  resumed = resume(workdir, config, static, mesh, force)
   if resumed is None:
-    keys = on_device(root_keys(config.seed))
+    keys = root_keys(config.seed)  # computed by each process on its own, then placed
     state = create_state(init_params(model, keys["init"]), static)
+    keys, state = parallel.place_state(mesh, (keys, state))
     prog = Progress()
   else:
     state, keys, prog = resumed
@@ -104,31 +110,33 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
   elapsed = lambda: before + time.perf_counter() - start
   lr = learning_rate(cfg, total_steps)
   evaluate = lambda split: evaluation.evaluate(model, state.params, split, cfg.eval_batch_size,
-                                               config.decode, task, data)
+                                               config.decode, task, data, mesh)
+  primary = parallel.is_primary()
 
-  with logs.Logs(workdir, step) as log, \
+  with logs.Logs(workdir, step, enabled=primary) as log, \
        checkpoint.manager(workdir, cfg.keep_checkpoints, cfg.best_metric, config.best_mode) as mngr:
-    (workdir / "config.json").write_text(config.to_json())
-    data.codec.save(workdir)
+    if primary:
+      (workdir / "config.json").write_text(config.to_json())
+      data.codec.save(workdir)
     with stop_signals() as stop, tqdm.tqdm(total=total_steps, initial=step, unit="step",
                                            disable=not progress, dynamic_ncols=True) as bar:
       for epoch, index, batch in batches_from(data.train, cfg.batch_size, keys["shuffle"],
                                               cfg.num_epochs, prog.epoch, prog.batch):
         if stop:
-          check_finite(cfg, jax.device_get(state.sums), step, mngr.latest_step(), workdir)
+          check_finite(cfg, parallel.to_host(state.sums), step, mngr.latest_step(), workdir)
           prog.seconds = elapsed()
           save_checkpoint(mngr, config, state, keys, prog, None)
           raise Interrupted(stop[0], step, checkpoint.directory(workdir) / str(step))
         if prog.stop_early(cfg):
           break
-        state, _ = train_step(state, batch, keys["dropout"], static)
+        state, _ = train_step(state, parallel.shard_batch(mesh, batch), keys["dropout"], static)
         step += 1
         prog.epoch, prog.batch = epoch, index + 1
         bar.update()
         last = epoch == cfg.num_epochs - 1 and index == steps_per_epoch - 1
         if step % cfg.eval_every_steps and not last:
           continue
-        sums = jax.device_get(state.sums)  # the one wait for the device in an interval
+        sums = parallel.to_host(state.sums)  # the one wait for the devices in an interval
         check_finite(cfg, sums, step, mngr.latest_step(), workdir)
         validation = evaluate(data.val)
         val = {f"val_{k}": v for k, v in validation.metrics.items()}
@@ -154,6 +162,8 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
                  **{f"best_{cfg.best_metric}": prog.best_value},
                  stopped_early=prog.stop_early(cfg), seconds=elapsed(),
                  parameters=sum(x.size for x in jax.tree.leaves(state.params)),
+                 params_sha256=parallel.local_digest(state.params),
                  **evaluation.report(model, task, data, final))
-  (workdir / "results.json").write_text(json.dumps(results, indent=2))
+  if primary:
+    (workdir / "results.json").write_text(json.dumps(results, indent=2))
   return results

@@ -55,21 +55,27 @@ def on_device(tree):
   A fresh, a restored and a reset state then give the jitted step one signature (committed and
   uncommitted arguments compile apart), so a resumed run runs the same executable.
   """
-  return jax.device_put(tree, jax.devices()[0])
+  return jax.device_put(tree, jax.local_devices()[0])
 
 
+def zero_sums() -> dict[str, jax.Array]:
+  """Fresh sums (one buffer each: the step donates them)."""
+  f32, i32 = (lambda: jnp.zeros((), jnp.float32)), (lambda: jnp.zeros((), jnp.int32))
+  return dict(loss=f32(), attention_grad_norm=f32(), finite=i32(), nonfinite=i32(),
+              first_nonfinite=i32())
+
+
+@jax.jit
 def reset_sums(state: TrainState) -> TrainState:
-  sums = dict(loss=jnp.zeros((), jnp.float32), attention_grad_norm=jnp.zeros((), jnp.float32),
-              finite=jnp.zeros((), jnp.int32),
-              nonfinite=jnp.zeros((), jnp.int32), first_nonfinite=jnp.zeros((), jnp.int32))
-  return state.replace(sums=on_device(sums))
+  """`state` with its sums at zero, placed as they were (a jitted function keeps shardings)."""
+  return state.replace(sums=jax.tree.map(jnp.zeros_like, state.sums))
 
 
 def create_state(params, static: StepConfig) -> TrainState:
   # An array step (not the Python int 0) keeps the first call's signature equal to the rest.
   state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                     opt_state=static.tx.init(params), sums={})
-  return on_device(reset_sums(state))
+                     opt_state=static.tx.init(params), sums=zero_sums())
+  return on_device(state)
 
 
 def abstract_state(static: StepConfig) -> TrainState:

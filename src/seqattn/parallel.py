@@ -1,0 +1,132 @@
+"""Data parallelism on JAX's own runtime: a device mesh, sharded batches, several processes.
+
+The mesh has a `data` axis (batches are split along it; parameters and optimiser state are
+replicated) and a `model` axis (large kernels are split along their last dimension, for big
+hidden sizes or vocabularies). The global batch is the config's whatever the device count, so a
+run computes the same numbers on 1 or 8 devices, up to the order of float additions.
+
+Several processes (hosts) join through `jax.distributed.initialize`; every process reads the
+same shuffled global batch and hands the mesh its own rows of it, so the global batch is the
+one a single process would read; only process 0 writes logs and files, while all take part in
+every computation and checkpoint save (orbax coordinates them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from seqattn.config import MeshConfig
+
+DATA, MODEL = "data", "model"
+MODEL_SHARDED_MIN_SIZE = 2 ** 16  # a kernel smaller than this is replicated: not worth a split
+
+
+def initialize(cfg: MeshConfig) -> None:
+  """Joins the processes of a multi-host run: from the config, else from the environment
+  (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); a single process does nothing.
+
+  Must run before anything else touches JAX's devices.
+  """
+  address = cfg.coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS", "")
+  processes = cfg.num_processes or int(os.environ.get("JAX_NUM_PROCESSES", "0"))
+  if not address or processes <= 1 or jax.distributed.is_initialized():
+    return
+  process_id = cfg.process_id if cfg.process_id >= 0 else int(os.environ["JAX_PROCESS_ID"])
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts talk over gloo
+  jax.distributed.initialize(address, processes, process_id)
+
+
+def is_primary() -> bool:
+  """Whether this process writes the run's files (process 0)."""
+  return jax.process_index() == 0
+
+
+def mesh(cfg: MeshConfig) -> Mesh:
+  """The (data, model) mesh over every device of every process; data = -1 takes what is left."""
+  devices = jax.devices()
+  data = len(devices) // cfg.model if cfg.data == -1 else cfg.data
+  if data * cfg.model != len(devices):
+    raise ValueError(f"mesh.data={cfg.data} × mesh.model={cfg.model} does not match the "
+                     f"{len(devices)} devices; use mesh.data=-1 to take them all.")
+  # Auto axes: XLA propagates the shardings through the unchanged model code (GSPMD).
+  return jax.make_mesh((data, cfg.model), (DATA, MODEL), devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,) * 2)
+
+
+def _leaf_spec(mesh: Mesh, leaf) -> P:
+  """A large kernel whose last dimension divides evenly is split along `model`; the rest is
+  replicated."""
+  model = mesh.shape[MODEL]
+  shape = getattr(leaf, "shape", ())
+  if (model > 1 and len(shape) >= 2 and shape[-1] % model == 0
+          and np.prod(shape) >= MODEL_SHARDED_MIN_SIZE):
+    return P(*([None] * (len(shape) - 1)), MODEL)
+  return P()
+
+
+def state_shardings(mesh: Mesh, state):
+  """The sharding of every leaf of a train state (or of its abstract shapes)."""
+  return jax.tree.map(lambda leaf: NamedSharding(mesh, _leaf_spec(mesh, leaf)), state)
+
+
+def _place(leaf, sharding: NamedSharding) -> jax.Array:
+  """One global array from a value every process holds in full."""
+  if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+    return jax.random.wrap_key_data(_place(jax.random.key_data(leaf), sharding),
+                                    impl=jax.random.key_impl(leaf))
+  host = np.asarray(leaf)
+  return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def place_state(mesh: Mesh, state):
+  """`state` (the same in every process) on the mesh: replicated, large kernels split along
+  `model`."""
+  return jax.tree.map(_place, state, state_shardings(mesh, state))
+
+
+def abstract_on(mesh: Mesh, abstract):
+  """Abstract arrays carrying their mesh sharding: what a multi-process restore needs."""
+  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                      abstract, state_shardings(mesh, abstract))
+
+
+def local_rows(global_batch_size: int) -> slice:
+  """This process's rows of a global batch."""
+  per_process = global_batch_size // jax.process_count()
+  start = jax.process_index() * per_process
+  return slice(start, start + per_process)
+
+
+def shard_batch(mesh: Mesh, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+  """A global host batch as arrays split along the mesh's data axis; each process gives its
+  own rows (it holds the whole global batch: the shuffling is the same in every process)."""
+  size = next(iter(batch.values())).shape[0]
+  if size % mesh.shape[DATA]:
+    raise ValueError(f"a batch of {size} does not split over mesh.data={mesh.shape[DATA]} "
+                     f"devices; use a batch size that is a multiple of it.")
+  rows = local_rows(size)
+  return {k: jax.make_array_from_process_local_data(
+              NamedSharding(mesh, P(DATA, *([None] * (v.ndim - 1)))), v[rows], v.shape)
+          for k, v in batch.items()}
+
+
+def local_digest(tree) -> str:
+  """sha256 of this process's copy of a replicated tree: equal on every process of a run, and
+  across runs that computed the same numbers."""
+  digest = hashlib.sha256()
+  for leaf in jax.tree.leaves(tree):
+    digest.update(np.asarray(leaf.addressable_data(0)).tobytes())
+  return digest.hexdigest()
+
+
+def to_host(tree):
+  """Every leaf as one host numpy array, gathered from every process."""
+  if jax.process_count() == 1:
+    return jax.device_get(tree)
+  return multihost_utils.process_allgather(tree, tiled=True)
