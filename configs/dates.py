@@ -40,6 +40,9 @@ def get_config(arg=None):
   c.model.attention = "course_mlp"  # a name in seqattn.models.attention.REGISTRY
   c.model.attention_units = 10  # hidden size of the additive-family scores
   c.model.attention_window = 10  # D of local_m / local_p
+  # course_mlp: the energy bias b_w starts here, so relu(w·tanh(·) + b_w) starts positive; the
+  # course's 0 kills the attention (uniform weights, no gradient) on most seeds (BUILD_NOTES).
+  c.model.energy_bias = 5.0
   c.model.coverage = False  # Tu et al. 2016 coverage in additive scores
   c.model.placement = "before_rnn"  # before_rnn (Bahdanau, the course) | after_rnn (Luong)
   c.model.feed_previous_token = False  # the course feeds the context alone

@@ -17,7 +17,7 @@ from seqattn.models import attention
 B, T, Q = 3, 5, 6
 LENGTHS = jnp.array([2, 5, 4])
 MASK = jnp.arange(T)[None, :] < LENGTHS[:, None]
-SETTINGS = dict(units=4, query_size=Q, max_len=T, window=1, coverage=False)
+SETTINGS = dict(units=4, query_size=Q, max_len=T, window=1, coverage=False, energy_bias=0.0)
 
 
 def _step(t=0, lengths=LENGTHS, coverage=None):
@@ -171,6 +171,16 @@ def test_closed_form_course_mlp():
   keys = jnp.array([[[0.0], [np.arctanh(0.5)], [-1.0]]])
   e = _scores(module, params, jnp.zeros((1, 1)), keys, _step(lengths=jnp.array([3])))
   chex.assert_trees_all_close(e, jnp.array([[0.0, 1.0, 0.0]]), atol=1e-6)
+
+
+def test_course_mlp_with_the_energy_bias_starts_with_every_energy_positive():
+  """b_w = 5 exceeds |w · tanh(.)| <= ‖w‖₁ at init, whatever the query and keys: no energy
+  starts at relu's flat 0, where the attention dies."""
+  module = attention.make("course_mlp", **dict(SETTINGS, units=10, energy_bias=5.0))
+  query, keys = 10 * _random(1, B, Q), 10 * _random(2, B, T, Q)
+  p = _np(_init(module, query, keys, _step()))
+  assert np.abs(p["energy"]["kernel"]).sum() < p["energy"]["bias"][0] == 5.0
+  assert (np.asarray(_scores(module, p, query, keys, _step())) > 0).all()
 
 
 def test_course_mlp_equals_its_formula_on_random_parameters():

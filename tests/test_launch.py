@@ -23,11 +23,28 @@ def launch(*args, check=True):
 
 
 @pytest.fixture(scope="module")
-def trained_workdir(tmp_path_factory):
+def trained(tmp_path_factory):
+  """A tiny run with the course's energy bias 0: its attention dies within the first steps."""
   workdir = tmp_path_factory.mktemp("run")
-  out = launch("--config", "configs/test.py", "--workdir", str(workdir))
+  out = launch("--config", "configs/test.py", "--workdir", str(workdir),
+               "--config.model.energy_bias=0")
   assert "test exact match" in out.stdout
-  return workdir
+  return workdir, out
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(trained):
+  return trained[0]
+
+
+def test_a_run_whose_attention_dies_says_so_and_what_to_try(trained):
+  workdir, out = trained
+  assert "warning: the attention is dead: " in out.stderr and "model.energy_bias" in out.stderr
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["dead_attention"] and results["test_attention_uniform_rows"] > 0.5
+  log = [json.loads(l) for l in (workdir / "metrics.jsonl").open()]
+  assert all(r["val_attention_entropy_ratio"] > 0.95 for r in log[1:])
+  assert all(r["attention_grad_norm"] >= 0.0 for r in log)  # logged at every evaluation
 
 
 def test_predict_prints_outputs_writes_heatmaps_and_reports_unknown_characters(trained_workdir):
@@ -40,6 +57,7 @@ def test_predict_prints_outputs_writes_heatmaps_and_reports_unknown_characters(t
   assert (trained_workdir / "attention_3_may_1979.png").stat().st_size > 0
   assert (trained_workdir / "attention_tuesday_june_5_2018.png").exists()
   assert "'x'" in out.stderr and "<unk>" in out.stderr
+  assert "note: the attention is dead" in out.stdout  # beside each heatmap
 
 
 @pytest.mark.parametrize("text, message", [("", "empty input"),
@@ -78,7 +96,8 @@ def test_invalid_config_value_names_the_valid_ones(tmp_path):
 def test_another_config_is_refused_then_continued_with_force(trained_workdir, tmp_path):
   workdir = tmp_path / "run"
   shutil.copytree(trained_workdir, workdir)
-  args = ("--config", "configs/test.py", "--workdir", str(workdir), "--config.train.num_epochs=5")
+  args = ("--config", "configs/test.py", "--workdir", str(workdir),
+          "--config.model.energy_bias=0", "--config.train.num_epochs=5")
   out = launch(*args, check=False)
   assert out.returncode == 1
   assert "holds a run of another config (train.num_epochs: 4 -> 5)" in out.stderr

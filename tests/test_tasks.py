@@ -104,6 +104,7 @@ def test_a_task_defined_outside_the_library_trains_evaluates_and_predicts(tail_t
   assert "val_exact_match" not in log[0]  # a regression task has no exact match
   # Better than the best constant guess (the mean, 0: MAE ≈ 0.8 for standard normal values).
   assert results["test_mae"] < 0.5 and "alignment" not in results
+  assert not results["dead_attention"]
   assert (tmp_path / "tail.json").exists()
 
   again = launch.evaluate(tmp_path)

@@ -57,6 +57,7 @@ class ModelConfig:
       metadata=registered(_scores, "seqattn.models.attention.REGISTRY"))
   attention_units: int = dataclasses.field(metadata=POSITIVE)
   attention_window: int = dataclasses.field(metadata=POSITIVE)
+  energy_bias: float  # course_mlp: b_w's initial value (0: the course's, whose attention dies)
   coverage: bool
   placement: Literal["before_rnn", "after_rnn"]
   feed_previous_token: bool

@@ -16,9 +16,9 @@ UNIFORM_ATOL = 1e-6  # weights this close are equal: float noise of a softmax of
 DEAD_UNIFORM_ROWS = 0.5
 DEAD_ENTROPY_RATIO = 0.95
 ADVICE = ("the context is (nearly) the mean of the encoder states, whatever the output step. "
-          "Try the Keras initialisation of the course (model.init='keras'), a warmup "
-          "(train.warmup_steps), a lower train.learning_rate, or a score without a relu "
-          "(model.attention='additive').")
+          "Try a positive energy bias for the course's relu score (model.energy_bias=5, the "
+          "default), a warmup (train.warmup_steps), a lower train.learning_rate, or a score "
+          "without a relu (model.attention='additive').")
 
 
 def _rows(alpha_NxTxS: np.ndarray, lengths_N: np.ndarray, steps_NxT: np.ndarray):

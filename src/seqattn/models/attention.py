@@ -158,11 +158,19 @@ class CourseMLP(AdditiveBase):
 
   W [s; h] = W_s s + W_h h, so the key half W_h h_j + b is projected once per sequence; the
   second Dense(1) has a bias and a relu, unlike Bahdanau's v.
+
+  b_w starts at `energy_bias` (model.energy_bias), not at 0 as in the course's Keras code, so
+  that the relu starts in its linear region: |w · tanh(·)| <= ‖w‖₁, about 2.5 at init (10 units),
+  so with b_w = 5 every energy starts positive. With b_w = 0 about 3/4 of the energies start at
+  relu's flat 0, Adam's first steps push the rest below 0, and the attention is dead for good:
+  uniform weights and no gradient (BUILD_NOTES.md, "A live default attention").
   """
+
+  energy_bias: float = 0.0
 
   def setup(self):
     super().setup()
-    self.energy = nn.Dense(1)
+    self.energy = nn.Dense(1, bias_init=nn.initializers.constant(self.energy_bias))
 
   def __call__(self, query_BxQ, projected_BxTxA, step: Step) -> jax.Array:
     return nn.relu(self.energy(self.hidden(query_BxQ, projected_BxTxA, step)))[..., 0]
@@ -276,7 +284,7 @@ DOT_SCORES = ("dot", "scaled_dot")
 
 def make(name: str, **settings) -> nn.Module:
   """The variant registered under `name`, given the settings among
-  (units, query_size, max_len, window, coverage, bidirectional) that it declares."""
+  (units, query_size, max_len, window, coverage, bidirectional, energy_bias) that it declares."""
   cls = REGISTRY[name]
   fields = {f.name for f in dataclasses.fields(cls)}
   return cls(**{k: v for k, v in settings.items() if k in fields})

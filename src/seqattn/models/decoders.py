@@ -60,7 +60,7 @@ class Decoder(nn.Module):
     self.score = attention.make(
         cfg.attention, units=cfg.attention_units, query_size=cfg.decoder_units,
         max_len=self.max_input_len, window=cfg.attention_window, coverage=cfg.coverage,
-        bidirectional=cfg.bidirectional)
+        bidirectional=cfg.bidirectional, energy_bias=cfg.energy_bias)
     self.cells = [cells.make(cfg.decoder_cell, cfg.decoder_units)
                   for _ in range(cfg.decoder_layers)]
     self.dropout = nn.Dropout(cfg.dropout)
