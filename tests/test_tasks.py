@@ -29,8 +29,8 @@ class TailConfig:
   n_train: int = dataclasses.field(metadata=POSITIVE)
   n_val: int = dataclasses.field(metadata=POSITIVE)
   n_test: int = dataclasses.field(metadata=POSITIVE)
-  max_input_len: int = dataclasses.field(metadata=POSITIVE)
-  max_target_len: int = dataclasses.field(metadata=POSITIVE)
+  max_input_len: int = dataclasses.field(metadata=POSITIVE)  # window length
+  max_target_len: int = dataclasses.field(metadata=POSITIVE)  # values to give back
 
 
 @dataclasses.dataclass(frozen=True)

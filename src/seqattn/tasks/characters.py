@@ -17,6 +17,7 @@ from seqattn.data.batching import Split, pad
 from seqattn.data.examples import Example
 from seqattn.data.vocab import EOS, EOS_ID, PAD_ID, Vocab
 from seqattn.models import ends
+from seqattn.schema import POSITIVE
 from seqattn.tasks.base import Data, Output, Source, Task
 
 
@@ -63,6 +64,18 @@ def encode(pairs: Sequence[tuple[str, str]], codec: CharCodec, max_input_len: in
   tgts = [codec.tgt_vocab.encode(t) + [EOS_ID] * append_eos for _, t in pairs]
   return Split(pad(srcs, max_input_len), np.array([len(s) for s in srcs], np.int32),
                pad(tgts, max_target_len))
+
+
+@dataclasses.dataclass(frozen=True)
+class CharConfig:
+  """The `data` fields every character task has; a task's Config adds its own."""
+
+  task: str
+  n_train: int = dataclasses.field(metadata=POSITIVE)  # distinct training examples
+  n_val: int = dataclasses.field(metadata=POSITIVE)
+  n_test: int = dataclasses.field(metadata=POSITIVE)
+  max_input_len: int = dataclasses.field(metadata=POSITIVE)  # Tx
+  max_target_len: int = dataclasses.field(metadata=POSITIVE)  # Ty (<eos> included)
 
 
 class CharTask(Task):

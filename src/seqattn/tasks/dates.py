@@ -6,10 +6,10 @@ import dataclasses
 import datetime
 from typing import Literal
 
-from seqattn.schema import POSITIVE, ConfigError, refuse
+from seqattn.schema import ConfigError, refuse
 from seqattn.data import dates
 from seqattn.tasks.base import Output
-from seqattn.tasks.characters import CharTask
+from seqattn.tasks.characters import CharConfig, CharTask
 
 
 def _iso_date(text: str, name: str) -> datetime.date:
@@ -20,13 +20,7 @@ def _iso_date(text: str, name: str) -> datetime.date:
 
 
 @dataclasses.dataclass(frozen=True)
-class DatesConfig:
-  task: str
-  n_train: int = dataclasses.field(metadata=POSITIVE)
-  n_val: int = dataclasses.field(metadata=POSITIVE)
-  n_test: int = dataclasses.field(metadata=POSITIVE)
-  max_input_len: int = dataclasses.field(metadata=POSITIVE)
-  max_target_len: int = dataclasses.field(metadata=POSITIVE)
+class DatesConfig(CharConfig):
   date_start: str
   date_end: str
   year_pattern: Literal["calendar", "week_based"]

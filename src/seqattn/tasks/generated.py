@@ -6,17 +6,11 @@ import dataclasses
 
 from seqattn.schema import POSITIVE, refuse
 from seqattn.data import synthetic
-from seqattn.tasks.characters import CharTask
+from seqattn.tasks.characters import CharConfig, CharTask
 
 
 @dataclasses.dataclass(frozen=True)
-class GeneratedConfig:
-  task: str
-  n_train: int = dataclasses.field(metadata=POSITIVE)
-  n_val: int = dataclasses.field(metadata=POSITIVE)
-  n_test: int = dataclasses.field(metadata=POSITIVE)
-  max_input_len: int = dataclasses.field(metadata=POSITIVE)
-  max_target_len: int = dataclasses.field(metadata=POSITIVE)  # <eos> included
+class GeneratedConfig(CharConfig):
   # Lengths of the training and validation sequences (of each operand for addition), of the
   # test ones (a longer range tests generalisation), and the alphabet's size.
   min_len: int = dataclasses.field(metadata=POSITIVE)
