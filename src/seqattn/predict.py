@@ -15,6 +15,7 @@ import numpy as np
 
 from seqattn import checkpoint, config as config_lib, decode, tasks
 from seqattn.data.batching import Split, pad
+from seqattn.models import architectures
 from seqattn.models.seq2seq import Seq2Seq, abstract_params
 
 
@@ -65,8 +66,8 @@ def load(workdir: str | pathlib.Path, train_command: str,
     config = dataclasses.replace(config, decode=search)
   task = tasks.make(config.data)
   codec = task.restore(workdir)
-  model = Seq2Seq(config.model, codec.source, codec.target, task.max_input_len,
-                  task.max_target_len)
+  model = architectures.build(config.model, codec.source, codec.target, task.max_input_len,
+                             task.max_target_len)
   params = checkpoint.restore_params(workdir, step, abstract_params(model))
   return Trained(config, task, codec, model, params, step)
 
