@@ -105,6 +105,11 @@ def predict(workdir: pathlib.Path, texts: list[str], config: ConfigDict | None =
     png = workdir / f"attention_{predict_lib.file_name(p.source.shown)}.png"
     plots.attention_heatmap(p.best.alpha_TyxTx, p.source.labels, p.best.tokens, png,
                             title=f"{p.source.shown} -> {p.best.output}")
+    if p.input_alpha_TxK is not None:
+      input_png = workdir / f"input_attention_{predict_lib.file_name(p.source.shown)}.png"
+      plots.input_attention(p.input_alpha_TxK, p.source.features, p.source.labels, input_png,
+                            f"input attention α^k_t: {p.source.shown}")
+      png = f"{png}, {input_png}"
     print(f"{p.source.shown} -> {p.best.output}    ({png})")
     if len(p.hypotheses) > 1:
       for rank, h in enumerate(p.hypotheses, 1):

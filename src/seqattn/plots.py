@@ -93,7 +93,7 @@ def forecast_vs_actual(times: Sequence[str], actual: np.ndarray, forecasts: dict
 def input_attention(alpha_TxK: np.ndarray, series: Sequence[str], steps: Sequence[str], path,
                     title: str) -> None:
   """α^k_t of the driving series: per input step (left) and its mean over the steps (right)."""
-  width = min(24, 3 + 0.18 * len(series))
+  width = min(24, max(7, 3 + 0.18 * len(series)))
   fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, 7.5),
                                     gridspec_kw=dict(height_ratios=[1.3, 1]))
   image = top.imshow(alpha_TxK, cmap="viridis", aspect="auto", vmin=0.0)

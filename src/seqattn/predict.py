@@ -13,7 +13,7 @@ import re
 import jax
 import numpy as np
 
-from seqattn import checkpoint, config as config_lib, decode, tasks
+from seqattn import checkpoint, config as config_lib, decode, evaluation, tasks
 from seqattn.data.batching import Split, pad
 from seqattn.models import architectures
 from seqattn.models.seq2seq import Seq2Seq, abstract_params
@@ -46,6 +46,7 @@ class Hypothesis:
 class Prediction:
   source: tasks.Source  # the input as the model read it
   hypotheses: list[Hypothesis]  # best first; decode.n_best of them
+  input_alpha_TxK: np.ndarray | None = None  # attention over the input features (DA-RNN's α)
 
   @property
   def best(self) -> Hypothesis:
@@ -95,6 +96,11 @@ def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
   if isinstance(found, decode.Forecast):  # one hypothesis, no score
     found = decode.Beams(found.values_BxTxN[:, None], *(np.zeros((len(sources), 1)),) * 3,
                          found.alpha_BxTxS[:, None])
+  input_alpha = None
+  if evaluation.has_input_attention(trained.model):
+    input_alpha = jax.device_get(jax.jit(trained.model.apply, static_argnames="method")(
+        {"params": trained.params}, batch.inputs, batch.input_lengths,
+        method=trained.model.input_attention))
   out = []
   for i, source in enumerate(sources):
     hypotheses = []
@@ -103,7 +109,8 @@ def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
       hypotheses.append(Hypothesis(
           output, labels, float(found.scores_BxK[i, k]), float(found.log_probs_BxK[i, k]),
           found.alpha_BxKxTxS[i, k][:len(labels), :len(source.labels)]))
-    out.append(Prediction(source, hypotheses))
+    out.append(Prediction(source, hypotheses,
+                          None if input_alpha is None else input_alpha[i, :len(source.labels)]))
   return out
 
 
