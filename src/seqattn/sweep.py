@@ -21,10 +21,15 @@ from scipy import stats
 from seqattn import config as config_lib, plots, predict
 from seqattn.training import run as training_run
 
-# Columns of the aggregate table: (name, how to read it from a point's results and log).
+# Columns of the aggregate table: (name, how to read it from a point's results and log). A
+# measure the task does not report (no exact match for forecasts) is left out.
 MEASURES: dict[str, Callable[[dict, list[dict]], float | None]] = {
     "exact_match": lambda r, log: r["test_exact_match"],
     "token_accuracy": lambda r, log: r["test_token_accuracy"],
+    "mae": lambda r, log: r["test_mae"],
+    "rmse": lambda r, log: r["test_rmse"],
+    "mape": lambda r, log: r["test_mape"],
+    "mase": lambda r, log: r["test_mase"],
     "final_loss": lambda r, log: r["test_loss"],
     "attention_mass": lambda r, log: r["alignment"]["mass"],
     "argmax_alignment": lambda r, log: r["alignment"]["argmax"],
@@ -98,9 +103,11 @@ def run(config_path: str, workdir: str | pathlib.Path, progress: bool = True,
       print(f"[{i + 1}/{len(todo)}] {point_name(overrides)}", flush=True)
     training_run.train_and_evaluate(config, point_dir, progress=progress)
   rows = aggregate(workdir, todo, getattr(module, "TARGET_EXACT_MATCH", None))
+  rows += baseline_rows(workdir, todo, rows[0])
   write_tables(workdir, rows)
-  write_length_study(workdir, todo)
-  write_plots(workdir, todo, module)
+  if "exact_by_length" in _point(workdir, todo[0])[0]:
+    write_length_study(workdir, todo)
+  write_plots(workdir, todo, module, base.train.best_metric)
   return rows
 
 
@@ -128,7 +135,25 @@ def aggregate(workdir: pathlib.Path, todo: list[dict], target: float | None) -> 
     if target is not None:
       measures[f"steps_to_{target:g}"] = lambda r, log: steps_to(log, target)
     for measure, read in measures.items():
-      row[measure], row[f"{measure}_ci95"] = mean_ci([read(r, log) for r, log in runs])
+      try:
+        values = [read(r, log) for r, log in runs]
+      except KeyError:
+        continue
+      row[measure], row[f"{measure}_ci95"] = mean_ci(values)
+    rows.append(row)
+  return rows
+
+
+def baseline_rows(workdir: pathlib.Path, todo: list[dict], like: dict) -> list[dict]:
+  """The task's baselines (results' 'baselines', the same for every point: they do not train)
+  as rows of the table, read from the first point; the columns they lack stay empty."""
+  found = _point(workdir, todo[0])[0].get("baselines", {})
+  rows = []
+  for name, errors in found.items():
+    row = {k: None for k in like}
+    row.update(group=f"baseline: {name}", seeds=1)
+    for measure, value in errors.items():
+      row[measure], row[f"{measure}_ci95"] = value, 0.0
     rows.append(row)
   return rows
 
@@ -147,7 +172,9 @@ def write_tables(workdir: pathlib.Path, rows: list[dict]) -> None:
   (workdir / "results.md").write_text("\n".join(lines) + "\n")
 
 
-def _format(mean: float, ci: float, measure: str) -> str:
+def _format(mean: float | None, ci: float, measure: str) -> str:
+  if mean is None:
+    return ""
   if math.isinf(mean):
     return "not reached by every seed"
   if measure in ("parameters",) or measure.startswith("steps_to"):
@@ -191,15 +218,16 @@ def write_length_study(workdir: pathlib.Path, todo: list[dict], width: int = 10)
               ylabel="test exact match", title="Exact match by source length")
 
 
-def write_plots(workdir: pathlib.Path, todo: list[dict], module) -> None:
-  """Learning curves per group (first seed) and attention heatmaps side by side."""
+def write_plots(workdir: pathlib.Path, todo: list[dict], module,
+                metric: str = "val_exact_match") -> None:
+  """Learning curves of `metric` per group (first seed) and attention heatmaps side by side."""
   first = {name: members[0] for name, members in _groups(todo).items()}
   curves = {}
   for name, overrides in first.items():
-    log = [r for r in _point(workdir, overrides)[1] if "val_exact_match" in r]
-    curves[name] = ([r["step"] for r in log], [r["val_exact_match"] for r in log])
+    log = [r for r in _point(workdir, overrides)[1] if metric in r]
+    curves[name] = ([r["step"] for r in log], [r[metric] for r in log])
   plots.lines(curves, workdir / "learning_curves.png", xlabel="step",
-              ylabel="validation exact match", title="Learning curves (first seed)")
+              ylabel=metric.replace("_", " "), title="Learning curves (first seed)")
   inputs = getattr(module, "HEATMAP_INPUTS", None)
   if not inputs:
     return
