@@ -82,7 +82,7 @@ def forecast_vs_actual(times: Sequence[str], actual: np.ndarray, forecasts: dict
   ax.set_xticks(*_ticks(list(times)))
   ax.tick_params(axis="x", labelrotation=30, labelsize=7)
   ax.set_ylabel(name)
-  ax.set_title(f"{name}: one-step forecasts on the test part")
+  ax.set_title(f"{name}: forecasts one step ahead on the test part")
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   fig.tight_layout()

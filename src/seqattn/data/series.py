@@ -107,6 +107,8 @@ def read_csv(path: str, time_column: str, target: str, driving: str, fill: Fill 
   (comma-separated, e.g. 'year,quarter'); numeric times must increase row by row.
   target_may_end_empty: the last row's target may be missing (what `predict` forecasts).
   """
+  if not path:
+    raise ValueError("no data file: give the CSV as --config.data.path=<file.csv>.")
   file = resolve(path)
   if not file.is_file():
     raise ValueError(f"no CSV file at {file} (data.path={path!r}); give the path of a CSV "
