@@ -123,8 +123,8 @@ def attention_plots(attention: dict[str, np.ndarray], series: Sequence[str], wor
            for i in range(beta_HxT.shape[1])]
   attention_heatmap(beta_HxT, steps, [f"+{h + 1}" for h in range(beta_HxT.shape[0])],
                     workdir / f"temporal_attention_{tag}.png",
-                    title=f"temporal attention β (mean over the {tag} windows)")
+                    title=f"temporal attention β, {tag} mean")
   if "input" in attention:
     input_attention(attention["input"].mean(0), series, steps,
                     workdir / f"input_attention_{tag}.png",
-                    f"input attention α^k_t (mean over the {tag} windows)")
+                    f"input attention α^k_t, mean over the {tag} windows")
