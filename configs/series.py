@@ -39,6 +39,7 @@ def get_config(arg=None):
   c.data.val_fraction = 0.15
   c.data.test_fraction = 0.15
   c.data.fill = "error"  # missing values: error | previous | linear
+  c.data.difference = False  # True: model first differences (levels that leave the training range)
   c.data.seasonal_period = 4  # quarters a year (seasonal naive)
   c.data.arima_order = "2,1,0"
 

@@ -86,20 +86,21 @@ def test_scaler_is_fitted_on_the_training_part_only(tmp_path):
   assert not np.allclose(data.test.inputs, changed.test.inputs)
 
 
-@pytest.mark.parametrize("nowcast", [False, True])
-def test_no_look_ahead(tmp_path, nowcast):
+@pytest.mark.parametrize("nowcast, difference", [(False, False), (True, False), (False, True)])
+def test_no_look_ahead(tmp_path, nowcast, difference):
   """Changing every value after row r never changes a forecast made at an origin o < r - lead
   (model and baselines); forecasts that may read row r do change."""
   frame = _frame()
   path = _write(tmp_path / "a.csv", frame)
-  config, task, data = _load(path, nowcast=nowcast, horizon=2)
+  config, task, data = _load(path, nowcast=nowcast, difference=difference, horizon=2)
   model = build_model(config, task, data.codec)
   params = init_params(model, jax.random.key(0))
   forecast = jax.jit(lambda x, n: decode.forecast(model, params, x, n, 2).values_BxTxN)
   r = ROWS - 30
   for name in ("x1", "x2", "y"):
     frame[name][r:] = frame[name][r:] * -3.0 + 7.0
-  _, _, changed = _load(_write(tmp_path / "b.csv", frame), nowcast=nowcast, horizon=2)
+  _, _, changed = _load(_write(tmp_path / "b.csv", frame), nowcast=nowcast,
+                        difference=difference, horizon=2)
   origins = data.origins["test"]
   before = origins + int(nowcast) < r
   assert before.any() and (~before).any()
@@ -109,6 +110,26 @@ def test_no_look_ahead(tmp_path, nowcast):
   assert not np.allclose(old[~before], new[~before])
   for name, f in task.baselines(data).items():
     np.testing.assert_array_equal(f[before], task.baselines(changed)[name][before], err_msg=name)
+
+
+def test_differences_are_summed_back_onto_the_last_level(tmp_path):
+  _, task, data = _load(_write(tmp_path / "s.csv", _frame()), difference=True, horizon=3)
+  y = data.table.values_NxK[:, -1]
+  o = data.origins["test"]
+  z = data.codec.scaler.scale(np.diff(data.table.values_NxK, axis=0))
+  np.testing.assert_allclose(data.test.targets[0, :, 0], z[o[0]:o[0] + 3, -1], atol=1e-6)
+  np.testing.assert_allclose(data.levels("test", data.test.targets[..., 0]), data.actual("test"),
+                             rtol=1e-6)
+  np.testing.assert_array_equal(data.actual("test")[:, 0], y[o + 1])
+  assert o.min() >= 6 and data.origins["train"].min() == 6  # row 0 has no difference
+  # predict: the latest window's differences, forecasts summed onto the file's last value.
+  source = task.read(data.codec, str(tmp_path / "s.csv"))
+  np.testing.assert_allclose(source.array[-1], z[-1], atol=1e-6)
+  step = data.codec.scaler.unscale_target(np.ones(1))[0]
+  text, labels = task.write(data.codec, np.ones((3, 1), np.float32), source)
+  np.testing.assert_allclose([float(v) for v in text.split()], y[-1] + step * np.arange(1, 4),
+                             rtol=1e-5)
+  assert labels == ["+1", "+2", "+3"]
 
 
 def test_baselines():

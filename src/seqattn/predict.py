@@ -105,7 +105,7 @@ def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
   for i, source in enumerate(sources):
     hypotheses = []
     for k in range(min(search.n_best, found.tokens_BxKxT.shape[1])):
-      output, labels = trained.task.write(trained.codec, found.tokens_BxKxT[i, k])
+      output, labels = trained.task.write(trained.codec, found.tokens_BxKxT[i, k], source)
       hypotheses.append(Hypothesis(
           output, labels, float(found.scores_BxK[i, k]), float(found.log_probs_BxK[i, k]),
           found.alpha_BxKxTxS[i, k][:len(labels), :len(source.labels)]))

@@ -163,15 +163,16 @@ class Scaler:
   std_K: np.ndarray
 
   @classmethod
-  def fit(cls, table: Table, rows: slice) -> "Scaler":
-    part = table.values_NxK[rows]
+  def fit(cls, values_NxK: np.ndarray, names: tuple[str, ...], rows: slice) -> "Scaler":
+    part = values_NxK[rows]
     std = part.std(0)
-    constant = [n for n, s in zip(table.names, std) if s == 0.0]
+    constant = [n for n, s in zip(names, std) if s == 0.0]
     if constant:
       raise ValueError(f"column {constant[0]!r} is constant on the training rows (lines "
-                       f"{_line(rows.start or 0)}..{_line(len(part) - 1)}, value "
-                       f"{part[0, table.names.index(constant[0])]:g}): it carries no signal "
-                       f"and cannot be scaled; leave it out of data.driving_columns.")
+                       f"{_line(rows.start)}..{_line(rows.stop - 1)}, value "
+                       f"{part[0, names.index(constant[0])]:g}): it carries no signal (or no "
+                       f"change, with data.difference) and cannot be scaled; leave it out of "
+                       f"data.driving_columns.")
     return cls(part.mean(0), std)
 
   def scale(self, values_xK: np.ndarray) -> np.ndarray:
@@ -189,10 +190,15 @@ def split_rows(n_rows: int, val_fraction: float, test_fraction: float) -> tuple[
   return a, b
 
 
-def origins(lo: int, hi: int, window: int, horizon: int) -> np.ndarray:
+def differenced(values_NxK: np.ndarray) -> np.ndarray:
+  """Δv: row i holds v_i - v_{i-1}; row 0 (nothing before it) is NaN and never read."""
+  return np.concatenate([np.full_like(values_NxK[:1], np.nan), np.diff(values_NxK, axis=0)])
+
+
+def origins(lo: int, hi: int, window: int, horizon: int, first_row: int = 0) -> np.ndarray:
   """Forecast origins o whose target rows o+1..o+H all lie in [lo, hi) and whose inputs lie in
-  the file (rows >= 0)."""
-  first = max(window - 1, lo - 1)
+  the file from `first_row` on (1 for differences)."""
+  first = max(window - 1 + first_row, lo - 1)
   last = hi - 1 - horizon  # o + H <= hi - 1
   return np.arange(first, last + 1) if last >= first else np.zeros(0, np.int64)
 

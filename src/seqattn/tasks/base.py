@@ -90,8 +90,10 @@ class Task:
     """A user's input for `predict`; ValueError with what to do when it cannot be read."""
     raise NotImplementedError
 
-  def write(self, codec: Codec, output: np.ndarray) -> tuple[str, list[str]]:
-    """(the output as a person reads it, one label per output step) of one decoded output."""
+  def write(self, codec: Codec, output: np.ndarray,
+            source: Source | None = None) -> tuple[str, list[str]]:
+    """(the output as a person reads it, one label per output step) of one decoded output;
+    `source` is the input it was decoded from, for outputs relative to it."""
     raise NotImplementedError
 
   def score(self, data: Data, split: Split, predictions: np.ndarray) -> dict[str, Any]:

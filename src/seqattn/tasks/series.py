@@ -40,6 +40,9 @@ class SeriesConfig:
   val_fraction: float = dataclasses.field(metadata=PROBABILITY)
   test_fraction: float = dataclasses.field(metadata=PROBABILITY)
   fill: Literal["error", "previous", "linear"]  # missing values: refuse, or fill and log
+  # True: the model reads and forecasts first differences (of every column), summed back onto
+  # the last known level; levels that leave the training range then stay readable.
+  difference: bool
   seasonal_period: int = dataclasses.field(metadata=POSITIVE)  # m of the seasonal naive
   arima_order: str  # 'p,d,q'
 
@@ -82,11 +85,34 @@ class SeriesCodec:
                                                     np.array(saved["std"])))
 
 
+def to_levels(z_WxH: np.ndarray, scaler: series.Scaler, difference: bool,
+              last_level_W: np.ndarray) -> np.ndarray:
+  """Model outputs in the data's own units: unscaled, and for differences summed onto the last
+  known level y_o (ŷ_{o+h} = y_o + Σ_{j<=h} Δŷ_{o+j})."""
+  values = scaler.unscale_target(z_WxH)
+  return last_level_W[:, None] + np.cumsum(values, 1) if difference else values
+
+
 @dataclasses.dataclass(frozen=True)
 class SeriesData(Data):
   table: series.Table | None = None  # the raw columns, data units
   origins: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # per split
   train_rows: int = 0
+  difference: bool = False
+
+  def split_name(self, split: Split) -> str:
+    return next(name for name in ("train", "val", "test") if getattr(self, name) is split)
+
+  def levels(self, name: str, z_WxH: np.ndarray) -> np.ndarray:
+    """Forecasts [W, H] of split `name` in the data's own units."""
+    y = self.table.values_NxK[:, -1]
+    return to_levels(z_WxH, self.codec.scaler, self.difference, y[self.origins[name]])
+
+  def actual(self, name: str) -> np.ndarray:
+    """The targets [W, H] of split `name`, read from the file."""
+    horizon = self.test.targets.shape[1]
+    rows = self.origins[name][:, None] + 1 + np.arange(horizon)[None, :]
+    return self.table.values_NxK[rows, -1]
 
   @property
   def naive_mae(self) -> float:
@@ -118,11 +144,13 @@ class Series(Task):
     n_rows = len(table.values_NxK)
     series.check_length(n_rows, cfg.window, cfg.horizon, cfg.path)
     a, b = series.split_rows(n_rows, cfg.val_fraction, cfg.test_fraction)
-    codec = SeriesCodec(table.names, series.Scaler.fit(table, slice(0, a)))
-    z = codec.scaler.scale(table.values_NxK)
+    first = int(cfg.difference)
+    values = series.differenced(table.values_NxK) if cfg.difference else table.values_NxK
+    codec = SeriesCodec(table.names, series.Scaler.fit(values, table.names, slice(first, a)))
+    z = codec.scaler.scale(values)
     origins, splits = {}, {}
     for name, (lo, hi) in dict(train=(0, a), val=(a, b), test=(b, n_rows)).items():
-      origins[name] = series.origins(lo, hi, cfg.window, cfg.horizon)
+      origins[name] = series.origins(lo, hi, cfg.window, cfg.horizon, first)
       if not len(origins[name]):
         raise ValueError(f"{cfg.path}: the {name} part (lines {lo + 2}..{hi + 1}) holds no "
                          f"window of data.window={cfg.window} + data.horizon={cfg.horizon}; "
@@ -130,15 +158,15 @@ class Series(Task):
       inputs, targets = series.windows(z, origins[name], cfg.window, cfg.horizon, cfg.lead)
       splits[name] = Split(inputs, np.full(len(inputs), cfg.window, np.int32), targets)
     return SeriesData(splits["train"], splits["val"], splits["test"], codec, table=table,
-                      origins=origins, train_rows=a)
+                      origins=origins, train_rows=a, difference=cfg.difference)
 
   def restore(self, workdir: pathlib.Path) -> SeriesCodec:
     return SeriesCodec.restore(workdir)
 
   def score(self, data: SeriesData, split: Split, predictions: np.ndarray) -> dict[str, Any]:
-    scaler = data.codec.scaler
-    return metrics.forecast_errors(scaler.unscale_target(predictions[..., 0]),
-                                   scaler.unscale_target(split.targets[..., 0]), data.naive_mae)
+    name = data.split_name(split)
+    return metrics.forecast_errors(data.levels(name, predictions[..., 0]), data.actual(name),
+                                   data.naive_mae)
 
   def baselines(self, data: SeriesData) -> dict[str, np.ndarray]:
     """Forecasts [W, H] of each baseline on the test windows, data units."""
@@ -148,21 +176,21 @@ class Series(Task):
     return dict(naive=baselines.naive(y, origins, cfg.horizon),
                 seasonal_naive=baselines.seasonal_naive(y, origins, cfg.horizon,
                                                         cfg.seasonal_period),
-                linear=data.codec.scaler.unscale_target(linear),
+                linear=data.levels("test", linear),
                 arima=baselines.arima(y, data.train_rows, origins, cfg.horizon,
                                       baselines.parse_order(cfg.arima_order)))
 
   def report(self, data: SeriesData, predictions: np.ndarray, attention: dict[str, np.ndarray],
              workdir: pathlib.Path | None) -> dict[str, Any]:
     """The baselines' test errors; with a workdir, the plots of the test part."""
-    actual = data.codec.scaler.unscale_target(data.test.targets[..., 0])
+    actual = data.actual("test")
     forecasts = self.baselines(data)
     out = dict(baselines={name: metrics.forecast_errors(f, actual, data.naive_mae)
                           for name, f in forecasts.items()})
     if workdir is not None:
       from seqattn import plots  # matplotlib only where plots are drawn
       rows = data.origins["test"] + 1
-      model = data.codec.scaler.unscale_target(predictions[..., 0])
+      model = data.levels("test", predictions[..., 0])
       plots.forecast_vs_actual([data.table.times[r] for r in rows], actual[:, 0],
                                dict(model=model[:, 0], naive=forecasts["naive"][:, 0],
                                     linear=forecasts["linear"][:, 0]),
@@ -178,18 +206,28 @@ class Series(Task):
     table = series.read_csv(text, cfg.time_column, codec.names[-1], ",".join(codec.names[:-1]),
                             cfg.fill, target_may_end_empty=cfg.nowcast)
     n_rows = len(table.values_NxK)
-    series.check_length(n_rows, cfg.window, cfg.lead, text)  # the driving values ahead
-    origin = n_rows - 1 - cfg.lead
-    inputs, _ = series.windows(codec.scaler.scale(table.values_NxK),
-                               np.array([origin]), cfg.window, 0, cfg.lead)
+    series.check_length(n_rows, cfg.window + cfg.difference, cfg.lead, text)
+    origin = n_rows - 1 - cfg.lead  # the driving values of `lead` rows ahead are read
+    values = series.differenced(table.values_NxK) if cfg.difference else table.values_NxK
+    inputs, _ = series.windows(codec.scaler.scale(values), np.array([origin]), cfg.window, 0,
+                               cfg.lead)
     rows = np.arange(origin - cfg.window + 1, origin + 1)
     shown = (f"{text} ({codec.names[-1]} up to {table.times[origin]}, forecasting the "
              f"{cfg.horizon} step{'s' * (cfg.horizon > 1)} after it)")
     warnings = [f"filled {c} missing values of {n!r}" for n, c in table.filled.items()]
-    return Source(inputs[0], [table.times[r] for r in rows], shown, warnings,
-                  list(codec.names[:-1]))
+    return SeriesSource(inputs[0], [table.times[r] for r in rows], shown, warnings,
+                        list(codec.names[:-1]), float(table.values_NxK[origin, -1]))
 
-  def write(self, codec: SeriesCodec, output: np.ndarray) -> tuple[str, list[str]]:
-    values = codec.scaler.unscale_target(output[:, 0])
+  def write(self, codec: SeriesCodec, output: np.ndarray,
+            source: Source | None = None) -> tuple[str, list[str]]:
+    """The H forecasts in the data's units (differences are summed onto the source's last
+    level), labelled +1..+H."""
+    last = np.array([source.last_level if source is not None else 0.0])
+    values = to_levels(output[None, :, 0], codec.scaler, self.cfg.difference, last)[0]
     labels = [f"+{h + 1}" for h in range(len(values))]
     return " ".join(f"{v:.6g}" for v in values), labels
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesSource(Source):
+  last_level: float = 0.0  # y_o, the latest known target value
