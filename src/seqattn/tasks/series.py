@@ -222,7 +222,7 @@ class Series(Task):
             source: Source | None = None) -> tuple[str, list[str]]:
     """The H forecasts in the data's units (differences are summed onto the source's last
     level), labelled +1..+H."""
-    last = np.array([source.last_level if source is not None else 0.0])
+    last = np.array([source.last_level if self.cfg.difference else 0.0])
     values = to_levels(output[None, :, 0], codec.scaler, self.cfg.difference, last)[0]
     labels = [f"+{h + 1}" for h in range(len(values))]
     return " ".join(f"{v:.6g}" for v in values), labels
