@@ -145,16 +145,20 @@ def aggregate(workdir: pathlib.Path, todo: list[dict], target: float | None) -> 
 
 
 def baseline_rows(workdir: pathlib.Path, todo: list[dict], like: dict) -> list[dict]:
-  """The task's baselines (results' 'baselines', the same for every point: they do not train)
-  as rows of the table, read from the first point; the columns they lack stay empty."""
-  found = _point(workdir, todo[0])[0].get("baselines", {})
+  """The task's baselines (results' 'baselines': they do not train, so seeds do not move them)
+  as rows of the table, the columns they lack left empty. One set when every group has the same
+  (an ablation of the model); else one per group (a sweep over the data's settings)."""
+  found = {name: _point(workdir, members[0])[0].get("baselines", {})
+           for name, members in _groups(todo).items()}
+  shared = all(b == next(iter(found.values())) for b in found.values())
   rows = []
-  for name, errors in found.items():
-    row = {k: None for k in like}
-    row.update(group=f"baseline: {name}", seeds=1)
-    for measure, value in errors.items():
-      row[measure], row[f"{measure}_ci95"] = value, 0.0
-    rows.append(row)
+  for group, baselines in list(found.items())[:1] if shared else found.items():
+    for name, errors in baselines.items():
+      row = {k: None for k in like}
+      row.update(group=f"baseline: {name}" + ("" if shared else f" ({group})"), seeds=1)
+      for measure, value in errors.items():
+        row[measure], row[f"{measure}_ci95"] = value, 0.0
+      rows.append(row)
   return rows
 
 
