@@ -6,6 +6,8 @@
   python launch.py --config configs/dates.py --workdir runs/dates --mode evaluate \
       --config.decode.method=beam --config.decode.beam_size=4
   python launch.py --config configs/ablation_scores.py --workdir runs/abl --mode sweep
+  python launch.py --config configs/series.py --workdir runs/series
+  python launch.py --workdir runs/series --mode predict my_series.csv   # the next H values
 
 Training in a workdir that holds checkpoints resumes from the latest one; a workdir holding
 another config's run is refused unless --force is given; a workdir another run is training in

@@ -12,9 +12,9 @@ import pytest
 
 from seqattn import decode
 from seqattn.config import ConfigError, freeze, load_file
-from seqattn.models import architectures, ends
+from seqattn.models import architectures, attention, ends
 from seqattn.models.darnn import DARNNConfig
-from seqattn.models.seq2seq import init_params, teacher_forced
+from seqattn.models.seq2seq import abstract_params, init_params, teacher_forced
 from conftest import CONFIGS
 
 B, T, H, N = 3, 6, 3, 4  # windows, steps, horizon, driving series
@@ -128,17 +128,27 @@ def test_forecast_feeds_back_its_own_values():
   assert not np.allclose(other[:, 1:], found.values_BxTxN[:, 1:], atol=1e-3)
 
 
-def test_ablations():
-  batch = _batch()
-  # No temporal attention: c_t = h_T, β one-hot on the last step.
-  model, params = _model(attention="none")
-  _, beta = _teacher_forced(model, params, batch)
-  np.testing.assert_array_equal(beta, np.broadcast_to(np.eye(T)[-1], (B, H, T)))
-  # No input attention: x̃_t = x_t, no input-attention parameters.
-  model, params = _model(input_attention=False)
-  assert "input_attn" not in params
-  outputs, _ = _teacher_forced(model, params, batch)
-  chex.assert_tree_all_finite(outputs)
+def test_ablations_drop_their_parameters():
+  """Traced, not compiled: no input attention, no input-attention parameters; no temporal
+  attention ('none': β one-hot on h_T, tested in test_attention.py), no score parameters."""
+  def params(**changes):
+    model = architectures.build(dataclasses.replace(CFG, **changes), ends.Features(N + 1),
+                                ends.Features(1), T, H)
+    return abstract_params(model)
+  assert "input_attn" in params() and "score" in params()
+  assert "input_attn" not in params(input_attention=False)
+  assert "score" not in params(attention="none")
+
+
+@pytest.mark.parametrize("score", sorted(attention.REGISTRY))
+def test_every_score_of_the_registry_serves_as_temporal_attention(score):
+  """Traced, not compiled: shapes and β's support for every registered score."""
+  units = dict(encoder_units=10) if score in attention.DOT_SCORES else {}
+  model = architectures.build(dataclasses.replace(CFG, attention=score, **units),
+                              ends.Features(N + 1), ends.Features(1), T, H)
+  params = abstract_params(model)
+  outputs, beta = jax.eval_shape(lambda p: teacher_forced(model, p, _batch()), params)
+  chex.assert_shape([outputs, beta], [(B, H, 1), (B, H, T)])
 
 
 def test_config_choice_and_checks():
