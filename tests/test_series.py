@@ -207,13 +207,14 @@ def test_predict_prints_the_next_values_with_attention_plots(trained, capsys):
   capsys.readouterr()
   launch.predict(root / "work", [path])
   line = capsys.readouterr().out.strip()
-  assert line.startswith(f"{path} (y up to 1399, forecasting the 2 steps after it) -> ")
+  assert line.startswith("driven.csv (y up to 1399; the next 2 values) -> ")
   values = [float(v) for v in line.split(" -> ")[1].split()[:2]]
   frame = _frame()
   # The next value is 2 x1 of the last row + 10 (+ noise 0.1): the model reads x1.
   assert abs(values[0] - (2 * frame["x1"][-1] + 10)) < 0.5 * np.std(frame["y"]), values
-  pngs = sorted(p.name.split("_tmp")[0] for p in (root / "work").glob("*attention_*driven*.png"))
-  assert pngs == ["attention", "input_attention"], pngs
+  pngs = sorted(p.name for p in (root / "work").glob("*attention_driven*.png"))
+  assert pngs == ["attention_driven_csv_y_up_to_1399_the_next_2_values.png",
+                  "input_attention_driven_csv_y_up_to_1399_the_next_2_values.png"], pngs
   again = launch.evaluate(root / "work")
   assert again["rmse"] == pytest.approx(results["test_rmse"], rel=1e-5)
   assert json.loads((root / "work" / "series.json").read_text())["names"] == ["x1", "x2", "y"]

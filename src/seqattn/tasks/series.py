@@ -212,8 +212,8 @@ class Series(Task):
     inputs, _ = series.windows(codec.scaler.scale(values), np.array([origin]), cfg.window, 0,
                                cfg.lead)
     rows = np.arange(origin - cfg.window + 1, origin + 1)
-    shown = (f"{text} ({codec.names[-1]} up to {table.times[origin]}, forecasting the "
-             f"{cfg.horizon} step{'s' * (cfg.horizon > 1)} after it)")
+    shown = (f"{pathlib.Path(text).name} ({codec.names[-1]} up to {table.times[origin]}; the "
+             f"next {cfg.horizon} value{'s' * (cfg.horizon > 1)})")
     warnings = [f"filled {c} missing values of {n!r}" for n, c in table.filled.items()]
     return SeriesSource(inputs[0], [table.times[r] for r in rows], shown, warnings,
                         list(codec.names[:-1]), float(table.values_NxK[origin, -1]))
