@@ -6,6 +6,8 @@
   python launch.py --config configs/dates.py --workdir runs/dates --mode evaluate \
       --config.decode.method=beam --config.decode.beam_size=4
   python launch.py --config configs/ablation_scores.py --workdir runs/abl --mode sweep
+  python launch.py --config configs/series.py --workdir runs/series
+  python launch.py --workdir runs/series --mode predict my_series.csv   # the next H values
 
 Training in a workdir that holds checkpoints resumes from the latest one; a workdir holding
 another config's run is refused unless --force is given; a workdir another run is training in
@@ -116,6 +118,11 @@ def predict(workdir: pathlib.Path, texts: list[str], config: ConfigDict | None =
     png = workdir / f"attention_{predict_lib.file_name(p.source.shown)}.png"
     plots.attention_heatmap(p.best.alpha_TyxTx, p.source.labels, p.best.tokens, png,
                             title=f"{p.source.shown} -> {p.best.output}")
+    if p.input_alpha_TxK is not None:
+      input_png = workdir / f"input_attention_{predict_lib.file_name(p.source.shown)}.png"
+      plots.input_attention(p.input_alpha_TxK, p.source.features, p.source.labels, input_png,
+                            f"input attention α^k_t: {p.source.shown}")
+      png = f"{png}, {input_png}"
     print(f"{p.source.shown} -> {p.best.output}    ({png})")
     alive = liveness.measures(p.best.alpha_TyxTx[None], np.array([len(p.source.labels)]),
                               np.ones((1, len(p.best.tokens)), bool))

@@ -70,7 +70,7 @@ class Tail(tasks.Task):
     values = [float(v) for v in text.split()]
     return tasks.Source(np.array(values, np.float32)[:, None], text.split(), text, [])
 
-  def write(self, codec, output: np.ndarray) -> tasks.Output:
+  def write(self, codec, output: np.ndarray, source=None) -> tasks.Output:
     labels = [f"{v:.2f}" for v in output[:, 0]]
     return tasks.Output(" ".join(labels), labels)
 

@@ -42,6 +42,11 @@ def _tasks():
   return tasks.REGISTRY
 
 
+def _architectures():
+  from seqattn.models import architectures
+  return architectures
+
+
 CELL = registered(_cells, "seqattn.models.cells.CELLS")
 
 
@@ -184,7 +189,8 @@ class Config:
   seed: int
   # The task's own dataclass (`Task.Config` of the task named by data.task), chosen at freeze.
   data: Any = dataclasses.field(metadata=dict(group=lambda values: _task_config(values)))
-  model: ModelConfig
+  # The architecture's dataclass (ModelConfig for the default seq2seq), chosen at freeze.
+  model: Any = dataclasses.field(metadata=dict(group=lambda values: _model_config(values)))
   train: TrainConfig
   decode: DecodeConfig
   mesh: MeshConfig
@@ -219,6 +225,17 @@ def _task_config(values: Mapping[str, Any]) -> type:
     raise ConfigError(f"data.task={task!r} is not valid; use one of "
                       f"{', '.join(repr(n) for n in _tasks())} (seqattn.tasks.REGISTRY).")
   return _tasks()[task].Config
+
+
+def _model_config(values: Mapping[str, Any]) -> type:
+  """The model group's dataclass: that of `architecture` (left out: seq2seq's ModelConfig)."""
+  registry = _architectures().REGISTRY
+  name = values.get("architecture", _architectures().DEFAULT)
+  if name not in registry or (name == _architectures().DEFAULT and "architecture" in values):
+    raise ConfigError(f"model.architecture={name!r} is not valid; use one of "
+                      f"{', '.join(repr(n) for n in registry if n != 'seq2seq')}, or leave it "
+                      f"out for the seq2seq model (seqattn.models.architectures).")
+  return registry[name][0]
 
 
 def freeze(config: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:

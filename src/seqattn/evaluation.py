@@ -6,6 +6,7 @@ Used by training (validation, test) and by `evaluate` mode; imports nothing from
 from __future__ import annotations
 
 import functools
+import pathlib
 from typing import Any, NamedTuple
 
 import jax
@@ -28,8 +29,17 @@ def eval_step(model: Seq2Seq, params, batch: Batch, search: DecodeConfig):
                         batch["targets"].shape[1], search)
   predictions = (found.values_BxTxN if isinstance(found, decode.Forecast)
                  else found.tokens_BxKxT[:, 0])
+  attention = dict(temporal=alpha)
+  if has_input_attention(model):
+    attention["input"] = model.apply({"params": params}, batch["inputs"], batch["input_lengths"],
+                                     method=model.input_attention)
   return (metrics.counts(model.target, outputs, predictions, batch["targets"], batch["weights"]),
-          predictions, alpha)
+          predictions, attention)
+
+
+def has_input_attention(model) -> bool:
+  """Whether the model weighs its input features (the DA-RNN's α^k_t)."""
+  return getattr(model.cfg, "input_attention", False)
 
 
 class Evaluation(NamedTuple):
@@ -37,28 +47,30 @@ class Evaluation(NamedTuple):
   # the task's own; attention_entropy_ratio and attention_uniform_rows (seqattn.liveness)
   predictions: np.ndarray  # [N, Ty] ids or [N, Ty, n] values, decoded with the configured search
   alpha_NxTxS: np.ndarray  # teacher-forced attention per example
+  input_alpha_NxSxK: np.ndarray | None = None  # attention over input features, where modelled
 
 
 def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: DecodeConfig,
              task: Task, data: Data, mesh=None) -> Evaluation:
   """Metrics over a whole split of `data` (the shared ones, the task's and the attention's
   liveness), decoding with `search`; with a `mesh`, each batch is split along its data axis."""
-  sums, predictions, alpha = None, [], []
+  sums, predictions, attention = None, [], []
   for batch in eval_batches(split, batch_size):
     if mesh is not None:
       batch = parallel.shard_batch(mesh, batch)
-    counts, predictions_B, alpha_BxTxS = eval_step(model, params, batch, search)
+    counts, predictions_B, attention_B = eval_step(model, params, batch, search)
     sums = counts if sums is None else jax.tree.map(jnp.add, sums, counts)
     predictions.append(predictions_B)
-    alpha.append(alpha_BxTxS)
+    attention.append(attention_B)
   n = len(split)
-  sums, predictions, alpha = parallel.to_host((sums, predictions, alpha))
-  predictions, alpha = np.concatenate(predictions)[:n], np.concatenate(alpha)[:n]
+  sums, predictions, attention = parallel.to_host((sums, predictions, attention))
+  predictions = np.concatenate(predictions)[:n]
+  attention = jax.tree.map(lambda *a: np.concatenate(a)[:n], *attention)
   shared = metrics.summarise({k: float(v) for k, v in sums.items()})
-  alive = liveness.measures(alpha, split.input_lengths,
+  alive = liveness.measures(attention["temporal"], split.input_lengths,
                             np.asarray(model.target.mask(split.targets)))
   return Evaluation(dict(shared, **task.score(data, split, predictions), **alive), predictions,
-                    alpha)
+                    attention["temporal"], attention.get("input"))
 
 
 def attention_images(model: Seq2Seq, split: Split, evaluation: Evaluation,
@@ -74,10 +86,15 @@ def attention_images(model: Seq2Seq, split: Split, evaluation: Evaluation,
   return images
 
 
-def report(model: Seq2Seq, task: Task, data: Data, evaluation: Evaluation) -> dict[str, Any]:
-  """What the test split says beyond its metrics: exact match by source length (token outputs)
-  and the attention's agreement with the gold alignments (where the task knows them)."""
-  out = {}
+def report(model: Seq2Seq, task: Task, data: Data, evaluation: Evaluation,
+           workdir: pathlib.Path | None = None) -> dict[str, Any]:
+  """What the test split says beyond its metrics: exact match by source length (token outputs),
+  the attention's agreement with the gold alignments (where the task knows them), and the
+  task's own report (Task.report; with `workdir`, its plots there)."""
+  attention = dict(temporal=evaluation.alpha_NxTxS)
+  if evaluation.input_alpha_NxSxK is not None:
+    attention["input"] = evaluation.input_alpha_NxSxK
+  out = task.report(data, evaluation.predictions, attention, workdir)
   if data.test_examples:
     gold = alignment.gold(data.test_examples, *evaluation.alpha_NxTxS.shape[1:])
     out["alignment"] = alignment.scores(evaluation.alpha_NxTxS, *gold)

@@ -1,9 +1,11 @@
-"""Masked loss and accuracy over padded batches, for either end of `models.ends`."""
+"""Masked loss and accuracy over padded batches, for either end of `models.ends`; forecast
+errors in the data's own units."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from seqattn.models import ends
 
@@ -45,3 +47,16 @@ def summarise(sums: dict[str, float]) -> dict[str, float]:
     out.update(token_accuracy=sums["correct_tokens"] / sums["tokens"],
                exact_match=sums["exact"] / sums["sequences"])
   return dict(out, examples=sums["sequences"])
+
+
+def forecast_errors(predicted: np.ndarray, actual: np.ndarray, naive_mae: float) -> dict[str, float]:
+  """MAE, RMSE, MAPE (%) and MASE of forecasts in the data's own units.
+
+  MASE (Hyndman & Koehler 2006) divides the MAE by `naive_mae`, the in-sample MAE of the
+  one-step naive forecast on the training part: below 1 beats that naive forecast.
+  """
+  error = np.asarray(predicted, np.float64) - np.asarray(actual, np.float64)
+  mae = float(np.mean(np.abs(error)))
+  return dict(mae=mae, rmse=float(np.sqrt(np.mean(error ** 2))),
+              mape=float(100.0 * np.mean(np.abs(error) / np.maximum(np.abs(actual), 1e-12))),
+              mase=mae / naive_mae)

@@ -95,3 +95,69 @@ def heatmap_grid(panels: dict[str, list], path) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=90)
   plt.close(fig)
+
+
+def _ticks(labels: Sequence[str], most: int = 12) -> tuple[list[int], list[str]]:
+  """At most `most` evenly spaced tick positions and their labels."""
+  every = max(1, len(labels) // most)
+  positions = list(range(0, len(labels), every))
+  return positions, [labels[i] for i in positions]
+
+
+def forecast_vs_actual(times: Sequence[str], actual: np.ndarray, forecasts: dict[str, np.ndarray],
+                       path, name: str) -> None:
+  """The actual series and each forecast of it (one value a row), against time."""
+  fig, ax = plt.subplots(figsize=(10, 4.5))
+  x = np.arange(len(actual))
+  ax.plot(x, actual, color="black", linewidth=1.6, label="actual")
+  for label, values in forecasts.items():
+    ax.plot(x, values, linewidth=1.0, alpha=0.85, label=label)
+  ax.set_xticks(*_ticks(list(times)))
+  ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+  ax.set_ylabel(name)
+  ax.set_title(f"{name}: forecasts one step ahead on the test part")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def input_attention(alpha_TxK: np.ndarray, series: Sequence[str], steps: Sequence[str], path,
+                    title: str) -> None:
+  """α^k_t of the driving series: per input step (left) and its mean over the steps (right)."""
+  width = min(24, max(7, 3 + 0.18 * len(series)))
+  fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, 7.5),
+                                    gridspec_kw=dict(height_ratios=[1.3, 1]))
+  image = top.imshow(alpha_TxK, cmap="viridis", aspect="auto", vmin=0.0)
+  fig.colorbar(image, ax=top, fraction=0.03)
+  top.set_yticks(*_ticks(list(steps)))
+  top.set_ylabel("input step t")
+  top.set_xticks([])
+  top.set_title(title)
+  bottom.bar(np.arange(len(series)), alpha_TxK.mean(0))
+  bottom.axhline(1.0 / len(series), color="grey", linestyle="--", linewidth=1, label="uniform 1/n")
+  bottom.set_xticks(range(len(series)), list(series), rotation=90,
+                    fontsize=max(4, min(9, 400 // max(len(series), 1))))
+  bottom.set_xlim(-0.5, len(series) - 0.5)
+  bottom.set_ylabel("mean α^k over t")
+  bottom.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def attention_plots(attention: dict[str, np.ndarray], series: Sequence[str], workdir: pathlib.Path,
+                    tag: str) -> None:
+  """The mean over windows of the input attention (input_attention_<tag>.png, when the model
+  has it) and of the temporal attention β (temporal_attention_<tag>.png)."""
+  beta_HxT = attention["temporal"].mean(0)
+  steps = [f"t{i - beta_HxT.shape[1] + 1}" if i < beta_HxT.shape[1] - 1 else "t"
+           for i in range(beta_HxT.shape[1])]
+  attention_heatmap(beta_HxT, steps, [f"+{h + 1}" for h in range(beta_HxT.shape[0])],
+                    workdir / f"temporal_attention_{tag}.png",
+                    title=f"temporal attention β, {tag} mean")
+  if "input" in attention:
+    input_attention(attention["input"].mean(0), series, steps,
+                    workdir / f"input_attention_{tag}.png",
+                    f"input attention α^k_t, mean over the {tag} windows")

@@ -13,8 +13,9 @@ import re
 import jax
 import numpy as np
 
-from seqattn import checkpoint, config as config_lib, decode, tasks
+from seqattn import checkpoint, config as config_lib, decode, evaluation, tasks
 from seqattn.data.batching import Split, pad
+from seqattn.models import architectures
 from seqattn.models.seq2seq import Seq2Seq, abstract_params
 
 
@@ -46,6 +47,7 @@ class Hypothesis:
 class Prediction:
   source: tasks.Source  # the input as the model read it
   hypotheses: list[Hypothesis]  # best first; decode.n_best of them
+  input_alpha_TxK: np.ndarray | None = None  # attention over the input features (DA-RNN's α)
 
   @property
   def best(self) -> Hypothesis:
@@ -66,8 +68,8 @@ def load(workdir: str | pathlib.Path, train_command: str,
     config = dataclasses.replace(config, decode=search)
   task = tasks.make(config.data)
   codec = task.restore(workdir)
-  model = Seq2Seq(config.model, codec.source, codec.target, task.max_input_len,
-                  task.max_target_len)
+  model = architectures.build(config.model, codec.source, codec.target, task.max_input_len,
+                             task.max_target_len)
   params = checkpoint.restore_params(workdir, step, abstract_params(model))
   return Trained(config, task, codec, model, params, step)
 
@@ -95,16 +97,22 @@ def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
   if isinstance(found, decode.Forecast):  # one hypothesis, no score
     found = decode.Beams(found.values_BxTxN[:, None], *(np.zeros((len(sources), 1)),) * 3,
                          found.alpha_BxTxS[:, None])
+  input_alpha = None
+  if evaluation.has_input_attention(trained.model):
+    input_alpha = jax.device_get(jax.jit(trained.model.apply, static_argnames="method")(
+        {"params": trained.params}, batch.inputs, batch.input_lengths,
+        method=trained.model.input_attention))
   out = []
   for i, source in enumerate(sources):
     hypotheses = []
     for k in range(min(search.n_best, found.tokens_BxKxT.shape[1])):
-      output = trained.task.write(trained.codec, found.tokens_BxKxT[i, k])
+      output = trained.task.write(trained.codec, found.tokens_BxKxT[i, k], source)
       hypotheses.append(Hypothesis(
           output.text, output.labels, output.warnings, float(found.scores_BxK[i, k]),
           float(found.log_probs_BxK[i, k]),
           found.alpha_BxKxTxS[i, k][:len(output.labels), :len(source.labels)]))
-    out.append(Prediction(source, hypotheses))
+    out.append(Prediction(source, hypotheses,
+                          None if input_alpha is None else input_alpha[i, :len(source.labels)]))
   return out
 
 

@@ -25,10 +25,15 @@ def group_name(overrides: dict[str, Any]) -> str:
   return point_name({k: v for k, v in overrides.items() if k != "seed"}) or "all"
 
 
-# Columns of the aggregate table: (name, how to read it from a point's results and log).
+# Columns of the aggregate table: (name, how to read it from a point's results and log). A
+# measure the task does not report (no exact match for forecasts) is left out.
 MEASURES: dict[str, Callable[[dict, list[dict]], float | None]] = {
     "exact_match": lambda r, log: r["test_exact_match"],
     "token_accuracy": lambda r, log: r["test_token_accuracy"],
+    "mae": lambda r, log: r["test_mae"],
+    "rmse": lambda r, log: r["test_rmse"],
+    "mape": lambda r, log: r["test_mape"],
+    "mase": lambda r, log: r["test_mase"],
     "final_loss": lambda r, log: r["test_loss"],
     "attention_mass": lambda r, log: r["alignment"]["mass"],
     "argmax_alignment": lambda r, log: r["alignment"]["argmax"],
@@ -61,7 +66,7 @@ def steps_to(log: list[dict], target: float | None) -> float | None:
   return next((r["step"] for r in log if r.get("val_exact_match", 0.0) >= target), math.inf)
 
 
-def _point(workdir: pathlib.Path, overrides: dict) -> tuple[dict, list[dict]]:
+def read_point(workdir: pathlib.Path, overrides: dict) -> tuple[dict, list[dict]]:
   point_dir = workdir / "points" / point_name(overrides)
   results = json.loads((point_dir / "results.json").read_text())
   log = [json.loads(line) for line in (point_dir / "metrics.jsonl").open()]
@@ -80,13 +85,35 @@ def aggregate(workdir: pathlib.Path, todo: list[dict], target: float | None) -> 
   rows = []
   for name, members in _groups(todo).items():
     row: dict[str, Any] = dict(group=name, seeds=len(members))
-    runs = [_point(workdir, o) for o in members]
+    runs = [read_point(workdir, o) for o in members]
     measures = dict(MEASURES)
     if target is not None:
       measures[f"steps_to_{target:g}"] = lambda r, log: steps_to(log, target)
     for measure, read in measures.items():
-      row[measure], row[f"{measure}_ci95"] = mean_ci([read(r, log) for r, log in runs])
+      try:
+        values = [read(r, log) for r, log in runs]
+      except KeyError:
+        continue
+      row[measure], row[f"{measure}_ci95"] = mean_ci(values)
     rows.append(row)
+  return rows
+
+
+def baseline_rows(workdir: pathlib.Path, todo: list[dict], like: dict) -> list[dict]:
+  """The task's baselines (results' 'baselines': they do not train, so seeds do not move them)
+  as rows of the table, the columns they lack left empty. One set when every group has the same
+  (an ablation of the model); else one per group (a sweep over the data's settings)."""
+  found = {name: read_point(workdir, members[0])[0].get("baselines", {})
+           for name, members in _groups(todo).items()}
+  shared = all(b == next(iter(found.values())) for b in found.values())
+  rows = []
+  for group, baselines in list(found.items())[:1] if shared else found.items():
+    for name, errors in baselines.items():
+      row = {k: None for k in like}
+      row.update(group=f"baseline: {name}" + ("" if shared else f" ({group})"), seeds=1)
+      for measure, value in errors.items():
+        row[measure], row[f"{measure}_ci95"] = value, 0.0
+      rows.append(row)
   return rows
 
 
@@ -104,7 +131,9 @@ def write_tables(workdir: pathlib.Path, rows: list[dict]) -> None:
   (workdir / "results.md").write_text("\n".join(lines) + "\n")
 
 
-def _format(mean: float, ci: float, measure: str) -> str:
+def _format(mean: float | None, ci: float, measure: str) -> str:
+  if mean is None:
+    return ""
   if math.isinf(mean):
     return "not reached by every seed"
   if measure == "dead_attention":
@@ -133,7 +162,7 @@ def write_length_study(workdir: pathlib.Path, todo: list[dict], width: int = 10)
   for name, members in _groups(todo).items():
     pooled: dict[int, list[int]] = {}
     for overrides in members:
-      for lo, (correct, total) in length_buckets(_point(workdir, overrides)[0], width).items():
+      for lo, (correct, total) in length_buckets(read_point(workdir, overrides)[0], width).items():
         pooled.setdefault(lo, [0, 0])
         pooled[lo][0] += correct
         pooled[lo][1] += total
@@ -150,15 +179,16 @@ def write_length_study(workdir: pathlib.Path, todo: list[dict], width: int = 10)
               ylabel="test exact match", title="Exact match by source length")
 
 
-def write_plots(workdir: pathlib.Path, todo: list[dict], module) -> None:
-  """Learning curves per group (first seed) and attention heatmaps side by side."""
+def write_plots(workdir: pathlib.Path, todo: list[dict], module,
+                metric: str = "val_exact_match") -> None:
+  """Learning curves of `metric` per group (first seed) and attention heatmaps side by side."""
   first = {name: members[0] for name, members in _groups(todo).items()}
   curves = {}
   for name, overrides in first.items():
-    log = [r for r in _point(workdir, overrides)[1] if "val_exact_match" in r]
-    curves[name] = ([r["step"] for r in log], [r["val_exact_match"] for r in log])
+    log = [r for r in read_point(workdir, overrides)[1] if metric in r]
+    curves[name] = ([r["step"] for r in log], [r[metric] for r in log])
   plots.lines(curves, workdir / "learning_curves.png", xlabel="step",
-              ylabel="validation exact match", title="Learning curves (first seed)")
+              ylabel=metric.replace("_", " "), title="Learning curves (first seed)")
   inputs = getattr(module, "HEATMAP_INPUTS", None)
   if not inputs:
     return

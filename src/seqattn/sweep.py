@@ -84,7 +84,9 @@ def run(config_path: str, workdir: str | pathlib.Path, progress: bool = True,
   train_points(todo, configs, workdir, worker, workers, progress)
   with workdirs.owned(workdir, wait=True):  # one worker at a time writes the tables
     rows = report.aggregate(workdir, todo, getattr(module, "TARGET_EXACT_MATCH", None))
+    rows += report.baseline_rows(workdir, todo, rows[0])
     report.write_tables(workdir, rows)
-    report.write_length_study(workdir, todo)
-    report.write_plots(workdir, todo, module)
+    if "exact_by_length" in report.read_point(workdir, todo[0])[0]:
+      report.write_length_study(workdir, todo)
+    report.write_plots(workdir, todo, module, base.train.best_metric)
   return rows

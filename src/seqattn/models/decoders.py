@@ -50,6 +50,18 @@ class Sampling(NamedTuple):
   key: jax.Array  # drives the coins and the samples; folded with t at each output step
 
 
+def scheduled_input(target: ends.Spec, sampling: Sampling, t: jax.Array, y_gold_B: jax.Array,
+                    outputs_prev_BxV: jax.Array, first: jax.Array) -> jax.Array:
+  """y_{t-1} under scheduled sampling: with probability `sampling.probability` a draw from the
+  model's own previous output instead of the gold value; never at the `first` step (there is
+  no previous output). The coin and the draw come from `sampling.key` folded with t."""
+  coin_key, sample_key = jax.random.split(jax.random.fold_in(sampling.key, t))
+  sampled_B = target.sample(sample_key, outputs_prev_BxV)
+  use_B = jax.random.bernoulli(coin_key, sampling.probability, y_gold_B.shape[:1])
+  use_B = use_B.reshape(use_B.shape + (1,) * (y_gold_B.ndim - 1))
+  return jnp.where(use_B & ~first, sampled_B, y_gold_B)
+
+
 class Decoder(nn.Module):
   cfg: ModelConfig
   target: ends.Spec  # what it emits: logits over a vocabulary, or real values
@@ -135,11 +147,8 @@ class Decoder(nn.Module):
       carry, logits_prev_BxV = state
       y_prev_B = y_gold_B
       if sampling is not None:
-        coin_key, sample_key = jax.random.split(jax.random.fold_in(sampling.key, carry.t))
-        sampled_B = self.target.sample(sample_key, logits_prev_BxV)
-        use_B = jax.random.bernoulli(coin_key, sampling.probability, y_gold_B.shape[:1])
-        use_B = use_B.reshape(use_B.shape + (1,) * (y_gold_B.ndim - 1))
-        y_prev_B = jnp.where(use_B & (carry.t > 0), sampled_B, y_gold_B)
+        y_prev_B = scheduled_input(self.target, sampling, carry.t, y_gold_B, logits_prev_BxV,
+                                   carry.t == 0)
       carry, (logits_BxV, alpha_BxT) = module.step(carry, y_prev_B, memory, deterministic)
       return (carry, logits_BxV), (logits_BxV, alpha_BxT)
 

@@ -56,6 +56,7 @@ class Source:
   labels: list[str]  # one per input step, for heatmaps and tables
   shown: str  # the input as the model read it (normalised)
   warnings: list[str]
+  features: Sequence[str] = ()  # names of the input's real-valued features, where it has them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,11 +99,20 @@ class Task:
     """A user's input for `predict`; ValueError with what to do when it cannot be read."""
     raise NotImplementedError
 
-  def write(self, codec: Codec, output: np.ndarray) -> Output:
-    """One decoded output (ids or values) as a person reads it."""
+  def write(self, codec: Codec, output: np.ndarray, source: Source | None = None) -> Output:
+    """One decoded output (ids or values) as a person reads it; `source` is the input it was
+    decoded from, for outputs relative to it."""
     raise NotImplementedError
 
   def score(self, data: Data, split: Split, predictions: np.ndarray) -> dict[str, Any]:
     """Metrics of the task's own on a split's decoded predictions (none by default)."""
     del data, split, predictions
+    return {}
+
+  def report(self, data: Data, predictions: np.ndarray, attention: dict[str, np.ndarray],
+             workdir: pathlib.Path | None) -> dict[str, Any]:
+    """What the task adds to the test results (baselines, say) from the test split's decoded
+    predictions and attention ('temporal' [N, Ty, Tx]; 'input' [N, Tx, n] where the model has
+    one); with a workdir, its plots there. Nothing by default."""
+    del data, predictions, attention, workdir
     return {}

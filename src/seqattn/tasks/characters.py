@@ -113,6 +113,8 @@ class CharTask(Task):
     return Source(np.array(codec.src_vocab.encode(source), np.int32), list(source), source,
                   warnings)
 
-  def write(self, codec: CharCodec, output: np.ndarray) -> Output:
+  def write(self, codec: CharCodec, output: np.ndarray,
+            source: Source | None = None) -> Output:
+    del source  # outputs are absolute
     tokens = [codec.tgt_vocab.tokens[j] for j in output if j != PAD_ID]
     return Output("".join(t for t in tokens if t != EOS), tokens)

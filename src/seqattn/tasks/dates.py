@@ -46,8 +46,8 @@ class Dates(CharTask):
   def normalise(self, text: str) -> str:
     return dates.normalise(text)
 
-  def write(self, codec, output) -> Output:
-    out = super().write(codec, output)
+  def write(self, codec, output, source=None) -> Output:
+    out = super().write(codec, output, source)
     try:
       datetime.date.fromisoformat(out.text)
     except ValueError:

@@ -20,6 +20,7 @@ import tqdm
 
 from seqattn import checkpoint, evaluation, liveness, logs, parallel, tasks, workdirs
 from seqattn.config import Config
+from seqattn.models import architectures
 from seqattn.models.seq2seq import Seq2Seq, init_params
 from seqattn.training.optim import learning_rate
 from seqattn.training.progress import (Interrupted, Progress, batches_from, check_finite,
@@ -30,8 +31,8 @@ from seqattn.training.step import (StepConfig, TrainState, abstract_state, creat
 
 def build_model(config: Config, task: tasks.Task, codec: tasks.base.Codec) -> Seq2Seq:
   """The configured model between the task's two ends."""
-  return Seq2Seq(config.model, codec.source, codec.target, task.max_input_len,
-                 task.max_target_len)
+  return architectures.build(config.model, codec.source, codec.target, task.max_input_len,
+                             task.max_target_len)
 
 
 def save_checkpoint(mngr, config: Config, state: TrainState, keys: dict[str, jax.Array],
@@ -163,7 +164,7 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
                  stopped_early=prog.stop_early(cfg), seconds=elapsed(),
                  parameters=sum(x.size for x in jax.tree.leaves(state.params)),
                  params_sha256=parallel.local_digest(state.params),
-                 **evaluation.report(model, task, data, final))
+                 **evaluation.report(model, task, data, final, workdir if primary else None))
   if primary:
     (workdir / "results.json").write_text(json.dumps(results, indent=2))
   return results

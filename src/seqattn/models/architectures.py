@@ -1,0 +1,33 @@
+"""Model architectures by config name: `model.architecture` picks the model and the dataclass
+of the config's `model` group (left out: 'seq2seq', so the existing configs stay as they are).
+
+Every architecture has Seq2Seq's interface: built from (config, source end, target end, Tx, Ty);
+`__call__` teacher-forced -> (outputs, α), `encode` and `step` for decoding (seqattn.decode).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+
+from seqattn.config import ModelConfig
+from seqattn.models import ends
+from seqattn.models.darnn import DARNN, DARNNConfig
+from seqattn.models.seq2seq import Seq2Seq
+
+DEFAULT = "seq2seq"
+REGISTRY: dict[str, tuple[type, type[nn.Module]]] = {
+    "seq2seq": (ModelConfig, Seq2Seq),
+    "darnn": (DARNNConfig, DARNN),
+}
+
+
+def build(cfg, source: ends.Spec, target: ends.Spec, max_input_len: int,
+          max_target_len: int) -> nn.Module:
+  """The model of a frozen `model` config group between the task's two ends."""
+  module = next(m for c, m in REGISTRY.values() if isinstance(cfg, c))
+  if module is DARNN and not (isinstance(source, ends.Features) and isinstance(
+      target, ends.Features) and source.size > target.size):
+    raise ValueError("model.architecture='darnn' reads driving series and a real-valued target "
+                     "(data.task='series'); use the seq2seq model (leave model.architecture "
+                     "out) for this task.")
+  return module(cfg, source, target, max_input_len, max_target_len)

@@ -1,0 +1,233 @@
+"""Forecasting a real multivariate time series read from a CSV (Qin et al. 2017's setting).
+
+Windows of T steps (data.window) with H targets (data.horizon), split in time order into
+train/val/test (seqattn.data.series); the scaler is fitted on the training rows alone and saved
+in the workdir (series.json). Metrics are in the data's own units: MAE, RMSE, MAPE, MASE; the
+test report adds the baselines (seqattn.baselines) and plots. `predict` reads a CSV and
+forecasts the H values after its latest window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any, Literal
+
+import numpy as np
+from absl import logging
+
+from seqattn import baselines, metrics
+from seqattn.data import series
+from seqattn.data.batching import Split
+from seqattn.models import ends
+from seqattn.schema import POSITIVE, PROBABILITY, refuse
+from seqattn.tasks.base import Data, Output, Source, Task
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesConfig:
+  task: str
+  path: str  # a CSV file, or package:<module>/<file> for one an installed package ships
+  time_column: str  # '' (rows in time order) or names, comma-separated ('year,quarter')
+  target_column: str
+  driving_columns: str  # comma-separated names; '' for every other column
+  window: int = dataclasses.field(metadata=POSITIVE)  # T
+  horizon: int = dataclasses.field(metadata=POSITIVE)  # H
+  # True: the paper's setting, the driving series known at the target's own time (x_T for
+  # y_T); False: forecasts from the past alone.
+  nowcast: bool
+  val_fraction: float = dataclasses.field(metadata=PROBABILITY)
+  test_fraction: float = dataclasses.field(metadata=PROBABILITY)
+  fill: Literal["error", "previous", "linear"]  # missing values: refuse, or fill and log
+  # True: the model reads and forecasts first differences (of every column), summed back onto
+  # the last known level; levels that leave the training range then stay readable.
+  difference: bool
+  seasonal_period: int = dataclasses.field(metadata=POSITIVE)  # m of the seasonal naive
+  arima_order: str  # 'p,d,q'
+
+  def __post_init__(self):
+    refuse([(self.window < 2, "data.window must be >= 2 (the target's history is T-1 steps)"),
+            (not 0 < self.val_fraction + self.test_fraction < 1 or self.test_fraction == 0,
+             "data.val_fraction + data.test_fraction must lie in (0, 1), with a test part")])
+    baselines.parse_order(self.arima_order)
+
+  @property
+  def lead(self) -> int:
+    return int(self.nowcast)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesCodec:
+  """Column names and the scaler fitted on the training rows."""
+
+  names: tuple[str, ...]  # driving series, then the target
+  scaler: series.Scaler
+
+  @property
+  def source(self) -> ends.Features:
+    """Step t: x_t^1..x_t^n and y_{t-1} (the DA-RNN's layout: driving series, then target)."""
+    return ends.Features(len(self.names))
+
+  @property
+  def target(self) -> ends.Features:
+    return ends.Features(1)
+
+  def save(self, workdir: pathlib.Path) -> None:
+    (workdir / "series.json").write_text(json.dumps(dict(
+        names=self.names, mean=self.scaler.mean_K.tolist(), std=self.scaler.std_K.tolist()),
+        indent=1))
+
+  @classmethod
+  def restore(cls, workdir: pathlib.Path) -> "SeriesCodec":
+    saved = json.loads((workdir / "series.json").read_text())
+    return cls(tuple(saved["names"]), series.Scaler(np.array(saved["mean"]),
+                                                    np.array(saved["std"])))
+
+
+def to_levels(z_WxH: np.ndarray, scaler: series.Scaler, difference: bool,
+              last_level_W: np.ndarray) -> np.ndarray:
+  """Model outputs in the data's own units: unscaled, and for differences summed onto the last
+  known level y_o (ŷ_{o+h} = y_o + Σ_{j<=h} Δŷ_{o+j})."""
+  values = scaler.unscale_target(z_WxH)
+  return last_level_W[:, None] + np.cumsum(values, 1) if difference else values
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesData(Data):
+  table: series.Table | None = None  # the raw columns, data units
+  origins: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # per split
+  train_rows: int = 0
+  difference: bool = False
+
+  def split_name(self, split: Split) -> str:
+    return next(name for name in ("train", "val", "test") if getattr(self, name) is split)
+
+  def levels(self, name: str, z_WxH: np.ndarray) -> np.ndarray:
+    """Forecasts [W, H] of split `name` in the data's own units."""
+    y = self.table.values_NxK[:, -1]
+    return to_levels(z_WxH, self.codec.scaler, self.difference, y[self.origins[name]])
+
+  def actual(self, name: str) -> np.ndarray:
+    """The targets [W, H] of split `name`, read from the file."""
+    horizon = self.test.targets.shape[1]
+    rows = self.origins[name][:, None] + 1 + np.arange(horizon)[None, :]
+    return self.table.values_NxK[rows, -1]
+
+  @property
+  def naive_mae(self) -> float:
+    """In-sample MAE of the one-step naive forecast on the training rows (MASE's scale)."""
+    y = self.table.values_NxK[:self.train_rows, -1]
+    return float(np.mean(np.abs(np.diff(y))))
+
+
+class Series(Task):
+  Config = SeriesConfig
+  METRICS = {"loss": "min", "mae": "min", "rmse": "min", "mape": "min", "mase": "min"}
+
+  @property
+  def max_input_len(self) -> int:
+    return self.cfg.window
+
+  @property
+  def max_target_len(self) -> int:
+    return self.cfg.horizon
+
+  def load(self, seed: int) -> SeriesData:
+    del seed  # the data is the file
+    cfg = self.cfg
+    table = series.read_csv(cfg.path, cfg.time_column, cfg.target_column, cfg.driving_columns,
+                            cfg.fill)
+    for name, count in table.filled.items():
+      logging.warning("%s: filled %d missing values of column %r (data.fill=%r)", cfg.path,
+                      count, name, cfg.fill)
+    n_rows = len(table.values_NxK)
+    series.check_length(n_rows, cfg.window, cfg.horizon, cfg.path)
+    a, b = series.split_rows(n_rows, cfg.val_fraction, cfg.test_fraction)
+    first = int(cfg.difference)
+    values = series.differenced(table.values_NxK) if cfg.difference else table.values_NxK
+    codec = SeriesCodec(table.names, series.Scaler.fit(values, table.names, slice(first, a)))
+    z = codec.scaler.scale(values)
+    origins, splits = {}, {}
+    for name, (lo, hi) in dict(train=(0, a), val=(a, b), test=(b, n_rows)).items():
+      origins[name] = series.origins(lo, hi, cfg.window, cfg.horizon, first)
+      if not len(origins[name]):
+        raise ValueError(f"{cfg.path}: the {name} part (lines {lo + 2}..{hi + 1}) holds no "
+                         f"window of data.window={cfg.window} + data.horizon={cfg.horizon}; "
+                         f"give a longer series, or change data.val_fraction/test_fraction.")
+      inputs, targets = series.windows(z, origins[name], cfg.window, cfg.horizon, cfg.lead)
+      splits[name] = Split(inputs, np.full(len(inputs), cfg.window, np.int32), targets)
+    return SeriesData(splits["train"], splits["val"], splits["test"], codec, table=table,
+                      origins=origins, train_rows=a, difference=cfg.difference)
+
+  def restore(self, workdir: pathlib.Path) -> SeriesCodec:
+    return SeriesCodec.restore(workdir)
+
+  def score(self, data: SeriesData, split: Split, predictions: np.ndarray) -> dict[str, Any]:
+    name = data.split_name(split)
+    return metrics.forecast_errors(data.levels(name, predictions[..., 0]), data.actual(name),
+                                   data.naive_mae)
+
+  def baselines(self, data: SeriesData) -> dict[str, np.ndarray]:
+    """Forecasts [W, H] of each baseline on the test windows, data units."""
+    cfg, y = self.cfg, data.table.values_NxK[:, -1]
+    origins = data.origins["test"]
+    linear = baselines.linear(data.train.inputs, data.train.targets[..., 0], data.test.inputs)
+    return dict(naive=baselines.naive(y, origins, cfg.horizon),
+                seasonal_naive=baselines.seasonal_naive(y, origins, cfg.horizon,
+                                                        cfg.seasonal_period),
+                linear=data.levels("test", linear),
+                arima=baselines.arima(y, data.train_rows, origins, cfg.horizon,
+                                      baselines.parse_order(cfg.arima_order)))
+
+  def report(self, data: SeriesData, predictions: np.ndarray, attention: dict[str, np.ndarray],
+             workdir: pathlib.Path | None) -> dict[str, Any]:
+    """The baselines' test errors; with a workdir, the plots of the test part."""
+    actual = data.actual("test")
+    forecasts = self.baselines(data)
+    out = dict(baselines={name: metrics.forecast_errors(f, actual, data.naive_mae)
+                          for name, f in forecasts.items()})
+    if workdir is not None:
+      from seqattn import plots  # matplotlib only where plots are drawn
+      rows = data.origins["test"] + 1
+      model = data.levels("test", predictions[..., 0])
+      plots.forecast_vs_actual([data.table.times[r] for r in rows], actual[:, 0],
+                               dict(model=model[:, 0], naive=forecasts["naive"][:, 0],
+                                    linear=forecasts["linear"][:, 0]),
+                               workdir / "forecast_test.png", data.codec.names[-1])
+      plots.attention_plots(attention, data.codec.names[:-1], workdir, "test")
+    return out
+
+  def read(self, codec: SeriesCodec, text: str) -> Source:
+    """The latest window of the CSV at path `text`: the H rows after it are forecast. In the
+    paper's setting (data.nowcast) the last row's driving values are read and its target is
+    forecast (it may be left empty)."""
+    cfg = self.cfg
+    table = series.read_csv(text, cfg.time_column, codec.names[-1], ",".join(codec.names[:-1]),
+                            cfg.fill, target_may_end_empty=cfg.nowcast)
+    n_rows = len(table.values_NxK)
+    series.check_length(n_rows, cfg.window + cfg.difference, cfg.lead, text)
+    origin = n_rows - 1 - cfg.lead  # the driving values of `lead` rows ahead are read
+    values = series.differenced(table.values_NxK) if cfg.difference else table.values_NxK
+    inputs, _ = series.windows(codec.scaler.scale(values), np.array([origin]), cfg.window, 0,
+                               cfg.lead)
+    rows = np.arange(origin - cfg.window + 1, origin + 1)
+    shown = (f"{pathlib.Path(text).name} ({codec.names[-1]} up to {table.times[origin]}; the "
+             f"next {cfg.horizon} value{'s' * (cfg.horizon > 1)})")
+    warnings = [f"filled {c} missing values of {n!r}" for n, c in table.filled.items()]
+    return SeriesSource(inputs[0], [table.times[r] for r in rows], shown, warnings,
+                        list(codec.names[:-1]), float(table.values_NxK[origin, -1]))
+
+  def write(self, codec: SeriesCodec, output: np.ndarray,
+            source: Source | None = None) -> Output:
+    """The H forecasts in the data's units (differences are summed onto the source's last
+    level), labelled +1..+H."""
+    last = np.array([source.last_level if self.cfg.difference else 0.0])
+    values = to_levels(output[None, :, 0], codec.scaler, self.cfg.difference, last)[0]
+    labels = [f"+{h + 1}" for h in range(len(values))]
+    return Output(" ".join(f"{v:.6g}" for v in values), labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesSource(Source):
+  last_level: float = 0.0  # y_o, the latest known target value

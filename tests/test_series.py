@@ -1,0 +1,220 @@
+"""The series task: CSV checks, windows without look-ahead, the scaler fitted on the training
+part, the baselines, and a tiny DA-RNN that beats the naive forecast end to end (train,
+evaluate, predict with plots) on a generated series with a driving signal."""
+
+import json
+import pathlib
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import CONFIGS, ROOT
+from seqattn import baselines, decode, tasks
+from seqattn.config import freeze, load_file, override
+from seqattn.data import series
+from seqattn.models.seq2seq import init_params
+from seqattn.training.run import build_model
+
+sys.path.insert(0, str(ROOT))
+import launch  # noqa: E402
+
+ROWS = 400
+
+
+def _frame(rows=ROWS, seed=0):
+  """y_t = 2 x1_{t-1} + 0.1 noise: the driving series x1 leads the target by one row; x2 is
+  noise. x1 is a fast AR(1), so the last value of y is a poor forecast."""
+  rng = np.random.default_rng(seed)
+  x1 = np.zeros(rows)
+  for t in range(1, rows):
+    x1[t] = -0.5 * x1[t - 1] + rng.normal()
+  y = np.concatenate([[0.0], 2.0 * x1[:-1]]) + 0.1 * rng.normal(size=rows) + 10.0
+  return dict(time=np.arange(rows) + 1000, x1=x1, x2=rng.normal(size=rows), y=y)
+
+
+def _write(path: pathlib.Path, columns: dict) -> str:
+  names = list(columns)
+  lines = [",".join(names)] + [",".join(str(columns[n][i]) for n in names)
+                               for i in range(len(columns[names[0]]))]
+  path.write_text("\n".join(lines) + "\n")
+  return str(path)
+
+
+def _config(path, **data):
+  overrides = {"data.path": path, "data.time_column": "time", "data.target_column": "y",
+               "data.driving_columns": "x1,x2", "data.window": 6, "data.seasonal_period": 5,
+               "data.arima_order": "1,0,0"}
+  overrides.update({f"data.{k}": v for k, v in data.items()})
+  return override(load_file(CONFIGS / "series.py"), overrides)
+
+
+def _load(path, **data):
+  config = freeze(_config(path, **data))
+  task = tasks.make(config.data)
+  return config, task, task.load(config.seed)
+
+
+def test_windows_scaler_and_split(tmp_path):
+  path = _write(tmp_path / "s.csv", _frame())
+  _, task, data = _load(path, horizon=2)
+  a, b = series.split_rows(ROWS, 0.15, 0.15)
+  values = data.table.values_NxK
+  np.testing.assert_allclose(data.codec.scaler.mean_K, values[:a].mean(0))
+  np.testing.assert_allclose(data.codec.scaler.std_K, values[:a].std(0))
+  # Every training target lies in the training rows; val and test targets in their parts.
+  for name, (lo, hi) in dict(train=(0, a), val=(a, b), test=(b, ROWS)).items():
+    o = data.origins[name]
+    assert o.min() + 1 >= lo and o.max() + 2 <= hi - 1 + 1
+  # Window layout: step t holds x at row o-T+1+t and y at the same row (lead 0).
+  o, z = data.origins["test"][3], data.codec.scaler.scale(values)
+  np.testing.assert_allclose(data.test.inputs[3], z[o - 5:o + 1], atol=1e-6)
+  np.testing.assert_allclose(data.test.targets[3, :, 0], z[o + 1:o + 3, -1], atol=1e-6)
+
+
+def test_scaler_is_fitted_on_the_training_part_only(tmp_path):
+  frame = _frame()
+  _, _, data = _load(_write(tmp_path / "a.csv", frame))
+  a, _ = series.split_rows(ROWS, 0.15, 0.15)
+  frame["x1"][a:] *= 100.0  # validation and test values change, training ones do not
+  frame["y"][a:] += 50.0
+  _, _, changed = _load(_write(tmp_path / "b.csv", frame))
+  np.testing.assert_array_equal(data.codec.scaler.mean_K, changed.codec.scaler.mean_K)
+  np.testing.assert_array_equal(data.codec.scaler.std_K, changed.codec.scaler.std_K)
+  np.testing.assert_array_equal(data.train.inputs, changed.train.inputs)
+  assert not np.allclose(data.test.inputs, changed.test.inputs)
+
+
+@pytest.mark.parametrize("nowcast, difference", [(False, False), (True, False), (False, True)])
+def test_no_look_ahead(tmp_path, nowcast, difference):
+  """Changing every value after row r never changes a forecast made at an origin o < r - lead
+  (model and baselines); forecasts that may read row r do change."""
+  frame = _frame()
+  path = _write(tmp_path / "a.csv", frame)
+  config, task, data = _load(path, nowcast=nowcast, difference=difference, horizon=2)
+  model = build_model(config, task, data.codec)
+  params = init_params(model, jax.random.key(0))
+  forecast = jax.jit(lambda x, n: decode.forecast(model, params, x, n, 2).values_BxTxN)
+  r = ROWS - 30
+  for name in ("x1", "x2", "y"):
+    frame[name][r:] = frame[name][r:] * -3.0 + 7.0
+  _, _, changed = _load(_write(tmp_path / "b.csv", frame), nowcast=nowcast,
+                        difference=difference, horizon=2)
+  origins = data.origins["test"]
+  before = origins + int(nowcast) < r
+  assert before.any() and (~before).any()
+  old = np.asarray(forecast(data.test.inputs, data.test.input_lengths))
+  new = np.asarray(forecast(changed.test.inputs, changed.test.input_lengths))
+  np.testing.assert_array_equal(old[before], new[before])
+  assert not np.allclose(old[~before], new[~before])
+  for name, f in task.baselines(data).items():
+    np.testing.assert_array_equal(f[before], task.baselines(changed)[name][before], err_msg=name)
+
+
+def test_differences_are_summed_back_onto_the_last_level(tmp_path):
+  _, task, data = _load(_write(tmp_path / "s.csv", _frame()), difference=True, horizon=3)
+  y = data.table.values_NxK[:, -1]
+  o = data.origins["test"]
+  z = data.codec.scaler.scale(np.diff(data.table.values_NxK, axis=0))
+  np.testing.assert_allclose(data.test.targets[0, :, 0], z[o[0]:o[0] + 3, -1], atol=1e-6)
+  np.testing.assert_allclose(data.levels("test", data.test.targets[..., 0]), data.actual("test"),
+                             rtol=1e-6)
+  np.testing.assert_array_equal(data.actual("test")[:, 0], y[o + 1])
+  assert o.min() >= 6 and data.origins["train"].min() == 6  # row 0 has no difference
+  # predict: the latest window's differences, forecasts summed onto the file's last value.
+  source = task.read(data.codec, str(tmp_path / "s.csv"))
+  np.testing.assert_allclose(source.array[-1], z[-1], atol=1e-6)
+  step = data.codec.scaler.unscale_target(np.ones(1))[0]
+  output = task.write(data.codec, np.ones((3, 1), np.float32), source)
+  np.testing.assert_allclose([float(v) for v in output.text.split()],
+                             y[-1] + step * np.arange(1, 4), rtol=1e-5)
+  assert output.labels == ["+1", "+2", "+3"]
+
+
+def test_baselines():
+  y = np.arange(20.0) ** 2
+  origins = np.array([5, 9])
+  np.testing.assert_array_equal(baselines.naive(y, origins, 2), [[25, 25], [81, 81]])
+  # m = 3: ŷ_{o+1} = y_{o-2}, ŷ_{o+2} = y_{o-1}; m = 1 is the naive forecast.
+  np.testing.assert_array_equal(baselines.seasonal_naive(y, origins, 2, 3), [[9, 16], [49, 64]])
+  np.testing.assert_array_equal(baselines.seasonal_naive(y, origins, 2, 1),
+                                baselines.naive(y, origins, 2))
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(50, 4, 3))
+  targets = x[:, -1, :1] * 2.0 - x[:, 0, 2:3] + 0.5  # an exact linear relation
+  np.testing.assert_allclose(baselines.linear(x[:40], targets[:40], x[40:]), targets[40:],
+                             atol=1e-9)
+  with pytest.raises(ValueError, match="'p,d,q'"):
+    baselines.parse_order("1,1")
+
+
+@pytest.mark.parametrize("case, change, message", [
+    ("unknown column", dict(driving="x1,price"),
+     r"no column 'price'; the columns are 'time', 'x1', 'x2', 'y'"),
+    ("non-numeric", dict(cell=("x2", 7, "n/a")), r"column 'x2' is not numeric: line 9 holds 'n/a'"),
+    ("missing", dict(cell=("y", 10, "")), r"column 'y' has 1 missing values, the first at line 12"),
+    ("constant", dict(column=("x2", 3.0)), r"column 'x2' is constant on the training rows"),
+    ("short", dict(rows=7), r"has 7 rows; a window of data.window=6 rows and data.horizon=2"),
+    ("unsorted", dict(cell=("time", 4, "1000")), r"line 6 \(time = 1000\) does not come after"),
+])
+def test_bad_input_is_refused_naming_row_and_column(tmp_path, case, change, message):
+  frame = {k: [str(v) for v in vs] for k, vs in _frame(change.get("rows", ROWS)).items()}
+  if "cell" in change:
+    name, row, value = change["cell"]
+    frame[name][row] = value
+  if "column" in change:
+    frame[change["column"][0]] = [str(change["column"][1])] * len(frame["y"])
+  path = _write(tmp_path / "bad.csv", frame)
+  with pytest.raises(ValueError, match=message):
+    _load(path, horizon=2, **({"driving_columns": change["driving"]} if "driving" in change
+                               else {}))
+
+
+def test_missing_values_filled_when_configured(tmp_path):
+  frame = {k: [str(v) for v in vs] for k, vs in _frame().items()}
+  frame["x1"][10] = frame["x1"][11] = ""
+  _, _, data = _load(_write(tmp_path / "gaps.csv", frame), fill="linear")
+  assert data.table.filled == {"x1": 2}
+  x1 = data.table.values_NxK[:, 0]
+  np.testing.assert_allclose(x1[10:12], x1[9] + (x1[12] - x1[9]) * np.array([1, 2]) / 3)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  root = tmp_path_factory.mktemp("series")
+  path = _write(root / "driven.csv", _frame())
+  config = _config(path, horizon=2)
+  config.model.encoder_units = config.model.decoder_units = config.model.attention_units = 16
+  config.train.num_epochs, config.train.learning_rate = 25, 0.01
+  config.train.eval_every_steps = config.train.checkpoint_every_steps = 100
+  results = launch.train(config, root / "work")
+  return root, path, results
+
+
+def test_a_tiny_darnn_beats_the_naive_forecast(trained):
+  root, _, results = trained
+  naive, model = results["baselines"]["naive"], results
+  assert model["test_rmse"] < 0.6 * naive["rmse"], (model["test_rmse"], naive)
+  assert model["test_mase"] < 1.0
+  assert set(results["baselines"]) == {"naive", "seasonal_naive", "linear", "arima"}
+  for png in ("forecast_test", "input_attention_test", "temporal_attention_test"):
+    assert (root / "work" / f"{png}.png").exists()
+
+
+def test_predict_prints_the_next_values_with_attention_plots(trained, capsys):
+  root, path, results = trained
+  capsys.readouterr()
+  launch.predict(root / "work", [path])
+  line = capsys.readouterr().out.strip()
+  assert line.startswith("driven.csv (y up to 1399; the next 2 values) -> ")
+  values = [float(v) for v in line.split(" -> ")[1].split()[:2]]
+  frame = _frame()
+  # The next value is 2 x1 of the last row + 10 (+ noise 0.1): the model reads x1.
+  assert abs(values[0] - (2 * frame["x1"][-1] + 10)) < 0.5 * np.std(frame["y"]), values
+  pngs = sorted(p.name for p in (root / "work").glob("*attention_driven*.png"))
+  assert pngs == ["attention_driven_csv_y_up_to_1399_the_next_2_values.png",
+                  "input_attention_driven_csv_y_up_to_1399_the_next_2_values.png"], pngs
+  again = launch.evaluate(root / "work")
+  assert again["rmse"] == pytest.approx(results["test_rmse"], rel=1e-5)
+  assert json.loads((root / "work" / "series.json").read_text())["names"] == ["x1", "x2", "y"]
