@@ -24,36 +24,42 @@ from seqattn.data.batching import train_batches
 from seqattn.models.seq2seq import init_params
 from seqattn.training import run, step
 
-config = config_lib.freeze(config_lib.override(config_lib.load_file("configs/test.py"),
-                                               {"train.batch_size": 40}))
+config = config_lib.freeze(config_lib.override(config_lib.load_file("configs/test.py"), {
+    "train.batch_size": 40, "model.encoder_units": 8, "model.decoder_units": 16}))
 task = tasks.make(config.data)
 data = task.load(0)
 static = step.StepConfig(run.build_model(config, task, data.codec), config.train, 100)
 params = init_params(static.model, jax.random.key(0))
 batches = [b for _, b in zip(range(100), (b for e in range(20)
            for b in train_batches(data.train, 40, np.random.default_rng(e))))]
-key = jax.random.key(1)
+mesh_of = lambda data, model: parallel.mesh(config_lib.MeshConfig(data, model, "", 0, -1))
+grad_fn = jax.jit(jax.value_and_grad(step.loss_fn), static_argnums=1)
 
-def train(mesh, steps):
+def loss_and_grads(mesh):
+  batch = batches[0] if mesh is None else parallel.shard_batch(mesh, batches[0])
+  placed = params if mesh is None else parallel.place_state(mesh, params)
+  return jax.device_get(grad_fn(placed, static.model, batch))
+
+def curve(mesh):
   state = step.create_state(jax.tree.map(jax.numpy.copy, params), static)  # it is donated
   if mesh is not None:
     state = parallel.place_state(mesh, state)
   losses = []
-  for batch in batches[:steps]:
+  for batch in batches:
     batch = batch if mesh is None else parallel.shard_batch(mesh, batch)
-    state, loss = step.train_step(state, batch, key, static)
+    state, loss = step.train_step(state, batch, jax.random.key(1), static)
     losses.append(float(loss))
-  return losses, jax.device_get(state.params)
+  return losses
 
-mesh_cfg = lambda data, model: config_lib.MeshConfig(data, model, "", 0, -1)
-one, _ = train(None, 100)
-eight, _ = train(parallel.mesh(mesh_cfg(-1, 1)), 100)
-parallel.MODEL_SHARDED_MIN_SIZE = 0  # split every kernel it can along the model axis
-split, split_params = train(parallel.mesh(mesh_cfg(4, 2)), 1)
-close = lambda a, b: all(np.allclose(x, y, rtol=1e-4, atol=1e-6)
+close = lambda a, b: all(np.allclose(x, y, rtol=1e-4, atol=1e-7)
                          for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-print(json.dumps(dict(devices=len(jax.devices()), one=one, eight=eight, split=split,
-                      first_step_params_close=close(train(None, 1)[1], split_params))))
+one = loss_and_grads(None)
+eight = loss_and_grads(mesh_of(-1, 1))
+parallel.MODEL_SHARDED_MIN_SIZE = 0  # split every kernel it can along the model axis
+split = loss_and_grads(mesh_of(4, 2))
+print(json.dumps(dict(devices=len(jax.devices()), eight_equal=close(eight, one),
+                      split_equal=close(split, one), one_curve=curve(None),
+                      eight_curve=curve(mesh_of(-1, 1)))))
 """
 
 
@@ -63,15 +69,15 @@ def test_eight_devices_compute_what_one_does():
   assert out.returncode == 0, out.stderr[-3000:]
   r = json.loads(out.stdout.strip().splitlines()[-1])
   assert r["devices"] == 8
-  # One sharded step (data ×8, or data ×4 with kernels split ×2) equals the single-device step.
-  np.testing.assert_allclose(r["eight"][0], r["one"][0], rtol=1e-6)
-  np.testing.assert_allclose(r["split"][0], r["one"][0], rtol=1e-6)
-  assert r["first_step_params_close"]
-  # A 100-step run follows the single-device loss curve: float sums in another order only,
-  # which Adam at lr 0.01 amplifies slowly (≈ 1e-6 at first, a few % after 70 steps).
-  np.testing.assert_allclose(r["eight"][:50], r["one"][:50], rtol=1e-3)
-  np.testing.assert_allclose(r["eight"], r["one"], rtol=0.05)
-  assert r["one"][-1] < 0.8 * r["one"][0]
+  # The loss and gradients of one step, data ×8 or data ×4 with kernels split ×2, equal the
+  # single device's (float sums in another order only).
+  assert r["eight_equal"] and r["split_equal"]
+  # A 100-step run follows the single-device loss curve: Adam amplifies the rounding
+  # differences slowly (≈ 1e-6 at first, a few % by the end).
+  one, eight = np.array(r["one_curve"]), np.array(r["eight_curve"])
+  np.testing.assert_allclose(eight[:30], one[:30], rtol=1e-3)
+  np.testing.assert_allclose(eight, one, rtol=0.05)
+  assert one[-10:].mean() < 0.8 * one[:10].mean()
 
 
 def _free_port() -> int:
@@ -80,7 +86,7 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-RUN = ("--config", "configs/test.py", "--config.train.eval_every_steps=8")
+RUN = ("--config", "configs/test.py", "--config.train.num_epochs=2")  # 16 steps, 2 logs
 
 
 def _start(workdir: pathlib.Path, processes: int, port: int) -> list[subprocess.Popen]:
@@ -119,10 +125,10 @@ def test_two_processes_train_together_as_one(two_process_run, tmp_path):
   workdir, digests = two_process_run
   assert digests[0] == digests[1]  # each process holds the same parameters
   log = [json.loads(l) for l in (workdir / "metrics.jsonl").open()]
-  assert [r["step"] for r in log] == [8, 16, 24, 32]  # process 0 alone writes the log
+  assert [r["step"] for r in log] == [8, 16]  # process 0 alone writes the log
   _finish(_start(tmp_path, 1, 0))  # one process, the same global batches
-  for two, one in zip(_params(workdir), _params(tmp_path)):
-    np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-6)
+  for two, one in zip(_params(workdir), _params(tmp_path)):  # float sums in another order
+    np.testing.assert_allclose(two, one, rtol=1e-3, atol=1e-5)
 
 
 def test_two_processes_killed_mid_run_resume_to_the_same_parameters(two_process_run, tmp_path):
@@ -130,7 +136,7 @@ def test_two_processes_killed_mid_run_resume_to_the_same_parameters(two_process_
   procs = _start(tmp_path, 2, _free_port())
   deadline = time.monotonic() + 300
   log = tmp_path / "metrics.jsonl"
-  while not (log.exists() and '"step": 16' in log.read_text()):
+  while not (log.exists() and '"step": 8' in log.read_text()):
     assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-3000:]
     assert time.monotonic() < deadline
     time.sleep(0.01)
