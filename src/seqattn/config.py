@@ -120,6 +120,10 @@ class TrainConfig:
   early_stopping_patience: int = dataclasses.field(metadata=NON_NEGATIVE)
   scheduled_sampling: Literal["off", "linear", "exponential", "inverse_sigmoid"]
   sampling_k: float = dataclasses.field(metadata=POSITIVE)
+  buckets: int = dataclasses.field(metadata=POSITIVE)  # padded shapes (compiled steps); 1: one
+  token_budget: int = dataclasses.field(metadata=NON_NEGATIVE)  # per batch; 0: batch_size rows
+  time_budget_minutes: float = dataclasses.field(metadata=NON_NEGATIVE)  # 0: none
+  test_checkpoint: Literal["last", "best"]  # which parameters the test split scores
 
   def __post_init__(self):
     refuse([
@@ -133,6 +137,8 @@ class TrainConfig:
         (self.schedule == "rsqrt" and self.warmup_steps == 0,
          "train.schedule='rsqrt' decays as sqrt(warmup_steps / step); "
          "set train.warmup_steps > 0"),
+        (self.token_budget > 0 and self.buckets == 1,
+         "train.token_budget sizes the batches of each bucket; set train.buckets > 1"),
         (self.schedule == "exponential" and not 0 < self.decay_rate <= 1,
          f"train.decay_rate={self.decay_rate!r} is not valid with "
          f"train.schedule='exponential'; use a number in (0, 1]"),

@@ -56,9 +56,10 @@ def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: Deco
 
 
 def report(model: Seq2Seq, task: Task, data: Data, evaluation: Evaluation) -> dict[str, Any]:
-  """What the test split says beyond its metrics: exact match by source length (token outputs)
-  and the attention's agreement with the gold alignments (where the task knows them)."""
-  out = {}
+  """What the test split says beyond its metrics: exact match by source length (token outputs),
+  the attention's agreement with the gold alignments (where the task knows them) and the
+  task's own tables."""
+  out = task.report(data, data.test, evaluation.predictions)
   if data.test_examples:
     sure, possible = alignment.gold(data.test_examples, *evaluation.alpha_NxTxS.shape[1:])
     out["alignment"] = alignment.scores(evaluation.alpha_NxTxS, sure, possible)

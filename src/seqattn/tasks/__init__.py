@@ -5,6 +5,7 @@ from __future__ import annotations
 from seqattn.tasks.base import Data, Source, Task
 from seqattn.tasks.dates import Dates
 from seqattn.tasks.generated import Generated
+from seqattn.tasks.text import Text
 
 REGISTRY: dict[str, type[Task]] = {
     "dates": Dates,
@@ -12,6 +13,7 @@ REGISTRY: dict[str, type[Task]] = {
     "reverse": Generated,
     "sort": Generated,
     "addition": Generated,
+    "text": Text,
 }
 
 
