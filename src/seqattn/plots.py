@@ -10,6 +10,14 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+# Chinese, Japanese and Korean labels (subword tokens of a translation) need a CJK font: the
+# first installed one backs up DejaVu Sans (matplotlib falls back glyph by glyph).
+_CJK = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+        "AR PL UMing CN", "Droid Sans Fallback")
+_installed = {f.name for f in font_manager.fontManager.ttflist}
+matplotlib.rcParams["font.family"] = ["DejaVu Sans"] + [f for f in _CJK if f in _installed]
 
 
 def attention_heatmap(alpha_TyxTx: np.ndarray, source: Sequence[str], target: Sequence[str],

@@ -22,14 +22,17 @@ from seqattn import config as config_lib, plots, predict
 from seqattn.training import run as training_run
 
 # Columns of the aggregate table: (name, how to read it from a point's results and log).
+# A measure a task does not report (None) is left out of the table.
 MEASURES: dict[str, Callable[[dict, list[dict]], float | None]] = {
+    "bleu": lambda r, log: r.get("test_bleu"),
+    "chrf": lambda r, log: r.get("test_chrf"),
     "exact_match": lambda r, log: r["test_exact_match"],
     "token_accuracy": lambda r, log: r["test_token_accuracy"],
     "final_loss": lambda r, log: r["test_loss"],
-    "attention_mass": lambda r, log: r["alignment"]["mass"],
-    "argmax_alignment": lambda r, log: r["alignment"]["argmax"],
-    "aer": lambda r, log: r["alignment"]["aer"],
-    "attention_entropy": lambda r, log: r["alignment"]["entropy"],
+    "attention_mass": lambda r, log: r.get("alignment", {}).get("mass"),
+    "argmax_alignment": lambda r, log: r.get("alignment", {}).get("argmax"),
+    "aer": lambda r, log: r.get("alignment", {}).get("aer"),
+    "attention_entropy": lambda r, log: r.get("alignment", {}).get("entropy"),
     "train_seconds": lambda r, log: r["seconds"],
     "parameters": lambda r, log: r["parameters"],
 }
@@ -100,6 +103,7 @@ def run(config_path: str, workdir: str | pathlib.Path, progress: bool = True,
   rows = aggregate(workdir, todo, getattr(module, "TARGET_EXACT_MATCH", None))
   write_tables(workdir, rows)
   write_length_study(workdir, todo)
+  write_bleu_by_length(workdir, todo)
   write_plots(workdir, todo, module)
   return rows
 
@@ -128,7 +132,9 @@ def aggregate(workdir: pathlib.Path, todo: list[dict], target: float | None) -> 
     if target is not None:
       measures[f"steps_to_{target:g}"] = lambda r, log: steps_to(log, target)
     for measure, read in measures.items():
-      row[measure], row[f"{measure}_ci95"] = mean_ci([read(r, log) for r, log in runs])
+      values = [read(r, log) for r, log in runs]
+      if None not in values:
+        row[measure], row[f"{measure}_ci95"] = mean_ci(values)
     rows.append(row)
   return rows
 
@@ -189,6 +195,36 @@ def write_length_study(workdir: pathlib.Path, todo: list[dict], width: int = 10)
   plots.lines({name: (list(c), list(c.values())) for name, c in curves.items()},
               workdir / "accuracy_by_length.png", xlabel="source length (bucket start)",
               ylabel="test exact match", title="Exact match by source length")
+
+
+def write_bleu_by_length(workdir: pathlib.Path, todo: list[dict]) -> None:
+  """BLEU by source-length bucket (Bahdanau et al. 2015, Fig. 2): mean ± 95% CI over seeds per
+  group, where the task reports it; a table and a plot."""
+  groups = {name: [_point(workdir, o)[0] for o in members]
+            for name, members in _groups(todo).items()}
+  if "bleu_by_source_length" not in next(iter(groups.values()))[0]:
+    return
+  buckets = sorted({(b["lo"], b["hi"]) for runs in groups.values() for r in runs
+                    for b in r["bleu_by_source_length"]})
+  header = " | ".join(f"{lo}-{hi}" for lo, hi in buckets)
+  lines = [f"| group | {header} |", "|---|" + "---|" * len(buckets)]
+  curves = {}
+  for name, runs in groups.items():
+    per_bucket = {(b["lo"], b["hi"]): [] for b in runs[0]["bleu_by_source_length"]}
+    for r in runs:
+      for b in r["bleu_by_source_length"]:
+        per_bucket[(b["lo"], b["hi"])].append(b["bleu"])
+    cells = []
+    for bucket in buckets:
+      mean, ci = mean_ci(per_bucket.get(bucket, [math.nan]))
+      cells.append(f"{mean:.2f} ± {ci:.2f}")
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    curves[name] = ([lo for lo, _ in per_bucket], [mean_ci(v)[0] for v in per_bucket.values()])
+  sentences = [str(b["sentences"]) for b in runs[0]["bleu_by_source_length"]]
+  lines.append("| sentences | " + " | ".join(sentences) + " |")
+  (workdir / "bleu_by_length.md").write_text("\n".join(lines) + "\n")
+  plots.lines(curves, workdir / "bleu_by_length.png", xlabel="source length in tokens (bucket start)",
+              ylabel="test BLEU", title="BLEU by source length (mean over seeds)")
 
 
 def write_plots(workdir: pathlib.Path, todo: list[dict], module) -> None:

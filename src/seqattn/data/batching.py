@@ -72,8 +72,25 @@ def lengths(split: Split) -> tuple[np.ndarray, np.ndarray]:
   return split.input_lengths, target_lengths
 
 
+GRID = 64  # fullness is rounded up to 1/GRID before cutting buckets
+
+
+def _cuts(cost, groups: int, count: int) -> list[tuple[int, int]]:
+  """The cut of groups 0..groups-1 into at most `count` runs [i, j] with the least total
+  cost(i, j) (dynamic programming over run ends)."""
+  best = {(0, -1): (0.0, [])}  # (runs used, last group covered) -> (cost, runs)
+  for k in range(1, count + 1):
+    for j in range(groups):
+      options = [(best[k - 1, i - 1][0] + cost(i, j), best[k - 1, i - 1][1] + [(i, j)])
+                 for i in range(j + 1) if (k - 1, i - 1) in best]
+      if options:
+        best[k, j] = min(options, key=lambda o: o[0])
+  return min((best[k, groups - 1] for k in range(1, count + 1)), key=lambda o: o[0])[1]
+
+
 def make_buckets(split: Split, count: int, batch_size: int, token_budget: int) -> tuple[Bucket, ...]:
-  """`count` buckets of about equal size by each example's fullness max(Tx_i/Tx, Ty_i/Ty).
+  """At most `count` buckets of examples by fullness max(Tx_i/Tx, Ty_i/Ty), cut where they waste
+  the fewest padded positions: a bucket costs (members) x (longest source + longest target).
 
   Each bucket is padded to its longest source and target. With a `token_budget` a bucket's
   batch holds token_budget // max(Tx_k, Ty_k) examples (so the readout's [B, Ty, V] stays
@@ -81,13 +98,18 @@ def make_buckets(split: Split, count: int, batch_size: int, token_budget: int) -
   """
   src_N, tgt_N = lengths(split)
   fullness_N = np.maximum(src_N / split.inputs.shape[1], tgt_N / split.targets.shape[1])
+  values, group_N = np.unique(np.ceil(fullness_N * GRID), return_inverse=True)
+  n_G = np.bincount(group_N, minlength=len(values))
+  src_G, tgt_G = np.zeros(len(values), int), np.zeros(len(values), int)
+  np.maximum.at(src_G, group_N, src_N)
+  np.maximum.at(tgt_G, group_N, tgt_N)
+  cost = lambda i, j: n_G[i:j + 1].sum() * (src_G[i:j + 1].max() + tgt_G[i:j + 1].max())
   out = []
-  for members in np.array_split(np.argsort(fullness_N, kind="stable"), count):
-    if not len(members):
-      continue
-    tx, ty = int(src_N[members].max()), int(tgt_N[members].max())
+  for i, j in _cuts(cost, len(values), count):
+    members = np.flatnonzero((group_N >= i) & (group_N <= j))
+    tx, ty = int(src_G[i:j + 1].max()), int(tgt_G[i:j + 1].max())
     rows = token_budget // max(tx, ty) if token_budget else batch_size
-    out.append(Bucket(max(1, min(rows, len(members))), tx, ty, np.sort(members)))
+    out.append(Bucket(max(1, min(rows, len(members))), tx, ty, members))
   return tuple(out)
 
 
