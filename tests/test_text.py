@@ -14,7 +14,8 @@ import sacrebleu
 
 from conftest import CONFIGS, ROOT
 from seqattn import bleu, config as config_lib, corpora, tasks
-from seqattn.data import batching, parallel, splits
+from seqattn.data import batching, parallel, splits, subwords
+from seqattn.data.vocab import EOS_ID
 from seqattn.training import run, step
 
 sys.path.insert(0, str(ROOT))
@@ -118,6 +119,27 @@ def test_the_shipped_corpus_splits_with_no_shared_sentence():
   take = lambda idx: [pairs[i] for i in idx]
   assert splits.shared_sentences(take(train), take(test)) == 0
   assert 2000 <= len(test) < 2010
+
+
+@pytest.mark.parametrize("kind", ["unigram", "bpe", "word", "char"])
+def test_every_tokeniser_detokenises_what_it_reads(kind):
+  texts = [s for pair in sentence_pairs(200) for s in pair]
+  model = subwords.Subwords(subwords.train(texts, kind, 40))
+  ids = model.encode("the big cat eats")
+  assert model.decode(ids) == "the big cat eats" and min(ids) > EOS_ID
+  # char: a piece a character, spaces and the start of the sentence as "▁"
+  assert (len(ids) == len(" the big cat eats")) == (kind == "char")
+  assert model.unknown("the zebra") == (["z"] if kind != "word" else ["▁zebra"])
+
+
+def test_both_shipped_directions_are_valid_configs():
+  for arg, target in (("zh-en", "en"), ("en-zh", "zh")):
+    config = config_lib.freeze(config_lib.load_file(f"{CONFIGS / 'text.py'}:{arg}"))
+    assert config.data.target_language == target and config.data.path == str(
+        corpora.TATOEBA_ENG_CMN)
+  with pytest.raises(config_lib.ConfigError, match="must name data.source_language"):
+    config_lib.freeze(config_lib.override(config_lib.load_file(CONFIGS / "text.py"),
+                                          {"data.columns": "de,en"}))
 
 
 def test_chinese_targets_are_scored_with_sacrebleus_chinese_tokeniser():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import textwrap
 from typing import Sequence
 
 import matplotlib
@@ -29,8 +30,8 @@ def attention_heatmap(alpha_TyxTx: np.ndarray, source: Sequence[str], target: Se
   ax.set_yticks(range(len(target)), list(target))
   ax.set_xlabel("input")
   ax.set_ylabel("output")
-  if title:
-    ax.set_title(title)
+  if title:  # wrapped: a sentence is wider than a heatmap of few tokens
+    ax.set_title("\n".join(textwrap.wrap(title, 36)), fontsize=9)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
