@@ -150,6 +150,15 @@ def test_chinese_targets_are_scored_with_sacrebleus_chinese_tokeniser():
   assert "tok:zh" in bleu.signatures("zh")["bleu"]
 
 
+def test_bleu_by_length_merges_the_sparse_longest_buckets():
+  lengths = [2] * 40 + [7] * 40 + [12] * 20 + [17] * 20 + [23] * 5
+  hyps = [f"w{i} x y z" for i in range(len(lengths))]
+  rows = bleu.by_length(hyps, hyps, lengths, "en", width=5, least=30)
+  assert [(r["lo"], r["hi"], r["sentences"]) for r in rows] == [(1, 5, 40), (6, 10, 40),
+                                                               (11, 25, 45)]
+  assert all(r["bleu"] == pytest.approx(100) for r in rows)
+
+
 def test_buckets_cover_every_example_within_the_token_budget(corpus):
   config = config_lib.freeze(text_config(corpus, **{"train.buckets": 3,
                                                     "train.token_budget": 256}))

@@ -37,15 +37,22 @@ def signatures(language: str) -> dict[str, str]:
 
 
 def by_length(hypotheses: Sequence[str], references: Sequence[str], lengths: Sequence[int],
-              language: str, width: int = 5) -> list[dict[str, Any]]:
+              language: str, width: int = 5, least: int = 30) -> list[dict[str, Any]]:
   """BLEU and chrF of the sentences whose source length (in model tokens) falls in each bucket
-  [lo, lo + width - 1], as Bahdanau et al. (2015, Fig. 2) plot BLEU against sentence length."""
+  [lo, hi], as Bahdanau et al. (2015, Fig. 2) plot BLEU against sentence length: buckets `width`
+  tokens wide, the longest ones merged until the last holds at least `least` sentences (BLEU
+  of a handful of sentences is noise)."""
   lengths_N = np.asarray(lengths)
+  edges = [[lo, lo + width - 1] for lo in range(1, int(lengths_N.max()) + 1, width)]
+  count = lambda lo, hi: int(((lengths_N >= lo) & (lengths_N <= hi)).sum())
+  while len(edges) > 1 and count(*edges[-1]) < least:
+    last = edges.pop()
+    edges[-1][1] = last[1]
   rows = []
-  for lo in range(1, int(lengths_N.max()) + 1, width):
-    idx = np.flatnonzero((lengths_N >= lo) & (lengths_N < lo + width))
+  for lo, hi in edges:
+    idx = np.flatnonzero((lengths_N >= lo) & (lengths_N <= hi))
     if len(idx):
-      rows.append(dict(lo=lo, hi=lo + width - 1, sentences=len(idx),
+      rows.append(dict(lo=lo, hi=hi, sentences=len(idx),
                        **scores([hypotheses[i] for i in idx], [references[i] for i in idx],
                                 language)))
   return rows
