@@ -20,7 +20,7 @@ MODELS = {"cho2014": "attention=none", "rnnsearch": "attention=additive",
 def runs(workdir: pathlib.Path, name: str) -> dict[str, list[dict]]:
   """Each model's evaluation `name` (e.g. results_greedy.json), one per seed."""
   return {model: [json.loads((d / name).read_text()) for d in
-                  sorted((workdir / "points").glob(f"{prefix},*seed=*"))]
+                  sorted((workdir / "points").glob(f"{prefix},*seed=*")) if (d / name).exists()]
           for model, prefix in MODELS.items()}
 
 
@@ -31,11 +31,12 @@ def cell(values: list[float]) -> str:
 
 def main(workdir: pathlib.Path) -> None:
   greedy, beam = runs(workdir, "results_greedy.json"), runs(workdir, "results_beam5.json")
-  print("| model | seeds | BLEU greedy | BLEU beam 5 | chrF greedy | chrF beam 5 |")
+  models = [m for m in MODELS if greedy[m]]  # those evaluated so far
+  print("| model | seeds (greedy / beam) | BLEU greedy | BLEU beam 5 | chrF greedy | chrF beam 5 |")
   print("|---|---|---|---|---|---|")
-  for model in MODELS:
+  for model in models:
     g, b = greedy[model], beam[model]
-    print(f"| {model} | {len(g)} | {cell([r['bleu'] for r in g])} | "
+    print(f"| {model} | {len(g)} / {len(b)} | {cell([r['bleu'] for r in g])} | "
           f"{cell([r['bleu'] for r in b])} | {cell([r['chrf'] for r in g])} | "
           f"{cell([r['chrf'] for r in b])} |")
   first = greedy["rnnsearch"][0]
@@ -45,11 +46,13 @@ def main(workdir: pathlib.Path) -> None:
     print(f"\nBLEU by source length (Chinese tokens), {search}; test median {median:g}")
     print("| model | " + " | ".join(f"{lo}–{hi} ({n})" for lo, hi, n in buckets) + " |")
     print("|---|" + "---|" * len(buckets))
-    for model in MODELS:
+    for model in models:
+      if not results[model]:
+        continue
       per = [[r["bleu_by_source_length"][k]["bleu"] for r in results[model]]
              for k in range(len(buckets))]
       print(f"| {model} | " + " | ".join(cell(v) for v in per) + " |")
-    for model in ("rnnsearch", "luong"):
+    for model in [m for m in ("rnnsearch", "luong") if m in models]:
       above = [k for k, (lo, _, _) in enumerate(buckets) if lo > median]
       wins = [all(a["bleu_by_source_length"][k]["bleu"] > c["bleu_by_source_length"][k]["bleu"]
                   for a, c in zip(results[model], results["cho2014"])) for k in above]
