@@ -3,6 +3,7 @@
   python launch.py --config configs/dates.py --workdir runs/dates
   python launch.py --config configs/dates.py --workdir runs/dates --config.model.decoder_units=128
   python launch.py --workdir runs/dates --mode predict "3 may 1979" "tuesday june 5 2018"
+  python launch.py --workdir runs/dates --mode predict --input dates.txt   # or --input - (stdin)
   python launch.py --config configs/dates.py --workdir runs/dates --mode evaluate \
       --config.decode.method=beam --config.decode.beam_size=4
   python launch.py --config configs/ablation_scores.py --workdir runs/abl --mode sweep
@@ -40,6 +41,12 @@ _SWEEP_WORKER = flags.DEFINE_string(
     "job array's task index); workers share the sweep directory and claim points.")
 _ATTENTION_TEXT = flags.DEFINE_bool("attention_text", False,
                                     "predict: also print each attention as a table of weights.")
+_INPUT = flags.DEFINE_string("input", None,
+                             "predict: a file of inputs, one a line ('-': standard input); "
+                             "prints one output a line, in order, decoding in batches.")
+_TEST_FILE = flags.DEFINE_string("test_file", None,
+                                 "evaluate: score this file of pairs (in the run's data format) "
+                                 "instead of the run's test split.")
 flags.mark_flag_as_required("workdir")
 
 
@@ -82,13 +89,18 @@ def train(config: ConfigDict, workdir: pathlib.Path, force: bool = False) -> dic
   if results["dead_attention"]:
     from seqattn import liveness
     print(f"warning: {liveness.describe(results)}", file=sys.stderr)
+  if results["stopped_by_time_budget"]:
+    print(f"stopped by the time budget (train.time_budget_minutes="
+          f"{frozen.train.time_budget_minutes:g}) at step {results['step']}: the step count is "
+          f"not reproducible; testing step {results['tested_step']}")
   if results["stopped_early"]:
     best = frozen.train.best_metric
     print(f"stopped early at step {results['step']}: the best {best} was "
           f"{results['best_' + best]:.4f} at step {results['best_step']}")
+  headline = "test_" + frozen.train.best_metric.removeprefix("val_")
   shown = ", ".join(f"{k[len('test_'):].replace('_', ' ')} {results[k]:.4f}" for k in sorted(
       (k for k in results if k.startswith("test_") and k != "test_examples"),
-      key=lambda k: k != "test_exact_match"))  # the headline first
+      key=lambda k: k != headline))  # the metric the run selects on first
   print(f"test {shown} on {int(results['test_examples'])} test examples, "
         f"{results['seconds']:.1f} s; parameters sha256 {results['params_sha256'][:16]}; "
         f"saved in {workdir}")
@@ -105,14 +117,35 @@ def _load_trained(workdir: pathlib.Path, config: ConfigDict | None, config_path:
 
 
 def predict(workdir: pathlib.Path, texts: list[str], config: ConfigDict | None = None,
-            config_path: str | None = None, attention_text: bool = False) -> None:
+            config_path: str | None = None, attention_text: bool = False,
+            input_path: str | None = None) -> None:
   """Decodes `texts`: one line each, warnings on stderr, attention heatmaps in the workdir
-  (and as tables with `attention_text`)."""
+  (and as tables with `attention_text`). With `input_path` (a file, or '-' for standard input),
+  decodes its lines in batches and prints only the outputs, one a line (an empty line for an
+  empty input line)."""
   from seqattn import liveness, plots, predict as predict_lib
+  from seqattn.data import corpus
+  if input_path is not None:
+    if texts:
+      raise ValueError("give the inputs either after the flags or with --input, not both")
+    lines = corpus.read_lines(None, sys.stdin) if input_path == "-" else \
+        corpus.read_lines(input_path)
+    trained = _load_trained(workdir, config, config_path)
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    predictions = predict_lib.predict(trained, [lines[i] for i in filled],
+                                      trained.config.train.eval_batch_size)
+    outputs = dict(zip(filled, predictions))
+    for i in range(len(lines)):
+      found = outputs.get(i)
+      for warning in found.source.warnings + found.best.warnings if found else ():
+        print(f"warning: line {i + 1}: {warning}", file=sys.stderr)
+      print(found.best.output if found else "")
+    return
   if not texts:
-    raise ValueError('give the inputs to predict after the flags, e.g. --mode predict "3 may 1979"')
+    raise ValueError('give the inputs to predict after the flags, e.g. --mode predict "3 may 1979", '
+                     'or a file of inputs with --input FILE')
   trained = _load_trained(workdir, config, config_path)
-  for p in predict_lib.predict(trained, texts):
+  for p in predict_lib.predict(trained, texts, trained.config.train.eval_batch_size):
     for warning in p.source.warnings + p.best.warnings:
       print(f"warning: {warning}", file=sys.stderr)
     png = workdir / f"attention_{predict_lib.file_name(p.source.shown)}.png"
@@ -136,17 +169,24 @@ def predict(workdir: pathlib.Path, texts: list[str], config: ConfigDict | None =
 
 
 def evaluate(workdir: pathlib.Path, config: ConfigDict | None = None,
-             config_path: str | None = None) -> dict:
-  """Scores the test split again with the configured search; writes results_<search>.json."""
+             config_path: str | None = None, test_file: str | None = None) -> dict:
+  """Scores the test split (or `test_file`) again with the configured search; writes
+  results_<search>.json (results_<search>_<file>.json for a test file)."""
   from seqattn import evaluation
   trained = _load_trained(workdir, config, config_path)
-  data = trained.task.load(trained.config.seed)
+  data = (trained.task.load(trained.config.seed) if test_file is None
+          else trained.task.test_data(trained.codec, test_file))
   search = trained.config.decode
-  results = evaluation.evaluate(trained.model, trained.params, data.test,
-                                trained.config.train.eval_batch_size, search, trained.task,
-                                data).metrics
+  final = evaluation.evaluate(trained.model, trained.params, data.test,
+                              trained.config.train.eval_batch_size, search, trained.task, data)
+  results = final.metrics
   name = "greedy" if search.method == "greedy" else f"beam{search.beam_size}"
-  (workdir / f"results_{name}.json").write_text(json.dumps(results, indent=2))
+  if test_file is not None:
+    name += "_" + pathlib.Path(test_file).name
+  report = evaluation.report(trained.model, trained.task, data, final)
+  (workdir / f"results_{name}.json").write_text(
+      json.dumps(dict(results, tested_step=trained.step, **report), indent=2,
+                 ensure_ascii=False))
   shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in results.items()
                     if k != "examples" and isinstance(v, float))
   print(f"{name}: test {shown} on {int(results['examples'])} test examples")
@@ -165,9 +205,10 @@ def main(argv: list[str]) -> None:
         raise ValueError("give a config file: --config configs/dates.py")
       train(config, workdir, force=_FORCE.value)
     elif _MODE.value == "predict":
-      predict(workdir, argv[1:], config, config_path, _ATTENTION_TEXT.value)
+      predict(workdir, argv[1:], config, config_path, _ATTENTION_TEXT.value,
+              _INPUT.value)
     elif _MODE.value == "evaluate":
-      evaluate(workdir, config, config_path)
+      evaluate(workdir, config, config_path, _TEST_FILE.value)
     else:
       from seqattn import sweep
       if config is None:

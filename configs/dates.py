@@ -88,6 +88,15 @@ def get_config(arg=None):
   c.train.scheduled_sampling = "off"
   c.train.sampling_k = 500.0
   c.train.sampling_floor = 0.0  # linear: the least probability of keeping the gold token
+  # Length buckets: examples grouped by length into this many padded shapes, each compiled once
+  # (1: every batch has the full Tx x Ty shape); with a token_budget > 0 each bucket's batch
+  # holds token_budget // max(Tx_k, Ty_k) examples instead of batch_size.
+  c.train.buckets = 1
+  c.train.token_budget = 0
+  # Stop training after this many minutes of wall time (0: no limit). The one setting whose
+  # step count is not reproducible: a run stopped by it says so in results.json.
+  c.train.time_budget_minutes = 0.0
+  c.train.test_checkpoint = "last"  # last | best (on best_metric): the parameters tested
 
   c.decode = ml_collections.ConfigDict()
   c.decode.method = "greedy"  # greedy | beam: used for evaluation and predict

@@ -14,9 +14,9 @@ from seqattn import predict, workdirs
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def launch(*args, check=True):
+def launch(*args, check=True, stdin=None):
   result = subprocess.run([sys.executable, "launch.py", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, input=stdin)
   if check and result.returncode != 0:
     raise AssertionError(f"launch.py {args} failed:\n{result.stderr[-3000:]}")
   return result
@@ -58,6 +58,17 @@ def test_predict_prints_outputs_writes_heatmaps_and_reports_unknown_characters(t
   assert (trained_workdir / "attention_tuesday_june_5_2018.png").exists()
   assert "'x'" in out.stderr and "<unk>" in out.stderr
   assert "note: the attention is dead" in out.stdout  # beside each heatmap
+
+
+def test_predict_reads_standard_input_in_batches_one_output_a_line(trained_workdir):
+  inputs = ["3 may 1979", "", "tuesday june 5 2018"] + ["12/31/18"] * 600  # > eval_batch_size
+  out = launch("--workdir", str(trained_workdir), "--mode", "predict", "--input", "-",
+               stdin="\n".join(inputs) + "\n")
+  lines = out.stdout.split("\n")[:-1]
+  assert len(lines) == len(inputs) and lines[1] == ""
+  one = launch("--workdir", str(trained_workdir), "--mode", "predict", "3 may 1979")
+  assert one.stdout.split(" -> ")[1].split()[0] == lines[0]
+  assert len(set(lines[3:])) == 1
 
 
 @pytest.mark.parametrize("text, message", [("", "empty input"),

@@ -9,6 +9,7 @@ import numpy as np
 from conftest import task_and_model
 from seqattn.models.seq2seq import init_params
 from seqattn.training import seeds
+from seqattn.data.batching import Plan
 from seqattn.training.progress import batches_from
 from seqattn.training.step import StepConfig, create_state, train_step
 
@@ -23,8 +24,8 @@ def test_each_vmapped_seed_has_the_losses_of_its_solo_run(tiny_config):
   keys = seeds.keys(SEEDS)
 
   def batches(i):  # seed i's first STEPS batches: its own shuffling of the shared data
-    stream = batches_from(data.train, batch_size, keys["shuffle"][i], num_epochs=10,
-                                epoch=0, index=0)
+    stream = batches_from(Plan(data.train, batch_size), keys["shuffle"][i], num_epochs=10,
+                          epoch=0, index=0)
     return [batch for _, _, batch in itertools.islice(stream, STEPS)]
 
   per_seed = [batches(i) for i in range(len(SEEDS))]

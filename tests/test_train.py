@@ -59,6 +59,17 @@ def test_a_short_run_lowers_the_loss_and_is_reproducible(tiny_config, tmp_path):
   assert strip(tmp_path / "a" / "metrics.jsonl") == strip(tmp_path / "b" / "metrics.jsonl")
 
 
+def test_a_time_budget_stops_the_run_and_says_so(tiny_config, tmp_path):
+  config = dataclasses.replace(tiny_config, train=dataclasses.replace(
+      tiny_config.train, time_budget_minutes=1e-4, test_checkpoint="best"))
+  results = run.train_and_evaluate(config, tmp_path, progress=False)
+  log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").open()]
+  assert results["stopped_by_time_budget"] and results["step"] == 1
+  assert [r["step"] for r in log] == [1] and results["tested_step"] == 1
+  again = run.train_and_evaluate(config, tmp_path, progress=False)  # resumed: nothing more
+  assert again["step"] == 1 and again["stopped_by_time_budget"]
+
+
 def test_schedules_start_at_the_configured_rate(tiny_config):
   for schedule in ("constant", "cosine", "exponential", "inverse_time"):
     cfg = dataclasses.replace(tiny_config.train, schedule=schedule, warmup_steps=0,

@@ -87,6 +87,14 @@ def latest_step(workdir) -> int | None:
     return mngr.latest_step()
 
 
+def all_steps(workdir) -> list[int]:
+  """Every saved step, oldest first ([] without checkpoints)."""
+  if latest_step(workdir) is None:
+    return []
+  with _reader(workdir) as mngr:
+    return sorted(mngr.all_steps())
+
+
 def _refuse(workdir, step: int, problem: str) -> CheckpointError:
   path = directory(workdir) / str(step)
   return CheckpointError(

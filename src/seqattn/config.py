@@ -127,6 +127,10 @@ class TrainConfig:
   scheduled_sampling: Literal["off", "linear", "exponential", "inverse_sigmoid"]
   sampling_k: float = dataclasses.field(metadata=POSITIVE)
   sampling_floor: float = dataclasses.field(metadata=PROBABILITY)  # ε of the linear schedule
+  buckets: int = dataclasses.field(metadata=POSITIVE)  # padded shapes (compiled steps); 1: one
+  token_budget: int = dataclasses.field(metadata=NON_NEGATIVE)  # per batch; 0: batch_size rows
+  time_budget_minutes: float = dataclasses.field(metadata=NON_NEGATIVE)  # 0: none
+  test_checkpoint: Literal["last", "best"]  # which parameters the test split scores
 
   def __post_init__(self):
     refuse([
@@ -140,6 +144,8 @@ class TrainConfig:
         (self.schedule == "rsqrt" and self.warmup_steps == 0,
          "train.schedule='rsqrt' decays as sqrt(warmup_steps / step); "
          "set train.warmup_steps > 0"),
+        (self.token_budget > 0 and self.buckets == 1,
+         "train.token_budget sizes the batches of each bucket; set train.buckets > 1"),
         (self.schedule == "exponential" and not 0 < self.decay_rate <= 1,
          f"train.decay_rate={self.decay_rate!r} is not valid with "
          f"train.schedule='exponential'; use a number in (0, 1]"),

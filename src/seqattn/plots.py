@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import textwrap
 import warnings
 from typing import Sequence
 
@@ -11,6 +12,14 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+# Chinese, Japanese and Korean labels (subword tokens of a translation) need a CJK font: the
+# first installed one backs up DejaVu Sans (matplotlib falls back glyph by glyph).
+_CJK = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+        "AR PL UMing CN", "Droid Sans Fallback")
+_installed = {f.name for f in font_manager.fontManager.ttflist}
+matplotlib.rcParams["font.family"] = ["DejaVu Sans"] + [f for f in _CJK if f in _installed]
 
 # A label the font cannot draw shows as a box; the warning would only repeat that on the console.
 warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
@@ -30,8 +39,8 @@ def attention_figure(alpha_TyxTx: np.ndarray, source: Sequence[str], target: Seq
   ax.set_xlabel("input step j")
   ax.set_ylabel("output step t")
   fig.colorbar(image, ax=ax, label="attention weight α_tj", fraction=0.05, pad=0.02)
-  if title:
-    ax.set_title(title)
+  if title:  # wrapped: a sentence is wider than a heatmap of few tokens
+    ax.set_title("\n".join(textwrap.wrap(title, 36)), fontsize=9)
   fig.tight_layout()
   return fig
 

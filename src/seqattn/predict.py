@@ -56,14 +56,15 @@ class Prediction:
 
 def load(workdir: str | pathlib.Path, train_command: str,
          search: config_lib.DecodeConfig | None = None) -> Trained:
-  """The config, codec and latest parameters saved in `workdir`; `search` replaces the saved
-  config's decoding settings."""
+  """The config, codec and parameters saved in `workdir` (those the run tested, else the latest);
+  `search` replaces the saved config's decoding settings."""
   workdir = pathlib.Path(workdir)
   config_path = workdir / "config.json"
   step = checkpoint.latest_step(workdir) if config_path.exists() else None
   if step is None:
     raise NotTrainedError(f"no trained model in {workdir}; train one first:\n  {train_command}")
   config = config_lib.freeze(json.loads(config_path.read_text()))
+  step = tested_step(workdir, step)
   if search is not None:
     config = dataclasses.replace(config, decode=search)
   task = tasks.make(config.data)
@@ -72,6 +73,14 @@ def load(workdir: str | pathlib.Path, train_command: str,
                              task.max_target_len)
   params = checkpoint.restore_params(workdir, step, abstract_params(model))
   return Trained(config, task, codec, model, params, step)
+
+
+def tested_step(workdir: pathlib.Path, latest: int) -> int:
+  """The step whose parameters the finished run tested (the best one, with
+  train.test_checkpoint='best'), while its checkpoint is there; else the latest step."""
+  results = workdir / "results.json"
+  tested = json.loads(results.read_text()).get("tested_step") if results.exists() else None
+  return tested if tested in checkpoint.all_steps(workdir) else latest
 
 
 def batch_of(sources: list[tasks.Source], max_len: int) -> Split:
@@ -86,16 +95,42 @@ def batch_of(sources: list[tasks.Source], max_len: int) -> Split:
   return Split(inputs, np.array([len(a) for a in arrays], np.int32), np.zeros((len(arrays), 0)))
 
 
-def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
-  """Reads each text as the task does and decodes it with the config's search."""
-  sources = [trained.task.read(trained.codec, t) for t in texts]
-  batch = batch_of(sources, trained.task.max_input_len)
+# One compiled search per model, search and batch shape (predict may run it batch after batch).
+_search = jax.jit(decode.search, static_argnums=(0, 4, 5))
+
+
+def read_all(trained: Trained, texts: list[str]) -> list[tasks.Source]:
+  """Each text read as the task does; a ValueError names the first unreadable one's number."""
+  sources = []
+  for number, text in enumerate(texts, 1):
+    try:
+      sources.append(trained.task.read(trained.codec, text))
+    except ValueError as e:
+      raise ValueError(f"input {number}: {e}" if len(texts) > 1 else str(e)) from e
+  return sources
+
+
+def predict(trained: Trained, texts: list[str], batch_size: int | None = None) -> list[Prediction]:
+  """Reads every text (all errors come before any decoding), then decodes them with the
+  config's search, `batch_size` at a time (None: all in one batch). Every batch has the same
+  shape (the last is filled with copies), so the search compiles once."""
+  sources = read_all(trained, texts)
+  size = batch_size or len(sources)
+  out = []
+  for start in range(0, len(sources), size):
+    chunk = sources[start:start + size]
+    out += _decode(trained, chunk, chunk + [chunk[0]] * (size - len(chunk)))
+  return out
+
+
+def _decode(trained: Trained, sources: list[tasks.Source],
+            filled: list[tasks.Source]) -> list[Prediction]:
+  batch = batch_of(filled, trained.task.max_input_len)
   search = trained.config.decode
-  found = jax.device_get(jax.jit(decode.search, static_argnums=(0, 4, 5))(
-      trained.model, trained.params, batch.inputs, batch.input_lengths,
-      trained.task.max_target_len, search))
+  found = jax.device_get(_search(trained.model, trained.params, batch.inputs,
+                                 batch.input_lengths, trained.task.max_target_len, search))
   if isinstance(found, decode.Forecast):  # one hypothesis, no score
-    found = decode.Beams(found.values_BxTxN[:, None], *(np.zeros((len(sources), 1)),) * 3,
+    found = decode.Beams(found.values_BxTxN[:, None], *(np.zeros((len(filled), 1)),) * 3,
                          found.alpha_BxTxS[:, None])
   input_alpha = None
   if evaluation.has_input_attention(trained.model):
@@ -117,5 +152,5 @@ def predict(trained: Trained, texts: list[str]) -> list[Prediction]:
 
 
 def file_name(text: str) -> str:
-  """A file-system-safe stem for `text`."""
-  return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:60] or "input"
+  """A file-system-safe stem for `text` (letters of any script kept)."""
+  return re.sub(r"[\W_]+", "_", text.lower()).strip("_")[:60] or "input"

@@ -1,6 +1,6 @@
 """What a sweep's points say together: mean ± 95% CI over seeds of each group of points that
 differ only in their seed (results.csv, results.md), exact match by source length
-(length_study.md), learning curves and attention heatmaps side by side (PNG)."""
+(length_study.md), BLEU by source length (bleu_by_length.md), learning curves and attention heatmaps side by side (PNG)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def group_name(overrides: dict[str, Any]) -> str:
 # Columns of the aggregate table: (name, how to read it from a point's results and log). A
 # measure the task does not report (no exact match for forecasts) is left out.
 MEASURES: dict[str, Callable[[dict, list[dict]], float | None]] = {
+    "bleu": lambda r, log: r["test_bleu"],
+    "chrf": lambda r, log: r["test_chrf"],
     "exact_match": lambda r, log: r["test_exact_match"],
     "token_accuracy": lambda r, log: r["test_token_accuracy"],
     "mae": lambda r, log: r["test_mae"],
@@ -177,6 +179,34 @@ def write_length_study(workdir: pathlib.Path, todo: list[dict], width: int = 10)
   plots.lines({name: (list(c), list(c.values())) for name, c in curves.items()},
               workdir / "accuracy_by_length.png", xlabel="source length (bucket start)",
               ylabel="test exact match", title="Exact match by source length")
+
+
+def write_bleu_by_length(workdir: pathlib.Path, todo: list[dict]) -> None:
+  """BLEU by source-length bucket (Bahdanau et al. 2015, Fig. 2): mean ± 95% CI over seeds per
+  group; a table and a plot."""
+  groups = {name: [read_point(workdir, o)[0] for o in members]
+            for name, members in _groups(todo).items()}
+  buckets = sorted({(b["lo"], b["hi"]) for runs in groups.values() for r in runs
+                    for b in r["bleu_by_source_length"]})
+  header = " | ".join(f"{lo}-{hi}" for lo, hi in buckets)
+  lines = [f"| group | {header} |", "|---|" + "---|" * len(buckets)]
+  curves = {}
+  for name, runs in groups.items():
+    per_bucket = {(b["lo"], b["hi"]): [] for b in runs[0]["bleu_by_source_length"]}
+    for r in runs:
+      for b in r["bleu_by_source_length"]:
+        per_bucket[(b["lo"], b["hi"])].append(b["bleu"])
+    cells = []
+    for bucket in buckets:
+      mean, ci = mean_ci(per_bucket.get(bucket, [math.nan]))
+      cells.append(f"{mean:.2f} ± {ci:.2f}")
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    curves[name] = ([lo for lo, _ in per_bucket], [mean_ci(v)[0] for v in per_bucket.values()])
+  sentences = [str(b["sentences"]) for b in runs[0]["bleu_by_source_length"]]
+  lines.append("| sentences | " + " | ".join(sentences) + " |")
+  (workdir / "bleu_by_length.md").write_text("\n".join(lines) + "\n")
+  plots.lines(curves, workdir / "bleu_by_length.png", xlabel="source length in tokens (bucket start)",
+              ylabel="test BLEU", title="BLEU by source length (mean over seeds)")
 
 
 def write_plots(workdir: pathlib.Path, todo: list[dict], module,

@@ -88,5 +88,7 @@ def run(config_path: str, workdir: str | pathlib.Path, progress: bool = True,
     report.write_tables(workdir, rows)
     if "exact_by_length" in report.read_point(workdir, todo[0])[0]:
       report.write_length_study(workdir, todo)
+    if "bleu_by_source_length" in report.read_point(workdir, todo[0])[0]:
+      report.write_bleu_by_length(workdir, todo)
     report.write_plots(workdir, todo, module, base.train.best_metric)
   return rows

@@ -1,4 +1,10 @@
-"""Padded, fixed-shape batches: one compiled step serves every batch of a split."""
+"""Padded, fixed-shape batches: one compiled step serves every batch of a split, or of a bucket.
+
+Without buckets every batch has the split's full width. With buckets (real sentences, whose
+lengths vary a lot) examples are grouped by length into a few buckets, each with its own padded
+shape (batch, Tx_k, Ty_k): a few compiled steps, much less padding. An epoch's batches are a
+pure function of the epoch's random generator, so a data position (epoch, index) is all that
+resuming needs."""
 
 from __future__ import annotations
 
@@ -48,6 +54,115 @@ def train_batches(split: Split, batch_size: int, rng: np.random.Generator) -> It
   ones = np.ones(batch_size, np.float32)
   for start in range(0, len(split) - batch_size + 1, batch_size):
     yield _take(split, order[start:start + batch_size], ones)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bucket:
+  batch_size: int
+  input_len: int  # Tx_k: the longest source of its members
+  target_len: int  # Ty_k
+  members: np.ndarray  # [n_k] example indices
+
+
+def lengths(split: Split) -> tuple[np.ndarray, np.ndarray]:
+  """([N] source lengths, [N] target lengths); real-valued targets have no padding."""
+  targets = split.targets
+  target_lengths = ((targets != PAD_ID).sum(1) if targets.ndim == 2
+                    else np.full(len(split), targets.shape[1]))
+  return split.input_lengths, target_lengths
+
+
+GRID = 64  # fullness is rounded up to 1/GRID before cutting buckets
+
+
+def _cuts(cost, groups: int, count: int) -> list[tuple[int, int]]:
+  """The cut of groups 0..groups-1 into at most `count` runs [i, j] with the least total
+  cost(i, j) (dynamic programming over run ends)."""
+  best = {(0, -1): (0.0, [])}  # (runs used, last group covered) -> (cost, runs)
+  for k in range(1, count + 1):
+    for j in range(groups):
+      options = [(best[k - 1, i - 1][0] + cost(i, j), best[k - 1, i - 1][1] + [(i, j)])
+                 for i in range(j + 1) if (k - 1, i - 1) in best]
+      if options:
+        best[k, j] = min(options, key=lambda o: o[0])
+  return min((best[k, groups - 1] for k in range(1, count + 1)), key=lambda o: o[0])[1]
+
+
+def make_buckets(split: Split, count: int, batch_size: int, token_budget: int) -> tuple[Bucket, ...]:
+  """At most `count` buckets of examples by fullness max(Tx_i/Tx, Ty_i/Ty), cut where they waste
+  the fewest padded positions: a bucket costs (members) x (longest source + longest target).
+
+  Each bucket is padded to its longest source and target. With a `token_budget` a bucket's
+  batch holds token_budget // max(Tx_k, Ty_k) examples (so the readout's [B, Ty, V] stays
+  bounded), else `batch_size`; never more than the bucket has.
+  """
+  src_N, tgt_N = lengths(split)
+  fullness_N = np.maximum(src_N / split.inputs.shape[1], tgt_N / split.targets.shape[1])
+  values, group_N = np.unique(np.ceil(fullness_N * GRID), return_inverse=True)
+  n_G = np.bincount(group_N, minlength=len(values))
+  src_G, tgt_G = np.zeros(len(values), int), np.zeros(len(values), int)
+  np.maximum.at(src_G, group_N, src_N)
+  np.maximum.at(tgt_G, group_N, tgt_N)
+  cost = lambda i, j: n_G[i:j + 1].sum() * (src_G[i:j + 1].max() + tgt_G[i:j + 1].max())
+  out = []
+  for i, j in _cuts(cost, len(values), count):
+    members = np.flatnonzero((group_N >= i) & (group_N <= j))
+    tx, ty = int(src_G[i:j + 1].max()), int(tgt_G[i:j + 1].max())
+    rows = token_budget // max(tx, ty) if token_budget else batch_size
+    out.append(Bucket(max(1, min(rows, len(members))), tx, ty, members))
+  return tuple(out)
+
+
+def padding_share(split: Split, buckets: Sequence[Bucket]) -> float:
+  """The share of padded source and target positions an epoch computes on (0: none)."""
+  src_N, tgt_N = lengths(split)
+  if not buckets:
+    return 1.0 - (src_N.sum() + tgt_N.sum()) / (len(split) * (split.inputs.shape[1]
+                                                            + split.targets.shape[1]))
+  real = sum(src_N[b.members].sum() + tgt_N[b.members].sum() for b in buckets)
+  slots = sum(len(b.members) * (b.input_len + b.target_len) for b in buckets)
+  return float(1.0 - real / slots)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """How each training epoch of a split is cut into batches: one shape, or one per bucket."""
+
+  split: Split
+  batch_size: int
+  buckets: tuple[Bucket, ...] = ()
+
+  @property
+  def steps_per_epoch(self) -> int:
+    if not self.buckets:
+      return len(self.split) // self.batch_size
+    return sum(len(b.members) // b.batch_size for b in self.buckets)
+
+  @property
+  def shapes(self) -> list[tuple[int, int, int]]:
+    """(batch, Tx, Ty) of each compiled step."""
+    if not self.buckets:
+      return [(self.batch_size, self.split.inputs.shape[1], self.split.targets.shape[1])]
+    return [(b.batch_size, b.input_len, b.target_len) for b in self.buckets]
+
+  def epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
+    """One epoch: within each bucket shuffled full batches (the remainder left for this epoch),
+    the batches of all buckets in shuffled order."""
+    if not self.buckets:
+      yield from train_batches(self.split, self.batch_size, rng)
+      return
+    batches = []
+    for k, b in enumerate(self.buckets):
+      order = rng.permutation(b.members)
+      batches += [(k, order[i:i + b.batch_size])
+                  for i in range(0, len(order) - b.batch_size + 1, b.batch_size)]
+    for i in rng.permutation(len(batches)):
+      k, idx = batches[i]
+      b = self.buckets[k]
+      yield dict(inputs=self.split.inputs[idx, :b.input_len],
+                 input_lengths=self.split.input_lengths[idx],
+                 targets=self.split.targets[idx, :b.target_len],
+                 weights=np.ones(len(idx), np.float32))
 
 
 def eval_batches(split: Split, batch_size: int) -> Iterator[Batch]:

@@ -6,6 +6,7 @@ from seqattn.tasks.base import Data, Output, Source, Task
 from seqattn.tasks.dates import Dates
 from seqattn.tasks.generated import Generated
 from seqattn.tasks.series import Series
+from seqattn.tasks.text import Text
 
 REGISTRY: dict[str, type[Task]] = {
     "dates": Dates,
@@ -14,6 +15,7 @@ REGISTRY: dict[str, type[Task]] = {
     "sort": Generated,
     "addition": Generated,
     "series": Series,
+    "text": Text,
 }
 
 

@@ -11,6 +11,8 @@ A task answers:
                   the model's two ends (seqattn.models.ends): how inputs enter the encoder and
                   the readout with its loss;
   score(...)      metrics of its own on decoded output, beyond loss and accuracy;
+  report(...)     tables of its own for results.json (e.g. BLEU by sentence length);
+  test_data(...)  a user's own test file, for `evaluate`, where the task reads one;
   read / write    how `predict` reads a user's input and prints an output;
   Data.test_examples
                   gold alignments, where the task knows them.
@@ -116,3 +118,8 @@ class Task:
     one); with a workdir, its plots there. Nothing by default."""
     del data, predictions, attention, workdir
     return {}
+
+  def test_data(self, codec: Codec, path: str) -> Data:
+    """A user's test file as the test split (for `evaluate`), read with the trained codec."""
+    raise ValueError(f"data.task={self.cfg.task!r} reads no test file; evaluate its own test "
+                     f"split by leaving out --test_file.")

@@ -16,7 +16,7 @@ import numpy as np
 
 from seqattn import checkpoint
 from seqattn.config import TrainConfig
-from seqattn.data.batching import Batch, Split, train_batches
+from seqattn.data.batching import Batch, Plan
 
 
 class NonFiniteError(FloatingPointError):
@@ -44,11 +44,11 @@ def epoch_rng(shuffle_key: jax.Array, epoch: int) -> np.random.Generator:
   return np.random.default_rng(np.asarray(bits))
 
 
-def batches_from(split: Split, batch_size: int, shuffle_key: jax.Array, num_epochs: int,
-                 epoch: int, index: int) -> Iterator[tuple[int, int, Batch]]:
+def batches_from(plan: Plan, shuffle_key: jax.Array, num_epochs: int, epoch: int,
+                 index: int) -> Iterator[tuple[int, int, Batch]]:
   """(epoch, index in epoch, batch) of training from data position (epoch, index) to the end."""
   for e in range(epoch, num_epochs):
-    batches = enumerate(train_batches(split, batch_size, epoch_rng(shuffle_key, e)))
+    batches = enumerate(plan.epoch(epoch_rng(shuffle_key, e)))
     for i, batch in itertools.islice(batches, index if e == epoch else 0, None):
       yield e, i, batch
 
@@ -63,6 +63,7 @@ class Progress:
   best_value: float | None = None
   evals_since_best: int = 0
   seconds: float = 0.0  # wall time of the run's sessions up to this checkpoint
+  out_of_time: bool = False  # train.time_budget_minutes ran out: training is over
 
   def record_eval(self, mode: str, step: int, value: float) -> None:
     """Records train.best_metric's `value` at `step`; `mode`: 'min' or 'max' is better."""

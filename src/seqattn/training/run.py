@@ -20,8 +20,9 @@ import tqdm
 
 from seqattn import checkpoint, evaluation, liveness, logs, parallel, tasks, workdirs
 from seqattn.config import Config
+from seqattn.data.batching import Plan, make_buckets, padding_share
 from seqattn.models import architectures
-from seqattn.models.seq2seq import Seq2Seq, init_params
+from seqattn.models.seq2seq import Seq2Seq, abstract_params, init_params
 from seqattn.training.optim import learning_rate
 from seqattn.training.progress import (Interrupted, Progress, batches_from, check_finite,
                                        root_keys, stop_signals)
@@ -41,6 +42,20 @@ def save_checkpoint(mngr, config: Config, state: TrainState, keys: dict[str, jax
   checkpoint.save(mngr, int(state.step),
                   dict(state=state, rng={k: jax.random.key_data(v) for k, v in keys.items()}),
                   dict(config=config.to_dict(), progress=dataclasses.asdict(prog)), metrics)
+
+
+def batch_plan(config: Config, data: tasks.Data) -> Plan:
+  """The training batches' plan: one shape, or `train.buckets` length buckets."""
+  cfg = config.train
+  if cfg.buckets == 1:
+    return Plan(data.train, cfg.batch_size)
+  plan = Plan(data.train, cfg.batch_size,
+              make_buckets(data.train, cfg.buckets, cfg.batch_size, cfg.token_budget))
+  tqdm.tqdm.write(f"{len(plan.buckets)} length buckets, batch x Tx x Ty: "
+                  + ", ".join("x".join(map(str, s)) for s in plan.shapes)
+                  + f"; padding {padding_share(plan.split, plan.buckets):.1%} of positions "
+                  f"({padding_share(plan.split, ()):.1%} without buckets)")
+  return plan
 
 
 def resume(workdir: pathlib.Path, config: Config, static: StepConfig, mesh,
@@ -87,7 +102,8 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
   changes = workdirs.check_config(config, workdirs.stored_config(workdir), str(workdir), force)
   task = tasks.make(config.data)
   data = task.load(config.seed)
-  steps_per_epoch = len(data.train) // cfg.batch_size
+  plan = batch_plan(config, data)
+  steps_per_epoch = plan.steps_per_epoch
   if steps_per_epoch == 0:
     raise ValueError(f"train.batch_size={cfg.batch_size} exceeds the {len(data.train)} "
                      f"training examples; lower it or give more training data.")
@@ -121,20 +137,21 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
       data.codec.save(workdir)
     with stop_signals() as stop, tqdm.tqdm(total=total_steps, initial=step, unit="step",
                                            disable=not progress, dynamic_ncols=True) as bar:
-      for epoch, index, batch in batches_from(data.train, cfg.batch_size, keys["shuffle"],
-                                              cfg.num_epochs, prog.epoch, prog.batch):
+      for epoch, index, batch in batches_from(plan, keys["shuffle"], cfg.num_epochs, prog.epoch,
+                                              prog.batch):
         if stop:
           check_finite(cfg, parallel.to_host(state.sums), step, mngr.latest_step(), workdir)
           prog.seconds = elapsed()
           save_checkpoint(mngr, config, state, keys, prog, None)
           raise Interrupted(stop[0], step, checkpoint.directory(workdir) / str(step))
-        if prog.stop_early(cfg):
+        if prog.stop_early(cfg) or prog.out_of_time:
           break
         state, _ = train_step(state, parallel.shard_batch(mesh, batch), keys["dropout"], static)
         step += 1
         prog.epoch, prog.batch = epoch, index + 1
         bar.update()
-        last = epoch == cfg.num_epochs - 1 and index == steps_per_epoch - 1
+        prog.out_of_time = 0 < cfg.time_budget_minutes * 60 <= elapsed()
+        last = (epoch == cfg.num_epochs - 1 and index == steps_per_epoch - 1) or prog.out_of_time
         if step % cfg.eval_every_steps and not last:
           continue
         sums = parallel.to_host(state.sums)  # the one wait for the devices in an interval
@@ -151,17 +168,24 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
         log.images(lambda: evaluation.attention_images(model, data.val, validation), step)
         bar.set_postfix(loss=train_loss, **{cfg.best_metric: val[cfg.best_metric]})
         state = reset_sums(state)
-        if step % cfg.checkpoint_every_steps == 0 or last or prog.stop_early(cfg):
+        new_best = cfg.test_checkpoint == "best" and prog.best_step == step
+        if step % cfg.checkpoint_every_steps == 0 or last or prog.stop_early(cfg) or new_best:
           prog.seconds = elapsed()
           save_checkpoint(mngr, config, state, keys, prog, dict(val, step=step))
 
+    tested = prog.best_step if cfg.test_checkpoint == "best" and prog.best_step else step
+    if tested != step:
+      best = checkpoint.restore_params(workdir, tested, abstract_params(model))
+      state = state.replace(params=parallel.place_state(mesh, best))
     final = evaluate(data.test)
     test = {f"test_{k}": v for k, v in final.metrics.items()}
     log.scalars(dict(step=step, **test))
   results = dict(step=step, **test, dead_attention=liveness.is_dead(test),
                  best_step=prog.best_step,
-                 **{f"best_{cfg.best_metric}": prog.best_value},
-                 stopped_early=prog.stop_early(cfg), seconds=elapsed(),
+                 **{f"best_{cfg.best_metric}": prog.best_value}, tested_step=tested,
+                 stopped_early=prog.stop_early(cfg), stopped_by_time_budget=prog.out_of_time,
+                 seconds=elapsed(), padding_share=padding_share(plan.split, plan.buckets),
+                 batch_shapes=plan.shapes,
                  parameters=sum(x.size for x in jax.tree.leaves(state.params)),
                  params_sha256=parallel.local_digest(state.params),
                  **evaluation.report(model, task, data, final, workdir if primary else None))

@@ -1,0 +1,152 @@
+"""The text model's training speed against PyTorch eager, and its memory with a large readout.
+
+  python bench/text_speed.py throughput   # target tokens/s, JAX vs PyTorch, on the same batches
+  python bench/text_speed.py memory       # peak RSS of training with a 32,000-token readout
+
+throughput: configs/text.py (dropout 0, so both sides compute the same function) and its
+PyTorch twin (text_reference.Bahdanau with the same sizes) train on the same length-bucketed
+batches of the shipped corpus, windows taken in turn (common.interleave); tokens are real
+target tokens. PyTorch gets each bucketed batch as it is (it could cut them further, but then the
+batches would differ).
+
+memory: one child process per setting trains 20 steps of configs/text.py with a 32,000-piece
+target vocabulary (random ids over real lengths: the readout's [B, Ty, V] logits and their
+gradient are what grows) and reports its peak resident memory (ru_maxrss): full-width batches of
+64 against length buckets with a token budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import types
+
+import jax
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from common import ROOT, JaxTrainer, emit, environment, interleave, median_ratio, table
+from seqattn import config as config_lib, tasks
+from seqattn.data.batching import Plan, make_buckets
+from seqattn.data.vocab import PAD_ID
+from seqattn.models import ends
+from seqattn.training import step
+from text_reference import Bahdanau
+import torch_models
+
+VOCAB = 32_000
+
+
+def text_config(**overrides) -> config_lib.Config:
+  return config_lib.freeze(config_lib.override(config_lib.load_file(ROOT / "configs/text.py"),
+                                               {"model.dropout": 0.0, **overrides}))
+
+
+def throughput(windows: int, seconds_per_window: float) -> dict:
+  config = text_config()
+  task = tasks.make(config.data)
+  data = task.load(config.seed)
+  t, m = config.train, config.model
+  plan = Plan(data.train, t.batch_size, make_buckets(data.train, t.buckets, t.batch_size, 0))
+  batches = list(plan.epoch(np.random.default_rng(0)))[:24]
+  tokens = float(np.mean([(b["targets"] != PAD_ID).sum() for b in batches]))
+  jax_trainer = JaxTrainer(config, task, data)
+  jax_trainer._step = lambda state, batch, key: step.train_step(state, batch, key,
+                                                                jax_trainer.static)
+  shapes = {b["inputs"].shape + b["targets"].shape[1:]: b for b in batches}
+  start = time.perf_counter()
+  for b in shapes.values():  # one compilation per bucket, and its first step
+    jax.block_until_ready(jax_trainer.step(b))
+  compile_s = time.perf_counter() - start
+  torch.manual_seed(0)
+  model = Bahdanau(len(data.codec.src), len(data.codec.tgt), m.embed_dim, m.encoder_units,
+                   m.decoder_units, m.attention_units)
+  opt = torch.optim.Adam(model.parameters(), lr=t.learning_rate)
+
+  def torch_step(batch):
+    x, lengths, y = torch_models.to_torch(batch)
+    loss = F.cross_entropy(model(x, lengths, y).flatten(0, 1), y.flatten(), ignore_index=PAD_ID)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+  threads = torch_models.fastest_threads(lambda: torch_step(batches[0]))
+  it = iter(range(10**9))
+  contenders = {"jax": lambda: jax_trainer.step(batches[next(it) % len(batches)]),
+                "torch": lambda: torch_step(batches[next(it) % len(batches)])}
+  warm = interleave(contenders, 1, dict(jax=len(batches), torch=len(batches)))
+  calls = {k: max(len(batches), round(seconds_per_window / v[0])) for k, v in warm.items()}
+  seconds = interleave(contenders, windows, calls)
+  row = dict(model="configs/text.py", batch=t.batch_size, buckets=plan.shapes,
+             compile_s=compile_s, torch_threads=threads, windows=windows)
+  for k, v in seconds.items():
+    row[f"{k}_ms_per_step"] = 1e3 * statistics.median(v)
+    row[f"{k}_tokens_per_s"] = tokens / statistics.median(v)
+  row["ratio_jax_over_torch"] = median_ratio(seconds["torch"], seconds["jax"])
+  return emit(row)
+
+
+def memory_child(budget: int) -> None:
+  """Trains 20 steps with a VOCAB-piece readout; prints peak RSS in MiB."""
+  overrides = ({"train.buckets": 4, "train.token_budget": budget} if budget else
+               {"train.buckets": 1})
+  config = text_config(**overrides)
+  task = tasks.make(config.data)
+  data = task.load(config.seed)
+  rng = np.random.default_rng(0)
+  targets = data.train.targets
+  data.train.targets[:] = np.where(targets != PAD_ID, rng.integers(4, VOCAB, targets.shape), PAD_ID)
+  wide = types.SimpleNamespace(source=data.codec.source, target=ends.Tokens(VOCAB))
+  data = tasks.Data(data.train, data.val, data.test, wide)
+  t = config.train
+  plan = (Plan(data.train, t.batch_size, make_buckets(data.train, t.buckets, t.batch_size,
+                                                      t.token_budget))
+          if budget else Plan(data.train, t.batch_size))
+  trainer = JaxTrainer(config, task, data)
+  trainer._step = lambda state, batch, key: step.train_step(state, batch, key, trainer.static)
+  before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  for batch, _ in zip(plan.epoch(rng), range(20)):
+    jax.block_until_ready(trainer.step(batch))
+  print(json.dumps(dict(token_budget=budget, shapes=plan.shapes, rss_before_training_mib=before,
+                        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+
+
+def memory(budgets: list[int]) -> list[dict]:
+  rows = []
+  for budget in budgets:
+    out = subprocess.run([sys.executable, __file__, "memory-child", str(budget)],
+                         capture_output=True, text=True, check=True).stdout
+    rows.append(emit(dict(vocab=VOCAB, **json.loads(out.strip().splitlines()[-1]))))
+  return rows
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("what", choices=["throughput", "memory", "memory-child"])
+  parser.add_argument("budget", nargs="?", type=int, default=0)
+  parser.add_argument("--windows", type=int, default=5)
+  parser.add_argument("--seconds-per-window", type=float, default=4.0)
+  args = parser.parse_args()
+  if args.what == "memory-child":
+    return memory_child(args.budget)
+  emit(dict(environment=environment()))
+  if args.what == "throughput":
+    row = throughput(args.windows, args.seconds_per_window)
+    table([row], dict(model="model", batch="batch", compile_s="JAX compile + first step s (all buckets)",
+                      jax_tokens_per_s="JAX tokens/s", torch_tokens_per_s="PyTorch tokens/s",
+                      ratio_jax_over_torch="JAX / PyTorch (median of pairs)"))
+  else:
+    rows = memory([0, 4096, 2048, 1024])
+    table(rows, dict(token_budget="token budget (0: full-width batches of 64)", shapes="shapes",
+                     peak_rss_mib="peak RSS MiB"))
+
+
+if __name__ == "__main__":
+  main()

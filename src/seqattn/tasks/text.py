@@ -1,0 +1,212 @@
+"""Translation of real sentences: a user's parallel corpus, sentencepiece tokens, BLEU and chrF.
+
+The corpus is one TSV file (or two aligned files) split into train/val/test by connected
+components of shared sentences (data/splits.py), or three files given as the splits. Source
+and target tokenisers (data/subwords.py) are trained on the training split only and saved in the
+workdir as source.model and target.model; a pair longer than Tx source or Ty target tokens
+(<eos> included) is dropped from its split and counted. Every count is written to data.json in
+the workdir and printed when the data is loaded. Predictions are detokenised and scored against
+the raw references with sacrebleu (seqattn/bleu.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import sys
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+from seqattn import bleu
+from seqattn.data import corpus, splits, subwords
+from seqattn.data.batching import Split, pad
+from seqattn.data.vocab import EOS, EOS_ID, PAD_ID
+from seqattn.models import ends
+from seqattn.schema import NON_NEGATIVE, POSITIVE, refuse
+from seqattn.tasks.base import Data, Output, Source, Task
+
+
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+  task: str
+  path: str  # tsv: the file of pairs; aligned: the stem of <stem>.<language> files
+  format: Literal["tsv", "aligned"]
+  columns: str  # tsv: the language of each column in order, e.g. "en,zh"; others are ignored
+  source_language: str  # a language of `columns` (tsv) or a file suffix (aligned)
+  target_language: str  # also picks sacrebleu's tokeniser ('zh' for Chinese)
+  val_path: str  # explicit validation and test files in the same format; "": split `path`
+  test_path: str
+  split_seed: int = dataclasses.field(metadata=NON_NEGATIVE)  # the split's own seed
+  n_val: int = dataclasses.field(metadata=POSITIVE)  # pairs held out when splitting `path`
+  n_test: int = dataclasses.field(metadata=POSITIVE)
+  skip_bad_lines: bool  # False: a bad line is an error naming it; True: skipped and counted
+  tokenizer: subwords.Kind
+  source_vocab_size: int = dataclasses.field(metadata=POSITIVE)  # limits: small corpora get fewer
+  target_vocab_size: int = dataclasses.field(metadata=POSITIVE)
+  max_input_len: int = dataclasses.field(metadata=POSITIVE)  # Tx in tokens; longer pairs dropped
+  max_target_len: int = dataclasses.field(metadata=POSITIVE)  # Ty in tokens, <eos> included
+
+  def __post_init__(self):
+    columns = self.columns.split(",")
+    refuse([
+        (bool(self.val_path) != bool(self.test_path),
+         "give both data.val_path and data.test_path, or neither (then data.path is split)"),
+        (self.source_language == self.target_language,
+         "data.source_language and data.target_language must differ"),
+        (self.format == "tsv" and not {self.source_language, self.target_language} <= set(columns),
+         f"data.columns={self.columns!r} must name data.source_language="
+         f"{self.source_language!r} and data.target_language={self.target_language!r}"),
+    ])
+
+
+@dataclasses.dataclass(frozen=True)
+class TextSplit(Split):
+  """A split with its texts: BLEU compares detokenised output with the raw references."""
+
+  sources: tuple[str, ...]
+  references: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TextCodec:
+  src: subwords.Subwords
+  tgt: subwords.Subwords
+  report: dict = dataclasses.field(default_factory=dict)  # what loading counted
+
+  @property
+  def source(self) -> ends.Tokens:
+    return ends.Tokens(len(self.src))
+
+  @property
+  def target(self) -> ends.Tokens:
+    return ends.Tokens(len(self.tgt))
+
+  def save(self, workdir: pathlib.Path) -> None:
+    self.src.save(workdir / "source.model")
+    self.tgt.save(workdir / "target.model")
+    (workdir / "data.json").write_text(json.dumps(self.report, indent=2, ensure_ascii=False))
+
+  @classmethod
+  def restore(cls, workdir: pathlib.Path) -> "TextCodec":
+    return cls(subwords.Subwords.restore(workdir / "source.model"),
+               subwords.Subwords.restore(workdir / "target.model"))
+
+
+def encode(pairs: Sequence[tuple[str, str]], codec: TextCodec, max_input_len: int,
+           max_target_len: int) -> tuple[TextSplit, int]:
+  """(the pairs that fit Tx and Ty as a split, how many did not fit and were dropped)."""
+  kept = []
+  for source, target in pairs:
+    src, tgt = codec.src.encode(source), codec.tgt.encode(target) + [EOS_ID]
+    if 0 < len(src) <= max_input_len and len(tgt) <= max_target_len:
+      kept.append((src, tgt, source, target))
+  srcs = [k[0] for k in kept]
+  split = TextSplit(pad(srcs, max_input_len), np.array([len(s) for s in srcs], np.int32),
+                    pad([k[1] for k in kept], max_target_len),
+                    tuple(k[2] for k in kept), tuple(k[3] for k in kept))
+  return split, len(pairs) - len(kept)
+
+
+class Text(Task):
+  Config = TextConfig
+  METRICS = {"loss": "min", "token_accuracy": "max", "exact_match": "max", "bleu": "max",
+             "chrf": "max"}
+
+  def read_corpus(self, path: str) -> corpus.Corpus:
+    """The pairs of one file (tsv) or stem (aligned) in the configured format and direction."""
+    cfg = self.cfg
+    if cfg.format == "tsv":
+      columns = corpus.columns_of(cfg.columns.split(","), cfg.source_language,
+                                    cfg.target_language)
+      return corpus.read_tsv(path, *columns, skip_bad_lines=cfg.skip_bad_lines)
+    return corpus.read_aligned(f"{path}.{cfg.source_language}",
+                                 f"{path}.{cfg.target_language}", cfg.skip_bad_lines)
+
+  def _pairs(self) -> tuple[list, list, list, dict[str, Any]]:
+    """(train, val, test) pairs and what reading them counted."""
+    cfg = self.cfg
+    if cfg.val_path:
+      corpora = {name: self.read_corpus(p) for name, p in
+                 (("train", cfg.path), ("val", cfg.val_path), ("test", cfg.test_path))}
+      parts = [c.pairs for c in corpora.values()]
+    else:
+      whole = self.read_corpus(cfg.path)
+      corpora = {"all": whole}
+      parts = [[whole.pairs[i] for i in idx] for idx in
+               splits.split(whole.pairs, cfg.n_val, cfg.n_test, cfg.split_seed)]
+    report = {name: dict(lines=c.lines, pairs=len(c.pairs), skipped=c.skipped)
+              for name, c in corpora.items()}
+    report["test_sentences_also_in_train"] = splits.shared_sentences(parts[0], parts[2])
+    return (*parts, report)
+
+  def load(self, seed: int) -> Data:
+    del seed  # the split has its own seed (data.split_seed), so every run seed sees one test set
+    cfg = self.cfg
+    train, val, test, report = self._pairs()
+    codec = TextCodec(
+        subwords.Subwords(subwords.train([s for s, _ in train], cfg.tokenizer,
+                                         cfg.source_vocab_size)),
+        subwords.Subwords(subwords.train([t for _, t in train], cfg.tokenizer,
+                                         cfg.target_vocab_size)), report)
+    encoded = {}
+    for name, pairs in (("train", train), ("val", val), ("test", test)):
+      encoded[name], dropped = encode(pairs, codec, cfg.max_input_len, cfg.max_target_len)
+      report[f"{name}_split"] = dict(pairs=len(pairs), kept=len(encoded[name]),
+                                     dropped_longer_than_max_len=dropped)
+    report["vocabulary"] = dict(source=len(codec.src), target=len(codec.tgt))
+    print(f"data: {json.dumps(report, ensure_ascii=False)}", file=sys.stderr)
+    return Data(encoded["train"], encoded["val"], encoded["test"], codec)
+
+  def test_data(self, codec: TextCodec, path: str) -> Data:
+    """A user's own test file, in the configured format, as the test split."""
+    test, dropped = encode(self.read_corpus(path).pairs, codec, self.cfg.max_input_len,
+                           self.cfg.max_target_len)
+    if dropped:
+      print(f"warning: {dropped} pairs of {path} are longer than the model's Tx or Ty "
+            f"(data.max_input_len / data.max_target_len) and were not scored", file=sys.stderr)
+    empty, _ = encode([], codec, self.cfg.max_input_len, self.cfg.max_target_len)
+    return Data(empty, empty, test, codec)
+
+  def restore(self, workdir: pathlib.Path) -> TextCodec:
+    return TextCodec.restore(workdir)
+
+  def read(self, codec: TextCodec, text: str) -> Source:
+    text = text.strip()
+    ids = codec.src.encode(text)
+    if not ids:
+      raise ValueError("empty input: give a sentence to translate.")
+    if len(ids) > self.cfg.max_input_len:
+      raise ValueError(f"input {text!r} has {len(ids)} tokens; the model reads at most "
+                       f"{self.cfg.max_input_len} (data.max_input_len). Split the sentence.")
+    unknown = codec.src.unknown(text)
+    warnings = ([f"{text!r}: not in the source vocabulary, read as <unk>: {' '.join(unknown)}"]
+                if unknown else [])
+    return Source(np.array(ids, np.int32), codec.src.pieces(ids), text, warnings)
+
+  def write(self, codec: TextCodec, output: np.ndarray, source: Source | None = None) -> Output:
+    del source  # a translation does not refer to its source
+    ids = [int(i) for i in output if i != PAD_ID]
+    words = ids[:ids.index(EOS_ID)] if EOS_ID in ids else ids
+    return Output(codec.tgt.decode(words),
+                  codec.tgt.pieces(words) + [EOS] * (len(ids) > len(words)))
+
+  def hypotheses(self, codec: TextCodec, predictions: np.ndarray) -> list[str]:
+    return [self.write(codec, p).text for p in predictions]
+
+  def score(self, data: Data, split: TextSplit, predictions: np.ndarray) -> dict[str, float]:
+    return bleu.scores(self.hypotheses(data.codec, predictions), split.references,
+                       self.cfg.target_language)
+
+  def report(self, data: Data, predictions: np.ndarray, attention: dict[str, np.ndarray],
+             workdir: pathlib.Path | None) -> dict[str, Any]:
+    """sacrebleu's signatures and BLEU by source length on the test split."""
+    del attention, workdir
+    split = data.test
+    hypotheses = self.hypotheses(data.codec, predictions)
+    return dict(sacrebleu=bleu.signatures(self.cfg.target_language),
+                median_source_length=float(np.median(split.input_lengths)),
+                bleu_by_source_length=bleu.by_length(hypotheses, split.references,
+                                                      split.input_lengths,
+                                                      self.cfg.target_language))
