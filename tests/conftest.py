@@ -7,11 +7,13 @@ import pathlib
 import shutil
 import tempfile
 
-# One XLA compilation cache for the session and the launch.py subprocesses it starts (they
-# inherit the environment): the many short runs compile the same functions, about 9 s a run.
-_XLA_CACHE = tempfile.mkdtemp(prefix="seqattn-test-xla-cache-")
-atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
-os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
+# One XLA compilation cache for the session, its pytest-xdist workers and the launch.py
+# subprocesses they start (all inherit the environment): the many short runs compile the same
+# functions, about 9 s a run. The process that made the cache removes it.
+if "SEQATTN_TEST_XLA_CACHE" not in os.environ:
+  os.environ["SEQATTN_TEST_XLA_CACHE"] = tempfile.mkdtemp(prefix="seqattn-test-xla-cache-")
+  atexit.register(shutil.rmtree, os.environ["SEQATTN_TEST_XLA_CACHE"], ignore_errors=True)
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["SEQATTN_TEST_XLA_CACHE"]
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
@@ -24,6 +26,17 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# The files that take longest (subprocess runs) start first, so that pytest-xdist's workers,
+# handed whole files in this order, do not end on one long file while the other idles.
+LONGEST_FIRST = ("test_parallel.py", "test_sweep.py", "test_text.py", "test_checkpoint.py",
+                 "test_launch.py", "test_seeds.py")
+
+
+def pytest_collection_modifyitems(items):
+  rank = lambda item: (LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST
+                       else len(LONGEST_FIRST))
+  items.sort(key=rank)  # stable: a file's own tests keep their order
 
 
 @pytest.fixture(autouse=True, scope="module")
