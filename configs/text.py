@@ -34,7 +34,7 @@ DIRECTIONS = {"zh-en": ("zh", "en", 2_000), "en-zh": ("en", "zh", 4_000)}
 
 
 def get_config(arg=None):
-  c = load_file(pathlib.Path(__file__).with_name("dates.py"))
+  c = load_file(pathlib.Path(__file__).with_name("bahdanau.py"))  # RNNsearch, scaled below
   source, target, target_vocab = DIRECTIONS[arg or "zh-en"]
   c.data = dict(
       task="text",
@@ -56,17 +56,9 @@ def get_config(arg=None):
       max_target_len=40,  # Ty in tokens, <eos> included
   )
   m = c.model
-  m.embed_dim = 128
-  m.encoder_cell = m.decoder_cell = "gru"
-  m.encoder_units = 128
-  m.bidirectional = True
-  m.bridge = "bahdanau"
-  m.attention = "additive"
-  m.attention_units = 128
-  m.placement = "before_rnn"
-  m.feed_previous_token = True
-  m.deep_output = False
+  m.embed_dim = m.encoder_units = m.attention_units = 128
   m.decoder_units = 256
+  m.deep_output = False
   m.dropout = 0.2
   t = c.train
   t.batch_size = 64
