@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from common import (JaxTrainer, batch_stream, emit, interleave, load_config, load_task,
                     median_ratio, table)
-from seqattn.models import attention, cells, decoders
+from seqattn.models import attention, cells, decoders, scores
 
 
 def per_gate(init: nn.initializers.Initializer, gates: int) -> nn.initializers.Initializer:
@@ -101,7 +101,7 @@ def memory_unprojected(self, h_BxTxH, lengths_B, mask_BxT):
 
 
 def attend_projecting_keys_each_step(self, query_BxQ, memory, carry):
-  step = attention.Step(carry.t, memory.lengths_B, carry.coverage_BxT)
+  step = scores.Step(carry.t, memory.lengths_B, carry.coverage_BxT)
   e_BxT = self.score(query_BxQ, self.score.project_keys(memory.values_BxTxH), step)
   return attention.attend(e_BxT, memory.mask_BxT, memory.values_BxTxH)
 

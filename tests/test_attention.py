@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seqattn.models import attention
+from seqattn.models import attention, scores
 
 B, T, Q = 3, 5, 6
 LENGTHS = jnp.array([2, 5, 4])
@@ -22,7 +22,7 @@ SETTINGS = dict(units=4, query_size=Q, max_len=T, window=1, coverage=False, ener
 
 def _step(t=0, lengths=LENGTHS, coverage=None):
   coverage = jnp.zeros((len(lengths), T)) if coverage is None else coverage
-  return attention.Step(jnp.asarray(t, jnp.int32), lengths, coverage)
+  return scores.Step(jnp.asarray(t, jnp.int32), lengths, coverage)
 
 
 def _random(seed, *shape):

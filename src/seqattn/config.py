@@ -8,46 +8,24 @@ before any data is generated or anything is compiled.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import importlib.util
 import json
-import os
-import pathlib
 from typing import Any, Literal, Mapping
 
 import ml_collections
 
+from seqattn.config_files import load_file, load_module, override
 from seqattn.schema import (NON_NEGATIVE, POSITIVE, PROBABILITY, ConfigError, freeze_dataclass,
-                            refuse, registered)
+                            lookup, refuse, registered)
+
+# Config files and callers read the file API from here too, beside the types.
+__all__ = ["Config", "ConfigError", "DecodeConfig", "MeshConfig", "ModelConfig", "TrainConfig",
+           "freeze", "load_file", "load_module", "override"]
 
 
-def _cells():
-  from seqattn.models import cells
-  return cells.CELLS
-
-
-def _bridges():
-  from seqattn.models import bridges
-  return bridges.BRIDGES
-
-
-def _scores():
-  from seqattn.models import attention
-  return attention.REGISTRY
-
-
-def _tasks():
-  from seqattn import tasks
-  return tasks.REGISTRY
-
-
-def _architectures():
-  from seqattn.models import architectures
-  return architectures
-
-
-CELL = registered(_cells, "seqattn.models.cells.CELLS")
+CELL = registered("seqattn.models.cells.CELLS")
+_TASKS = "seqattn.tasks.REGISTRY"
+_ARCHITECTURES = "seqattn.models.architectures"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,9 +35,9 @@ class ModelConfig:
   encoder_units: int = dataclasses.field(metadata=POSITIVE)
   encoder_layers: int = dataclasses.field(metadata=POSITIVE)
   bidirectional: bool
-  bridge: str = dataclasses.field(metadata=registered(_bridges, "seqattn.models.bridges"))
+  bridge: str = dataclasses.field(metadata=registered("seqattn.models.bridges.BRIDGES"))
   attention: str = dataclasses.field(
-      metadata=registered(_scores, "seqattn.models.attention.REGISTRY"))
+      metadata=registered("seqattn.models.attention.REGISTRY"))
   attention_units: int = dataclasses.field(metadata=POSITIVE)
   attention_window: int = dataclasses.field(metadata=POSITIVE)
   energy_bias: float  # course_mlp: b_w's initial value (0: the course's, whose attention dies)
@@ -202,7 +180,7 @@ class Config:
   mesh: MeshConfig
 
   def __post_init__(self):
-    metrics = _tasks()[self.data.task].METRICS
+    metrics = lookup(_TASKS)[self.data.task].METRICS
     refuse([(self.train.scheduled_sampling != "off" and not self.model.feed_previous_token,
              "train.scheduled_sampling replaces fed-back tokens and needs "
              "model.feed_previous_token"),
@@ -215,7 +193,7 @@ class Config:
   @property
   def best_mode(self) -> Literal["min", "max"]:
     """Whether a smaller or a larger train.best_metric is better (the task says)."""
-    return _tasks()[self.data.task].METRICS[self.train.best_metric.removeprefix("val_")]
+    return lookup(_TASKS)[self.data.task].METRICS[self.train.best_metric.removeprefix("val_")]
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -227,17 +205,17 @@ class Config:
 def _task_config(values: Mapping[str, Any]) -> type:
   """The data group's dataclass: the Config of the task its `task` key names."""
   task = values.get("task")
-  if task not in _tasks():
+  if task not in lookup(_TASKS):
     raise ConfigError(f"data.task={task!r} is not valid; use one of "
-                      f"{', '.join(repr(n) for n in _tasks())} (seqattn.tasks.REGISTRY).")
-  return _tasks()[task].Config
+                      f"{', '.join(repr(n) for n in lookup(_TASKS))} (seqattn.tasks.REGISTRY).")
+  return lookup(_TASKS)[task].Config
 
 
 def _model_config(values: Mapping[str, Any]) -> type:
   """The model group's dataclass: that of `architecture` (left out: seq2seq's ModelConfig)."""
-  registry = _architectures().REGISTRY
-  name = values.get("architecture", _architectures().DEFAULT)
-  if name not in registry or (name == _architectures().DEFAULT and "architecture" in values):
+  registry, default = lookup(_ARCHITECTURES + ".REGISTRY"), lookup(_ARCHITECTURES + ".DEFAULT")
+  name = values.get("architecture", default)
+  if name not in registry or (name == default and "architecture" in values):
     raise ConfigError(f"model.architecture={name!r} is not valid; use one of "
                       f"{', '.join(repr(n) for n in registry if n != 'seq2seq')}, or leave it "
                       f"out for the seq2seq model (seqattn.models.architectures).")
@@ -248,57 +226,3 @@ def freeze(config: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:
   """Validates a ConfigDict (or plain nested dict) and returns the typed, frozen Config."""
   values = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
   return freeze_dataclass(Config, values, "")
-
-
-def _parse(text: str, like: Any) -> Any:
-  """`text` from a command line as a value of `like`'s type (bool, int, float or str)."""
-  if isinstance(like, bool):
-    if text.lower() not in ("true", "false", "1", "0"):
-      raise ValueError(f"{text!r} is not a bool; use true or false")
-    return text.lower() in ("true", "1")
-  return type(like)(text) if isinstance(like, (int, float)) else text
-
-
-def override(config: ml_collections.ConfigDict,
-             overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
-  """A copy of `config` with each dotted path ('model.attention') set to its value.
-
-  The one way configs are overridden (launch.py's --config.<path>=value, sweeps, benchmarks,
-  tests). An unknown path names the valid keys where it went wrong; a string for a number or
-  bool field is parsed as one (a command line gives strings); a value of the wrong type names
-  the type expected (ConfigDict's own type check).
-  """
-  config = copy.deepcopy(config)
-  for path, value in overrides.items():
-    *groups, key = path.split(".")
-    node, where = config, "config"
-    for name in [*groups, key]:
-      if not isinstance(node, ml_collections.ConfigDict) or name not in node:
-        valid = (", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict)
-                 else "(none: it is a value)")
-        raise ConfigError(f"unknown config key {where}.{name} (in {path}); valid keys under "
-                          f"{where}: {valid}.")
-      if name != key:
-        node, where = node[name], f"{where}.{name}"
-    try:
-      node[key] = _parse(value, node[key]) if isinstance(value, str) else value
-    except (TypeError, ValueError) as e:
-      raise ConfigError(f"{path}={value!r} is not valid ({e}).") from e
-  return config
-
-
-def load_module(path: str | os.PathLike):
-  """(the config file's module, its ':arg' suffix or None): `path` may end in ':arg'."""
-  path, _, arg = str(path).partition(":")
-  spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem + "_config", path)
-  if spec is None or not pathlib.Path(path).is_file():
-    raise ConfigError(f"no config file at {path}; see configs/ for the shipped ones.")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module, arg or None
-
-
-def load_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
-  """`get_config(arg)` of a config file; `path` may end in `:arg`, as with --config."""
-  module, arg = load_module(path)
-  return module.get_config(arg)

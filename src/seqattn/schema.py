@@ -9,8 +9,9 @@ group's values giving the dataclass that reads them: the config's `data` group i
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import typing
-from typing import Any, Callable, Iterable, Literal, Mapping
+from typing import Any, Literal, Mapping
 
 
 class ConfigError(ValueError):
@@ -45,11 +46,18 @@ NON_NEGATIVE = _check(_non_negative, "a number >= 0")
 PROBABILITY = _check(_probability, "a number in [0, 1)")
 
 
-def registered(names: Callable[[], Iterable[str]], what: str) -> dict:
-  """Field metadata: the value must be a name of a registry (read when checked, so that each
-  name lives in its registry alone)."""
-  return dict(check=lambda x: x in names(),
-              description=lambda: f"one of {', '.join(repr(n) for n in names())} ({what})")
+def lookup(where: str) -> Any:
+  """The object at the dotted path `where` ('seqattn.models.cells.CELLS'), imported when asked
+  for: configs are checked against the registries without importing the models to load them."""
+  module, _, name = where.rpartition(".")
+  return getattr(importlib.import_module(module), name)
+
+
+def registered(where: str) -> dict:
+  """Field metadata: the value must be a name of the registry at `where` (read when checked, so
+  that each name lives in its registry alone)."""
+  return dict(check=lambda x: x in lookup(where),
+              description=lambda: f"one of {', '.join(repr(n) for n in lookup(where))} ({where})")
 
 
 def _describe(tp) -> str:

@@ -29,13 +29,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqattn.models import attention, cells, ends
+from seqattn.models import attention, cells, ends, scores
 from seqattn.models.decoders import Sampling, scheduled_input
 from seqattn.schema import POSITIVE, refuse, registered
-
-
-def _scores():
-  return attention.REGISTRY
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +42,7 @@ class DARNNConfig:
   input_attention: bool  # False: x̃_t = x_t
   # The temporal score over h_1..h_T ('additive' is the paper's); 'none': c_t = h_T.
   attention: str = dataclasses.field(
-      metadata=registered(_scores, "seqattn.models.attention.REGISTRY"))
+      metadata=registered("seqattn.models.attention.REGISTRY"))
   attention_units: int = dataclasses.field(metadata=POSITIVE)
   attention_window: int = dataclasses.field(metadata=POSITIVE)  # D of local_m / local_p
 
@@ -153,7 +149,7 @@ class DARNN(nn.Module):
   def decoder_step(self, carry: Carry, y_prev_BxY: jax.Array, memory: Memory):
     """Decoder step t: y_{t-1} -> (carry, (ŷ_t, β_t))."""
     s_prev, d_prev = carry.lstm
-    step = attention.Step(carry.t, memory.lengths_B, jnp.zeros_like(memory.mask_BxT, jnp.float32))
+    step = scores.Step(carry.t, memory.lengths_B, jnp.zeros_like(memory.mask_BxT, jnp.float32))
     l_BxT = self.score(jnp.concatenate([d_prev, s_prev], -1), memory.projected, step)
     c_BxM, beta_BxT = attention.attend(l_BxT, memory.mask_BxT, memory.values_BxTxM)
     y_tilde_Bx1 = self.w_tilde(jnp.concatenate([y_prev_BxY, carry.c_prev_BxM], -1))

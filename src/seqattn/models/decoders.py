@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from seqattn.config import ModelConfig
-from seqattn.models import attention, cells, ends
+from seqattn.models import attention, cells, ends, scores
 
 MAXOUT_POOL = 2  # Bahdanau et al. 2015, App. A: maxout units of two pieces
 
@@ -105,7 +105,7 @@ class Decoder(nn.Module):
     return tuple(new), x_BxI
 
   def _attend(self, query_BxQ: jax.Array, memory: Memory, carry: Carry):
-    step = attention.Step(carry.t, memory.lengths_B, carry.coverage_BxT)
+    step = scores.Step(carry.t, memory.lengths_B, carry.coverage_BxT)
     e_BxT = self.score(query_BxQ, memory.projected, step)
     return attention.attend(e_BxT, memory.mask_BxT, memory.values_BxTxH)
 
