@@ -176,6 +176,10 @@ def test_buckets_cover_every_example_within_the_token_budget(corpus_tsv):
   again = list(plan.epoch(np.random.default_rng(0)))
   assert all(np.array_equal(a["inputs"], b["inputs"]) for a, b in
              zip(again, plan.epoch(np.random.default_rng(0))))
+  # Over a mesh of 8 devices along `data`, every bucket's batch splits evenly.
+  eight = batching.make_buckets(data.train, 3, 32, 256, multiple=8)
+  assert [b.batch_size % 8 for b in eight] == [0, 0, 0]
+  assert all(b8.batch_size <= b.batch_size for b8, b in zip(eight, plan.buckets))
 
 
 

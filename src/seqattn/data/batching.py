@@ -88,13 +88,15 @@ def _cuts(cost, groups: int, count: int) -> list[tuple[int, int]]:
   return min((best[k, groups - 1] for k in range(1, count + 1)), key=lambda o: o[0])[1]
 
 
-def make_buckets(split: Split, count: int, batch_size: int, token_budget: int) -> tuple[Bucket, ...]:
+def make_buckets(split: Split, count: int, batch_size: int, token_budget: int,
+                 multiple: int = 1) -> tuple[Bucket, ...]:
   """At most `count` buckets of examples by fullness max(Tx_i/Tx, Ty_i/Ty), cut where they waste
   the fewest padded positions: a bucket costs (members) x (longest source + longest target).
 
   Each bucket is padded to its longest source and target. With a `token_budget` a bucket's
   batch holds token_budget // max(Tx_k, Ty_k) examples (so the readout's [B, Ty, V] stays
-  bounded), else `batch_size`; never more than the bucket has.
+  bounded), else `batch_size`; never more than the bucket has, and a multiple of `multiple`
+  (the devices a batch is split over; a bucket with fewer members gives no batch).
   """
   src_N, tgt_N = lengths(split)
   fullness_N = np.maximum(src_N / split.inputs.shape[1], tgt_N / split.targets.shape[1])
@@ -108,8 +110,8 @@ def make_buckets(split: Split, count: int, batch_size: int, token_budget: int) -
   for i, j in _cuts(cost, len(values), count):
     members = np.flatnonzero((group_N >= i) & (group_N <= j))
     tx, ty = int(src_G[i:j + 1].max()), int(tgt_G[i:j + 1].max())
-    rows = token_budget // max(tx, ty) if token_budget else batch_size
-    out.append(Bucket(max(1, min(rows, len(members))), tx, ty, members))
+    rows = min(token_budget // max(tx, ty) if token_budget else batch_size, len(members))
+    out.append(Bucket(max(multiple, rows // multiple * multiple), tx, ty, members))
   return tuple(out)
 
 

@@ -44,13 +44,14 @@ def save_checkpoint(mngr, config: Config, state: TrainState, keys: dict[str, jax
                   dict(config=config.to_dict(), progress=dataclasses.asdict(prog)), metrics)
 
 
-def batch_plan(config: Config, data: tasks.Data) -> Plan:
-  """The training batches' plan: one shape, or `train.buckets` length buckets."""
+def batch_plan(config: Config, data: tasks.Data, devices: int) -> Plan:
+  """The training batches' plan: one shape, or `train.buckets` length buckets whose batches
+  split evenly over `devices` (the mesh's data axis)."""
   cfg = config.train
   if cfg.buckets == 1:
     return Plan(data.train, cfg.batch_size)
   plan = Plan(data.train, cfg.batch_size,
-              make_buckets(data.train, cfg.buckets, cfg.batch_size, cfg.token_budget))
+              make_buckets(data.train, cfg.buckets, cfg.batch_size, cfg.token_budget, devices))
   tqdm.tqdm.write(f"{len(plan.buckets)} length buckets, batch x Tx x Ty: "
                   + ", ".join("x".join(map(str, s)) for s in plan.shapes)
                   + f"; padding {padding_share(plan.split, plan.buckets):.1%} of positions "
@@ -102,7 +103,8 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
   changes = workdirs.check_config(config, workdirs.stored_config(workdir), str(workdir), force)
   task = tasks.make(config.data)
   data = task.load(config.seed)
-  plan = batch_plan(config, data)
+  mesh = parallel.mesh(config.mesh)
+  plan = batch_plan(config, data, mesh.shape[parallel.DATA])
   steps_per_epoch = plan.steps_per_epoch
   if steps_per_epoch == 0:
     raise ValueError(f"train.batch_size={cfg.batch_size} exceeds the {len(data.train)} "
@@ -110,7 +112,6 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
   total_steps = steps_per_epoch * cfg.num_epochs
   model = build_model(config, task, data.codec)
   static = StepConfig(model, cfg, total_steps)
-  mesh = parallel.mesh(config.mesh)
   resumed = resume(workdir, config, static, mesh, force)
   if resumed is None:
     keys = root_keys(config.seed)  # computed by each process on its own, then placed
