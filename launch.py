@@ -112,8 +112,9 @@ def _load_trained(workdir: pathlib.Path, config: ConfigDict | None, config_path:
   from seqattn import config as config_lib, predict
   train_command = (f"python launch.py --config {config_path or 'configs/dates.py'} "
                    f"--workdir {shlex.quote(str(workdir))}")
-  search = None if config is None else config_lib.freeze(config).decode
-  return predict.load(workdir, train_command, search)
+  if config is None:
+    return predict.load(workdir, train_command)
+  return predict.load(workdir, train_command, config_lib.freeze(config).decode, config.to_dict())
 
 
 def predict(workdir: pathlib.Path, texts: list[str], config: ConfigDict | None = None,

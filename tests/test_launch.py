@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from seqattn import predict, workdirs
+from seqattn import config, predict, workdirs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -78,6 +78,19 @@ def test_predict_rejects_empty_and_overlong_inputs(trained_workdir, text, messag
   trained = predict.load(trained_workdir, "train first")
   with pytest.raises(ValueError, match=message):
     predict.predict(trained, [text])
+
+
+def test_a_workdir_from_an_older_version_loads_with_its_config_file(trained_workdir, tmp_path):
+  old = shutil.copytree(trained_workdir, tmp_path / "old")
+  stored = json.loads((old / "config.json").read_text())
+  del stored["mesh"], stored["train"]["test_checkpoint"]  # settings added after it was written
+  (old / "config.json").write_text(json.dumps(stored))
+  with pytest.raises(config.ConfigError, match="older version of seqattn: give --config"):
+    predict.load(old, "")
+  defaults = config.load_file(ROOT / "configs" / "test.py").to_dict()
+  loaded = predict.load(old, "", defaults=defaults)
+  assert loaded.config.mesh == config.freeze(defaults).mesh
+  assert loaded.config.model == predict.load(trained_workdir, "").config.model
 
 
 def test_predict_without_a_trained_model_says_how_to_train(tmp_path):

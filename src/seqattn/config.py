@@ -14,13 +14,13 @@ from typing import Any, Literal, Mapping
 
 import ml_collections
 
-from seqattn.config_files import load_file, load_module, override
+from seqattn.config_files import fill_missing, load_file, load_module, override
 from seqattn.schema import (NON_NEGATIVE, POSITIVE, PROBABILITY, ConfigError, freeze_dataclass,
                             lookup, refuse, registered)
 
 # Config files and callers read the file API from here too, beside the types.
 __all__ = ["Config", "ConfigError", "DecodeConfig", "MeshConfig", "ModelConfig", "TrainConfig",
-           "freeze", "load_file", "load_module", "override"]
+           "fill_missing", "freeze", "load_file", "load_module", "override"]
 
 
 CELL = registered("seqattn.models.cells.CELLS")

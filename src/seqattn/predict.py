@@ -9,6 +9,8 @@ import dataclasses
 import json
 import pathlib
 import re
+import sys
+from typing import Any
 
 import jax
 import numpy as np
@@ -55,15 +57,30 @@ class Prediction:
 
 
 def load(workdir: str | pathlib.Path, train_command: str,
-         search: config_lib.DecodeConfig | None = None) -> Trained:
+         search: config_lib.DecodeConfig | None = None,
+         defaults: dict[str, Any] | None = None) -> Trained:
   """The config, codec and parameters saved in `workdir` (those the run tested, else the latest);
-  `search` replaces the saved config's decoding settings."""
+  `search` replaces the saved config's decoding settings; `defaults` (a config's dict) fills
+  the shared settings a config.json from an older version lacks."""
   workdir = pathlib.Path(workdir)
   config_path = workdir / "config.json"
   step = checkpoint.latest_step(workdir) if config_path.exists() else None
   if step is None:
     raise NotTrainedError(f"no trained model in {workdir}; train one first:\n  {train_command}")
-  config = config_lib.freeze(json.loads(config_path.read_text()))
+  values = json.loads(config_path.read_text())
+  if defaults is not None:
+    values, filled = config_lib.fill_missing(values, defaults)
+    if filled:
+      print(f"note: {config_path} predates {', '.join(filled)}: read from --config",
+            file=sys.stderr)
+  try:
+    config = config_lib.freeze(values)
+  except config_lib.ConfigError as e:
+    if defaults is not None or " lacks " not in str(e):
+      raise
+    raise config_lib.ConfigError(
+        f"{config_path}: {e} It was written by an older version of seqattn: give --config "
+        f"(the config file it was trained with) to fill the settings added since.") from e
   step = tested_step(workdir, step)
   if search is not None:
     config = dataclasses.replace(config, decode=search)
