@@ -135,6 +135,25 @@ def test_aggregate_of_known_points_is_their_mean_and_t_interval(tmp_path):
   assert row["dead_attention"] == pytest.approx(1 / 3)
 
 
+def test_bleu_by_length_is_mean_and_interval_per_bucket_even_when_runs_cut_differently(tmp_path):
+  todo = [{"seed": s} for s in (0, 1, 2)]
+  cuts = [[(1, 5, 30.0), (6, 30, 10.0)], [(1, 5, 32.0), (6, 30, 12.0)],
+          [(1, 5, 34.0), (6, 20, 14.0), (21, 30, 2.0)]]  # the last from another version
+  for overrides, buckets in zip(todo, cuts):
+    _write_point(tmp_path, overrides, 0.5, 0.1, 100)
+    results_path = tmp_path / "points" / sweep.point_name(overrides) / "results.json"
+    results = json.loads(results_path.read_text())
+    results["bleu_by_source_length"] = [dict(lo=lo, hi=hi, bleu=b, sentences=10)
+                                        for lo, hi, b in buckets]
+    results_path.write_text(json.dumps(results))
+  report.write_bleu_by_length(tmp_path, todo)
+  header, _, row, sentences = (tmp_path / "bleu_by_length.md").read_text().splitlines()
+  assert header == "| group | 1-5 | 6-20 | 6-30 | 21-30 |"
+  half = 4.302653 * 2.0 / math.sqrt(3)  # three seeds 30, 32, 34: s = 2
+  assert row == f"| all | 32.00 ± {half:.2f} | 14.00 ± 0.00 | 11.00 ± {12.7062:.2f} | 2.00 ± 0.00 |"
+  assert sentences == "| sentences | 10 | 10 | 10 | 10 |"
+
+
 def test_length_study_and_plots_are_written(swept):
   _, work, _, _ = swept
   study = (work / "length_study.md").read_text()

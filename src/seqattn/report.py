@@ -184,26 +184,25 @@ def write_length_study(workdir: pathlib.Path, todo: list[dict], width: int = 10)
 def write_bleu_by_length(workdir: pathlib.Path, todo: list[dict]) -> None:
   """BLEU by source-length bucket (Bahdanau et al. 2015, Fig. 2): mean ± 95% CI over seeds per
   group; a table and a plot."""
-  groups = {name: [read_point(workdir, o)[0] for o in members]
-            for name, members in _groups(todo).items()}
-  buckets = sorted({(b["lo"], b["hi"]) for runs in groups.values() for r in runs
-                    for b in r["bleu_by_source_length"]})
-  header = " | ".join(f"{lo}-{hi}" for lo, hi in buckets)
-  lines = [f"| group | {header} |", "|---|" + "---|" * len(buckets)]
+  scores: dict[str, dict[tuple[int, int], list[float]]] = {}
+  sentences: dict[tuple[int, int], int] = {}
+  for name, members in _groups(todo).items():
+    scores[name] = {}
+    for overrides in members:
+      for b in read_point(workdir, overrides)[0]["bleu_by_source_length"]:
+        scores[name].setdefault((b["lo"], b["hi"]), []).append(b["bleu"])
+        sentences[b["lo"], b["hi"]] = b["sentences"]
+  buckets = sorted(sentences)  # the same for every run of one test set
+  lines = ["| group | " + " | ".join(f"{lo}-{hi}" for lo, hi in buckets) + " |",
+           "|---|" + "---|" * len(buckets)]
   curves = {}
-  for name, runs in groups.items():
-    per_bucket = {(b["lo"], b["hi"]): [] for b in runs[0]["bleu_by_source_length"]}
-    for r in runs:
-      for b in r["bleu_by_source_length"]:
-        per_bucket[(b["lo"], b["hi"])].append(b["bleu"])
-    cells = []
-    for bucket in buckets:
-      mean, ci = mean_ci(per_bucket.get(bucket, [math.nan]))
-      cells.append(f"{mean:.2f} ± {ci:.2f}")
+  for name, by_bucket in scores.items():
+    cells = [("{:.2f} ± {:.2f}".format(*mean_ci(by_bucket[k])) if k in by_bucket else "")
+             for k in buckets]
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    curves[name] = ([lo for lo, _ in per_bucket], [mean_ci(v)[0] for v in per_bucket.values()])
-  sentences = [str(b["sentences"]) for b in runs[0]["bleu_by_source_length"]]
-  lines.append("| sentences | " + " | ".join(sentences) + " |")
+    known = sorted(by_bucket)
+    curves[name] = ([lo for lo, _ in known], [mean_ci(by_bucket[k])[0] for k in known])
+  lines.append("| sentences | " + " | ".join(str(sentences[k]) for k in buckets) + " |")
   (workdir / "bleu_by_length.md").write_text("\n".join(lines) + "\n")
   plots.lines(curves, workdir / "bleu_by_length.png", xlabel="source length in tokens (bucket start)",
               ylabel="test BLEU", title="BLEU by source length (mean over seeds)")
