@@ -17,7 +17,7 @@ from conftest import ROOT
 
 EIGHT_DEVICES = """
 import json, os
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 import jax, numpy as np
 from seqattn import config as config_lib, parallel, tasks
 from seqattn.data.batching import train_batches
