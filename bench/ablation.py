@@ -19,7 +19,7 @@ import time
 
 import jax
 
-from common import batch_stream, emit, interleave, load_config, load_task, median_ratio, table
+from common import batch_stream, emit, load_config, load_task, median_ratio, table, timed_windows
 from seqattn.training import seeds, step
 from seqattn.training.run import build_model
 
@@ -64,9 +64,7 @@ def main():
     return loss
 
   contenders = dict(together=together, one_after_another=one_after_another)
-  warm = interleave(contenders, 1, dict(together=2, one_after_another=2))
-  calls = {k: max(2, round(1.5 / v[0])) for k, v in warm.items()}
-  seconds = interleave(contenders, args.windows, calls)
+  calls, seconds = timed_windows(contenders, args.windows)
   examples = args.seeds * args.batch
   row = emit(dict(model="course", batch=args.batch, seeds=args.seeds,
                   compile_together_s=compile_together, compile_solo_s=compile_solo,

@@ -110,6 +110,17 @@ def interleave(contenders: dict[str, Callable[[], Any]], windows: int,
   return seconds
 
 
+def timed_windows(contenders: dict[str, Callable[[], Any]], windows: int,
+                  seconds_per_window: float = 1.5,
+                  least_calls: int = 2) -> tuple[dict[str, int], dict[str, list[float]]]:
+  """(calls a window, seconds per call in each window) of each contender: one warm-up window
+  of `least_calls` calls sizes the windows to about `seconds_per_window` each, then `windows`
+  windows are taken in turn (`interleave`)."""
+  warm = interleave(contenders, 1, {name: least_calls for name in contenders})
+  calls = {name: max(least_calls, round(seconds_per_window / s[0])) for name, s in warm.items()}
+  return calls, interleave(contenders, windows, calls)
+
+
 def page_faults_per_call(fn: Callable[[], Any], calls: int = 3) -> float:
   """Minor page faults of the process per call of `fn` (first touches of fresh memory).
 

@@ -18,7 +18,7 @@ import types
 
 import numpy as np
 
-from common import ROOT, JaxTrainer, emit, interleave, median_ratio, table
+from common import JaxTrainer, ROOT, emit, median_ratio, table, timed_windows
 from seqattn import config as config_lib, tasks
 from seqattn.data import series
 from seqattn.data.batching import Split, train_batches
@@ -59,9 +59,7 @@ def throughput(size: str, windows: int, seconds_per_window: float) -> dict:
   it = iter(range(10**9))
   contenders = {"jax": lambda: jax_trainer.step(batches[next(it) % len(batches)]),
                 "torch": lambda: torch_trainer.step(batches[next(it) % len(batches)])}
-  warm = interleave(contenders, 1, dict(jax=2, torch=2))
-  calls = {k: max(2, round(seconds_per_window / v[0])) for k, v in warm.items()}
-  seconds = interleave(contenders, windows, calls)
+  calls, seconds = timed_windows(contenders, windows, seconds_per_window)
   batch = config.train.batch_size
   row = dict(size=size, driving=len(data.codec.names) - 1, window=config.data.window,
              units=config.model.encoder_units, batch=batch, compile_s=compile_s,

@@ -27,8 +27,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from common import (JaxTrainer, batch_stream, emit, interleave, load_config, load_task,
-                    median_ratio, table)
+from common import (JaxTrainer, batch_stream, emit, load_config, load_task, median_ratio, table,
+                    timed_windows)
 from seqattn.models import attention, cells, decoders, scores
 
 
@@ -148,9 +148,7 @@ def compare(name: str, batch_size: int, names: list[str], windows: int) -> list[
       compile_s[v] = trainers[v].compile(batches[0])
   counter = iter(range(10**9))
   contenders = {v: (lambda t=t: t.step(batches[next(counter) % 4])) for v, t in trainers.items()}
-  warm = interleave(contenders, 1, {v: 2 for v in names})
-  calls = {v: max(2, round(1.5 / s[0])) for v, s in warm.items()}
-  seconds = interleave(contenders, windows, calls)
+  calls, seconds = timed_windows(contenders, windows)
   return [emit(dict(model=name, batch=batch_size, variant=v, compile_s=compile_s[v],
                     ms_per_step=1e3 * statistics.median(seconds[v]),
                     examples_per_s=batch_size / statistics.median(seconds[v]),

@@ -5,7 +5,7 @@
 
 throughput: configs/text.py (dropout 0, so both sides compute the same function) and its
 PyTorch twin (text_reference.Bahdanau with the same sizes) train on the same length-bucketed
-batches of the shipped corpus, windows taken in turn (common.interleave); tokens are real
+batches of the shipped corpus, windows taken in turn (common.timed_windows); tokens are real
 target tokens. PyTorch gets each bucketed batch as it is (it could cut them further, but then the
 batches would differ).
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import ROOT, JaxTrainer, emit, environment, interleave, median_ratio, table
+from common import JaxTrainer, ROOT, emit, environment, median_ratio, table, timed_windows
 from seqattn import config as config_lib, tasks
 from seqattn.data.batching import Plan, make_buckets
 from seqattn.data.vocab import PAD_ID
@@ -81,9 +81,7 @@ def throughput(windows: int, seconds_per_window: float) -> dict:
   it = iter(range(10**9))
   contenders = {"jax": lambda: jax_trainer.step(batches[next(it) % len(batches)]),
                 "torch": lambda: torch_step(batches[next(it) % len(batches)])}
-  warm = interleave(contenders, 1, dict(jax=len(batches), torch=len(batches)))
-  calls = {k: max(len(batches), round(seconds_per_window / v[0])) for k, v in warm.items()}
-  seconds = interleave(contenders, windows, calls)
+  calls, seconds = timed_windows(contenders, windows, seconds_per_window, len(batches))
   row = dict(model="configs/text.py", batch=t.batch_size, buckets=plan.shapes,
              compile_s=compile_s, torch_threads=threads, windows=windows)
   for k, v in seconds.items():

@@ -23,8 +23,8 @@ import time
 import jax
 import numpy as np
 
-from common import (JaxTrainer, batch_stream, emit, environment, interleave, load_config,
-                    load_task, median_ratio, page_faults_per_call, table)
+from common import (JaxTrainer, batch_stream, emit, environment, load_config, load_task,
+                    median_ratio, page_faults_per_call, table, timed_windows)
 from seqattn import evaluation
 from seqattn.data.vocab import PAD_ID
 from seqattn.models.seq2seq import init_params
@@ -49,10 +49,7 @@ def throughput(name: str, batch_size: int, windows: int, seconds_per_window: flo
   it = iter(range(10**9))
   contenders = {"jax": lambda: jax_trainer.step(batches[next(it) % len(batches)]),
                 "torch": lambda: torch_trainer.step(batches[next(it) % len(batches)])}
-  # Warm-up, and a first estimate of each step's time to size the windows.
-  warm = interleave(contenders, 1, dict(jax=2, torch=2))
-  calls = {k: max(2, round(seconds_per_window / v[0])) for k, v in warm.items()}
-  seconds = interleave(contenders, windows, calls)
+  calls, seconds = timed_windows(contenders, windows, seconds_per_window)
   row = dict(model=name, batch=batch_size, compile_s=compile_s, torch_threads=threads,
              calls_per_window=calls, windows=windows)
   for k, v in seconds.items():
