@@ -114,6 +114,11 @@ def batch_of(sources: list[tasks.Source], max_len: int) -> Split:
 
 # One compiled search per model, search and batch shape (predict may run it batch after batch).
 _search = jax.jit(decode.search, static_argnums=(0, 4, 5))
+# Made once, like _search: a jit of the bound model.apply would compile again at every batch.
+_input_attention = jax.jit(
+    lambda model, params, inputs, lengths: model.apply({"params": params}, inputs, lengths,
+                                                       method=model.input_attention),
+    static_argnums=0)
 
 
 def read_all(trained: Trained, texts: list[str]) -> list[tasks.Source]:
@@ -151,9 +156,8 @@ def _decode(trained: Trained, sources: list[tasks.Source],
                          found.alpha_BxTxS[:, None])
   input_alpha = None
   if evaluation.has_input_attention(trained.model):
-    input_alpha = jax.device_get(jax.jit(trained.model.apply, static_argnames="method")(
-        {"params": trained.params}, batch.inputs, batch.input_lengths,
-        method=trained.model.input_attention))
+    input_alpha = jax.device_get(_input_attention(trained.model, trained.params, batch.inputs,
+                                                  batch.input_lengths))
   out = []
   for i, source in enumerate(sources):
     hypotheses = []
