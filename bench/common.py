@@ -89,6 +89,8 @@ def table(rows: list[dict[str, Any]], columns: dict[str, str]) -> None:
 def _cell(value) -> str:
   if isinstance(value, float):
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+  if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+    return ", ".join(_cell(v) for v in value)  # e.g. a (min, max) pair, steps per seed
   return "" if value is None else str(value)
 
 
