@@ -141,6 +141,17 @@ def median_ratio(numerators: list[float], denominators: list[float]) -> float:
   return statistics.median(a / b for a, b in zip(numerators, denominators))
 
 
+def ratios_over_peers(seconds: dict[str, list[float]], base: str = "jax") -> dict[str, Any]:
+  """For each contender but `base`: its seconds over base's per round of windows, the median
+  (ratio_<base>_over_<peer>; > 1: base is faster) and the (min, max) over rounds."""
+  row: dict[str, Any] = {}
+  for peer in (name for name in seconds if name != base):
+    pairs = [p / b for p, b in zip(seconds[peer], seconds[base])]
+    row[f"ratio_{base}_over_{peer}"] = median_ratio(seconds[peer], seconds[base])
+    row[f"ratio_{base}_over_{peer}_min_max"] = [min(pairs), max(pairs)]
+  return row
+
+
 class JaxTrainer:
   """The project's own train step (seqattn.training.step.train_step) on `task`, compiled ahead."""
 

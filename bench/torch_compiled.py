@@ -11,7 +11,8 @@ forward graph), `Optimizer.zero_grad` and around `Optimizer.step` (the optimiser
 so that its update compiles as an in-place graph); the decoder loop (unrolled over Ty), the loss and
 Adam's update are compiled. `graph_breaks()` names the cuts, so the reports say what was compiled.
 
-Cold compile (`cold()`): nothing compiled earlier in this process or in another one is reused.
+Cold compile (`cold()`): nothing compiled earlier in this process or in another one is reused;
+the process's one-time start-up (`start_up()`) is timed apart.
 """
 
 from __future__ import annotations
@@ -41,13 +42,35 @@ def compile_step(step: Callable[[Any], Any]) -> Callable[[Any], Any]:
   return torch.compile(step, dynamic=False)
 
 
-def first_calls_seconds(step: Callable[[Any], Any], batches: Iterable[Any]) -> float:
-  """Seconds of the first call of a compiled `step` on each batch: compilation for its shape,
-  then one training step (the figure to quote with `cold()` around it)."""
+def start_up() -> float:
+  """Seconds of this process's first torch.compile, cold, of a one-line function: inductor's
+  imports and compile workers, which every later compilation reuses. Taken once before the timed
+  compilations, so that those are the step's alone, as JAX's are (its start-up is outside)."""
   start = time.perf_counter()
-  for batch in batches:
-    step(batch)
+  with cold():
+    compile_step(lambda x: torch.sin(x) + 1)(torch.ones(3))
   return time.perf_counter() - start
+
+
+def peer(make_step: Callable[[], Callable[[Any], Any]], first_batches: Iterable[Any],
+         row: dict[str, Any]) -> Callable[[Any], Any] | None:
+  """`make_step()` compiled cold, and its first call on each of `first_batches` (one per shape:
+  compilation, then one training step) timed into row["torch_compile_s"], with where dynamo cut
+  it in row["torch_compile_graph_breaks"]. When compilation fails: None, and the error in
+  row["torch_compile_error"] for the report."""
+  try:
+    with cold():
+      compiled = compile_step(make_step())
+      start = time.perf_counter()
+      for batch in first_batches:
+        compiled(batch)
+      row["torch_compile_s"] = time.perf_counter() - start
+      row["torch_compile_graph_breaks"] = graph_breaks()
+    return compiled
+  except Exception as exc:  # reported, not hidden
+    lines = str(exc).strip().splitlines()
+    row["torch_compile_error"] = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    return None
 
 
 def graph_breaks() -> list[str]:
@@ -59,8 +82,3 @@ def graph_breaks() -> list[str]:
     out.append(f"{reason.splitlines()[0]}" + (f": {name.group(1)}" if name else "")
                + f" (x{count})")
   return out
-
-
-def error(exc: BaseException) -> str:
-  """A failed compilation in one line for the reports: the exception's type and first line."""
-  return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"

@@ -10,7 +10,8 @@ Throughput: the three train on the same batches in one process: JAX's step compi
 PyTorch eager (torch_models.Trainer) at its faster thread count, and a second Trainer whose
 `step` is under torch.compile (bench/torch_compiled.py: the whole step, inductor; where dynamo
 cuts it is reported). torch.compile's cold compile time is its first call with dynamo reset and
-an empty inductor cache (a fresh TORCHINDUCTOR_CACHE_DIR); JAX's is trace + lower + compile.
+an empty inductor cache (a fresh TORCHINDUCTOR_CACHE_DIR), after the process's one-time start-up
+(timed apart, first); JAX's is trace + lower + compile.
 Then, after a warm-up window, `--windows` timed windows of each run in turn, and the ratios
 (JAX / eager, JAX / compiled; > 1: JAX is faster) are taken per round of windows. Examples/s and
 target tokens/s (real tokens, no padding) are medians over windows. A model torch.compile fails
@@ -38,7 +39,7 @@ import jax
 import numpy as np
 
 from common import (JaxTrainer, batch_stream, emit, environment, load_config, load_task,
-                    median_ratio, page_faults_per_call, table, timed_windows)
+                    page_faults_per_call, ratios_over_peers, table, timed_windows)
 from seqattn import evaluation
 from seqattn.data.vocab import PAD_ID
 from seqattn.models.seq2seq import init_params
@@ -67,15 +68,10 @@ def throughput(name: str, batch_size: int, windows: int, seconds_per_window: flo
   contenders = {"jax": lambda: jax_trainer.step(batches[next(it) % len(batches)]),
                 "torch": lambda: torch_trainer.step(batches[next(it) % len(batches)])}
   if with_compile:  # after fastest_threads: inductor's kernels take the thread count it set
-    compiled_trainer = torch_models.Trainer(config, *vocabs)
-    try:
-      with torch_compiled.cold():
-        compiled = torch_compiled.compile_step(compiled_trainer.step)
-        row["torch_compile_s"] = torch_compiled.first_calls_seconds(compiled, batches[:1])
-      row["torch_compile_graph_breaks"] = torch_compiled.graph_breaks()
+    compiled = torch_compiled.peer(lambda: torch_models.Trainer(config, *vocabs).step,
+                                   batches[:1], row)
+    if compiled is not None:
       contenders["torch_compile"] = lambda: compiled(batches[next(it) % len(batches)])
-    except Exception as exc:  # reported, not hidden: the row says why there is no peer
-      row["torch_compile_error"] = torch_compiled.error(exc)
   calls, seconds = timed_windows(contenders, windows, seconds_per_window)
   row.update(calls_per_window=calls, windows=windows)
   for k, v in seconds.items():
@@ -83,10 +79,7 @@ def throughput(name: str, batch_size: int, windows: int, seconds_per_window: flo
     row[f"{k}_examples_per_s"] = batch_size / statistics.median(v)
     row[f"{k}_tokens_per_s"] = tokens / statistics.median(v)
     row[f"{k}_page_faults_per_step"] = page_faults_per_call(contenders[k])
-  for peer in [k for k in contenders if k != "jax"]:  # > 1: JAX is faster
-    pairs = [p / j for p, j in zip(seconds[peer], seconds["jax"])]
-    row[f"ratio_jax_over_{peer}"] = median_ratio(seconds[peer], seconds["jax"])
-    row[f"ratio_jax_over_{peer}_min_max"] = [min(pairs), max(pairs)]
+  row.update(ratios_over_peers(seconds))
   return emit(row)
 
 
@@ -192,6 +185,8 @@ def main():
   parser.add_argument("--converge-only", action="store_true")
   args = parser.parse_args()
   emit(dict(environment=environment()))
+  if not args.no_torch_compile:
+    emit(dict(torch_compile_start_up_s=torch_compiled.start_up()))
   rows = []
   if not args.converge_only:
     for name in args.models:
