@@ -89,6 +89,8 @@ def table(rows: list[dict[str, Any]], columns: dict[str, str]) -> None:
 def _cell(value) -> str:
   if isinstance(value, float):
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+  if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+    return ", ".join(_cell(v) for v in value)  # e.g. a (min, max) pair, steps per seed
   return "" if value is None else str(value)
 
 
@@ -137,6 +139,17 @@ def page_faults_per_call(fn: Callable[[], Any], calls: int = 3) -> float:
 def median_ratio(numerators: list[float], denominators: list[float]) -> float:
   """Median over rounds of numerator/denominator (paired windows)."""
   return statistics.median(a / b for a, b in zip(numerators, denominators))
+
+
+def ratios_over_peers(seconds: dict[str, list[float]], base: str = "jax") -> dict[str, Any]:
+  """For each contender but `base`: its seconds over base's per round of windows, the median
+  (ratio_<base>_over_<peer>; > 1: base is faster) and the (min, max) over rounds."""
+  row: dict[str, Any] = {}
+  for peer in (name for name in seconds if name != base):
+    pairs = [p / b for p, b in zip(seconds[peer], seconds[base])]
+    row[f"ratio_{base}_over_{peer}"] = median_ratio(seconds[peer], seconds[base])
+    row[f"ratio_{base}_over_{peer}_min_max"] = [min(pairs), max(pairs)]
+  return row
 
 
 class JaxTrainer:

@@ -1,4 +1,5 @@
-"""The text model's training speed against PyTorch eager, and its memory with a large readout.
+"""The text model's training speed against PyTorch (eager and torch.compile), and its memory
+with a large readout.
 
   python bench/text_speed.py throughput   # target tokens/s, JAX vs PyTorch, on the same batches
   python bench/text_speed.py memory       # peak RSS of training with a 32,000-token readout
@@ -7,7 +8,8 @@ throughput: configs/text.py (dropout 0, so both sides compute the same function)
 PyTorch twin (text_reference.Bahdanau with the same sizes) train on the same length-bucketed
 batches of the shipped corpus, windows taken in turn (common.timed_windows); tokens are real
 target tokens. PyTorch gets each bucketed batch as it is (it could cut them further, but then the
-batches would differ).
+batches would differ). The second PyTorch peer is the same twin's step under torch.compile
+(bench/torch_compiled.py), compiled cold for each bucket's shape.
 
 memory: one child process per setting trains 20 steps of configs/text.py with a 32,000-piece
 target vocabulary (random ids over real lengths: the readout's [B, Ty, V] logits and their
@@ -31,13 +33,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import JaxTrainer, ROOT, emit, environment, median_ratio, table, timed_windows
+from common import JaxTrainer, ROOT, emit, environment, ratios_over_peers, table, timed_windows
 from seqattn import config as config_lib, tasks
 from seqattn.data.batching import Plan, make_buckets
 from seqattn.data.vocab import PAD_ID
 from seqattn.models import ends
 from seqattn.training import step
 from text_reference import Bahdanau
+import torch_compiled
 import torch_models
 
 VOCAB = 32_000
@@ -48,7 +51,7 @@ def text_config(**overrides) -> config_lib.Config:
                                                {"model.dropout": 0.0, **overrides}))
 
 
-def throughput(windows: int, seconds_per_window: float) -> dict:
+def throughput(windows: int, seconds_per_window: float, with_compile: bool = True) -> dict:
   config = text_config()
   task = tasks.make(config.data)
   data = task.load(config.seed)
@@ -64,30 +67,41 @@ def throughput(windows: int, seconds_per_window: float) -> dict:
   for b in shapes.values():  # one compilation per bucket, and its first step
     jax.block_until_ready(jax_trainer.step(b))
   compile_s = time.perf_counter() - start
-  torch.manual_seed(0)
-  model = Bahdanau(len(data.codec.src), len(data.codec.tgt), m.embed_dim, m.encoder_units,
-                   m.decoder_units, m.attention_units)
-  opt = torch.optim.Adam(model.parameters(), lr=t.learning_rate)
 
-  def torch_step(batch):
-    x, lengths, y = torch_models.to_torch(batch)
-    loss = F.cross_entropy(model(x, lengths, y).flatten(0, 1), y.flatten(), ignore_index=PAD_ID)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return loss.detach()
+  def torch_trainer():
+    """A fresh PyTorch twin and its Adam (seed 0): its training step."""
+    torch.manual_seed(0)
+    model = Bahdanau(len(data.codec.src), len(data.codec.tgt), m.embed_dim, m.encoder_units,
+                     m.decoder_units, m.attention_units)
+    opt = torch.optim.Adam(model.parameters(), lr=t.learning_rate)
 
+    def torch_step(batch):
+      x, lengths, y = torch_models.to_torch(batch)
+      loss = F.cross_entropy(model(x, lengths, y).flatten(0, 1), y.flatten(),
+                             ignore_index=PAD_ID)
+      opt.zero_grad(set_to_none=True)
+      loss.backward()
+      opt.step()
+      return loss.detach()
+
+    return torch_step
+
+  torch_step = torch_trainer()
   threads = torch_models.fastest_threads(lambda: torch_step(batches[0]))
+  row = dict(model="configs/text.py", batch=t.batch_size, buckets=plan.shapes,
+             compile_s=compile_s, torch_threads=threads, windows=windows)
   it = iter(range(10**9))
   contenders = {"jax": lambda: jax_trainer.step(batches[next(it) % len(batches)]),
                 "torch": lambda: torch_step(batches[next(it) % len(batches)])}
+  if with_compile:  # one static compilation per bucket, as JAX's
+    compiled = torch_compiled.peer(torch_trainer, shapes.values(), row)
+    if compiled is not None:
+      contenders["torch_compile"] = lambda: compiled(batches[next(it) % len(batches)])
   calls, seconds = timed_windows(contenders, windows, seconds_per_window, len(batches))
-  row = dict(model="configs/text.py", batch=t.batch_size, buckets=plan.shapes,
-             compile_s=compile_s, torch_threads=threads, windows=windows)
   for k, v in seconds.items():
     row[f"{k}_ms_per_step"] = 1e3 * statistics.median(v)
     row[f"{k}_tokens_per_s"] = tokens / statistics.median(v)
-  row["ratio_jax_over_torch"] = median_ratio(seconds["torch"], seconds["jax"])
+  row.update(ratios_over_peers(seconds))
   return emit(row)
 
 
@@ -131,15 +145,26 @@ def main():
   parser.add_argument("budget", nargs="?", type=int, default=0)
   parser.add_argument("--windows", type=int, default=5)
   parser.add_argument("--seconds-per-window", type=float, default=4.0)
+  parser.add_argument("--no-torch-compile", action="store_true",
+                      help="throughput: JAX against PyTorch eager only")
   args = parser.parse_args()
   if args.what == "memory-child":
     return memory_child(args.budget)
   emit(dict(environment=environment()))
   if args.what == "throughput":
-    row = throughput(args.windows, args.seconds_per_window)
-    table([row], dict(model="model", batch="batch", compile_s="JAX compile + first step s (all buckets)",
-                      jax_tokens_per_s="JAX tokens/s", torch_tokens_per_s="PyTorch tokens/s",
-                      ratio_jax_over_torch="JAX / PyTorch (median of pairs)"))
+    if not args.no_torch_compile:
+      emit(dict(torch_compile_start_up_s=torch_compiled.start_up()))
+    row = throughput(args.windows, args.seconds_per_window, not args.no_torch_compile)
+    table([row], dict(model="model", batch="batch",
+                      compile_s="JAX compile + first step s (all buckets)",
+                      torch_compile_s="torch.compile cold, first call s (all buckets)",
+                      jax_tokens_per_s="JAX tokens/s", torch_tokens_per_s="eager tokens/s",
+                      torch_compile_tokens_per_s="compiled tokens/s",
+                      ratio_jax_over_torch="JAX / eager (median of pairs)",
+                      ratio_jax_over_torch_min_max="(min, max)",
+                      ratio_jax_over_torch_compile="JAX / compiled (median of pairs)",
+                      ratio_jax_over_torch_compile_min_max="(min, max)",
+                      torch_compile_error="torch.compile error"))
   else:
     rows = memory([0, 4096, 2048, 1024])
     table(rows, dict(token_budget="token budget (0: full-width batches of 64)", shapes="shapes",
