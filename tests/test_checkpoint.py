@@ -17,8 +17,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import task_and_model
+from conftest import CONFIGS, task_and_model
 from seqattn import checkpoint
+from seqattn.config import freeze, load_file
 from seqattn.data.batching import train_batches
 from seqattn.models.seq2seq import init_params
 from seqattn.training import progress, run, step
@@ -84,8 +85,9 @@ def assert_same_run(a: pathlib.Path, b: pathlib.Path) -> None:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> pathlib.Path:
+  """LONG_RUN trained in this process: the killed and resumed launch.py runs must end on it."""
   workdir = tmp_path_factory.mktemp("uninterrupted")
-  run_to_end(workdir)
+  _run(freeze(load_file(CONFIGS / "test.py")), workdir, num_epochs=8, checkpoint_every_steps=16)
   return workdir
 
 

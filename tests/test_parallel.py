@@ -2,6 +2,7 @@
 training together on localhost, killed and resumed."""
 
 import json
+import os
 import pathlib
 import signal
 import socket
@@ -14,11 +15,14 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
+from seqattn import config as config_lib
+from seqattn.training import run
 
 EIGHT_DEVICES = """
 import json, os
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 import jax, numpy as np
+STEPS = 40
 from seqattn import config as config_lib, parallel, tasks
 from seqattn.data.batching import train_batches
 from seqattn.models.seq2seq import init_params
@@ -28,9 +32,9 @@ config = config_lib.freeze(config_lib.override(config_lib.load_file("configs/tes
     "train.batch_size": 40, "model.encoder_units": 8, "model.decoder_units": 16}))
 task = tasks.make(config.data)
 data = task.load(0)
-static = step.StepConfig(run.build_model(config, task, data.codec), config.train, 100)
+static = step.StepConfig(run.build_model(config, task, data.codec), config.train, STEPS)
 params = init_params(static.model, jax.random.key(0))
-batches = [b for _, b in zip(range(100), (b for e in range(20)
+batches = [b for _, b in zip(range(STEPS), (b for e in range(20)
            for b in train_batches(data.train, 40, np.random.default_rng(e))))]
 mesh_of = lambda data, model: parallel.mesh(config_lib.MeshConfig(data, model, "", 0, -1))
 grad_fn = jax.jit(jax.value_and_grad(step.loss_fn), static_argnums=1)
@@ -72,12 +76,12 @@ def test_eight_devices_compute_what_one_does():
   # The loss and gradients of one step, data ×8 or data ×4 with kernels split ×2, equal the
   # single device's (float sums in another order only).
   assert r["eight_equal"] and r["split_equal"]
-  # A 100-step run follows the single-device loss curve: Adam amplifies the rounding
+  # A 40-step run follows the single-device loss curve: Adam amplifies the rounding
   # differences slowly (≈ 1e-6 at first, a few % by the end).
   one, eight = np.array(r["one_curve"]), np.array(r["eight_curve"])
   np.testing.assert_allclose(eight[:30], one[:30], rtol=1e-3)
   np.testing.assert_allclose(eight, one, rtol=0.05)
-  assert one[-10:].mean() < 0.8 * one[:10].mean()
+  assert one[-10:].mean() < 0.9 * one[:10].mean()  # a training curve: the loss falls
 
 
 def _free_port() -> int:
@@ -89,14 +93,18 @@ def _free_port() -> int:
 RUN = ("--config", "configs/test.py", "--config.train.num_epochs=2")  # 16 steps, 2 logs
 
 
-def _start(workdir: pathlib.Path, processes: int, port: int) -> list[subprocess.Popen]:
-  mesh = ([] if processes == 1 else
-          [f"--config.mesh.coordinator_address=localhost:{port}",
-           f"--config.mesh.num_processes={processes}"])
+# The suite's cheaper code generation (conftest) halves these runs' speed: their steps exchange
+# gradients between the processes, and at XLA's -O0 a two-process run took 34 s against 15 s.
+TWO_PROCESS_ENV = dict(os.environ, XLA_FLAGS="--xla_cpu_multi_thread_eigen=false")
+
+
+def _start(workdir: pathlib.Path, port: int) -> list[subprocess.Popen]:
+  """RUN in two processes joined through localhost:port."""
+  mesh = [f"--config.mesh.coordinator_address=localhost:{port}", "--config.mesh.num_processes=2"]
   return [subprocess.Popen([sys.executable, "launch.py", *RUN, "--workdir", str(workdir), *mesh,
-                            *([f"--config.mesh.process_id={i}"] if processes > 1 else [])],
-                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-          for i in range(processes)]
+                            f"--config.mesh.process_id={i}"], cwd=ROOT, env=TWO_PROCESS_ENV,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for i in range(2)]
 
 
 def _finish(procs: list[subprocess.Popen]) -> list[str]:
@@ -118,7 +126,7 @@ def _params(workdir: pathlib.Path) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("two")
-  return workdir, _finish(_start(workdir, 2, _free_port()))
+  return workdir, _finish(_start(workdir, _free_port()))
 
 
 def test_two_processes_train_together_as_one(two_process_run, tmp_path):
@@ -126,14 +134,15 @@ def test_two_processes_train_together_as_one(two_process_run, tmp_path):
   assert digests[0] == digests[1]  # each process holds the same parameters
   log = [json.loads(l) for l in (workdir / "metrics.jsonl").open()]
   assert [r["step"] for r in log] == [8, 16]  # process 0 alone writes the log
-  _finish(_start(tmp_path, 1, 0))  # one process, the same global batches
+  one = config_lib.override(config_lib.load_file(ROOT / "configs/test.py"), {"train.num_epochs": 2})
+  run.train_and_evaluate(config_lib.freeze(one), tmp_path, progress=False)  # RUN, here
   for two, one in zip(_params(workdir), _params(tmp_path)):  # float sums in another order
     np.testing.assert_allclose(two, one, rtol=1e-3, atol=1e-5)
 
 
 def test_two_processes_killed_mid_run_resume_to_the_same_parameters(two_process_run, tmp_path):
   _, digests = two_process_run
-  procs = _start(tmp_path, 2, _free_port())
+  procs = _start(tmp_path, _free_port())
   deadline = time.monotonic() + 300
   log = tmp_path / "metrics.jsonl"
   while not (log.exists() and '"step": 8' in log.read_text()):
@@ -144,4 +153,4 @@ def test_two_processes_killed_mid_run_resume_to_the_same_parameters(two_process_
   procs[0].send_signal(signal.SIGKILL)  # ... and the job with it
   for p in procs:
     p.communicate()
-  assert _finish(_start(tmp_path, 2, _free_port())) == digests
+  assert _finish(_start(tmp_path, _free_port())) == digests

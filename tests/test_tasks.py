@@ -89,7 +89,7 @@ def tail_config():
                      max_target_len=TAIL)
   config.model.encoder_units, config.model.decoder_units = 16, 32
   config.model.attention = "additive"
-  config.train.num_epochs = 25
+  config.train.num_epochs = 10
   config.train.best_metric = "val_mae"
   config.train.eval_every_steps = config.train.checkpoint_every_steps = 80
   return config
