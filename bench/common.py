@@ -152,6 +152,14 @@ def ratios_over_peers(seconds: dict[str, list[float]], base: str = "jax") -> dic
   return row
 
 
+# The table columns of ratios_over_peers(jax, torch eager, torch.compile) rows.
+PEER_RATIO_COLUMNS = dict(ratio_jax_over_torch="JAX / eager (median of pairs)",
+                          ratio_jax_over_torch_min_max="(min, max)",
+                          ratio_jax_over_torch_compile="JAX / compiled (median of pairs)",
+                          ratio_jax_over_torch_compile_min_max="(min, max)",
+                          torch_compile_error="torch.compile error")
+
+
 class JaxTrainer:
   """The project's own train step (seqattn.training.step.train_step) on `task`, compiled ahead."""
 

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import JaxTrainer, ROOT, emit, environment, ratios_over_peers, table, timed_windows
+from common import (JaxTrainer, PEER_RATIO_COLUMNS, ROOT, emit, environment, ratios_over_peers,
+                    table, timed_windows)
 from seqattn import config as config_lib, tasks
 from seqattn.data.batching import Plan, make_buckets
 from seqattn.data.vocab import PAD_ID
@@ -160,11 +161,7 @@ def main():
                       torch_compile_s="torch.compile cold, first call s (all buckets)",
                       jax_tokens_per_s="JAX tokens/s", torch_tokens_per_s="eager tokens/s",
                       torch_compile_tokens_per_s="compiled tokens/s",
-                      ratio_jax_over_torch="JAX / eager (median of pairs)",
-                      ratio_jax_over_torch_min_max="(min, max)",
-                      ratio_jax_over_torch_compile="JAX / compiled (median of pairs)",
-                      ratio_jax_over_torch_compile_min_max="(min, max)",
-                      torch_compile_error="torch.compile error"))
+                      **PEER_RATIO_COLUMNS))
   else:
     rows = memory([0, 4096, 2048, 1024])
     table(rows, dict(token_budget="token budget (0: full-width batches of 64)", shapes="shapes",

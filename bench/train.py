@@ -39,7 +39,8 @@ import jax
 import numpy as np
 
 from common import (JaxTrainer, batch_stream, emit, environment, load_config, load_task,
-                    page_faults_per_call, ratios_over_peers, table, timed_windows)
+                    page_faults_per_call, PEER_RATIO_COLUMNS, ratios_over_peers, table,
+                    timed_windows)
 from seqattn import evaluation
 from seqattn.data.vocab import PAD_ID
 from seqattn.models.seq2seq import init_params
@@ -200,11 +201,7 @@ def main():
                      jax_examples_per_s="JAX ex/s", torch_examples_per_s="eager ex/s",
                      torch_compile_examples_per_s="compiled ex/s",
                      jax_tokens_per_s="JAX tokens/s",
-                     ratio_jax_over_torch="JAX / eager (median of pairs)",
-                     ratio_jax_over_torch_min_max="(min, max)",
-                     ratio_jax_over_torch_compile="JAX / compiled (median of pairs)",
-                     ratio_jax_over_torch_compile_min_max="(min, max)",
-                     torch_compile_error="torch.compile error"))
+                     **PEER_RATIO_COLUMNS))
   if args.converge_only or not args.no_converge:
     frameworks = ["jax", "torch"] + ([] if args.no_torch_compile else ["torch_compile"])
     rows = converge(list(range(args.seeds)), args.max_steps, frameworks)
