@@ -34,10 +34,13 @@ CONFIGS = ROOT / "configs"
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-# The files that take longest (subprocess runs) start first, so that pytest-xdist's workers,
-# handed whole files in this order, do not end on one long file while the other idles.
-LONGEST_FIRST = ("test_parallel.py", "test_sweep.py", "test_text.py", "test_checkpoint.py",
-                 "test_launch.py", "test_seeds.py")
+# The files that take longest start first (by summed test durations, `--durations=0`), so that
+# pytest-xdist's workers, handed whole files in this order, do not end on one long file while
+# the other idles.
+LONGEST_FIRST = ("test_parallel.py", "test_checkpoint.py", "test_models.py", "test_variants.py",
+                 "test_sweep.py", "test_launch.py", "test_decode.py", "test_series.py",
+                 "test_bad_input.py", "test_text.py", "test_tasks.py", "test_train.py",
+                 "test_attention.py", "test_seeds.py", "test_darnn.py")
 
 
 def pytest_collection_modifyitems(items):
