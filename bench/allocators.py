@@ -21,7 +21,9 @@ without torch.compile: JAX and PyTorch eager interleaved in windows, page faults
 checks that its allocator is loaded (/proc/self/maps). The allocator is process-wide, so
 PyTorch runs under it too: both are reported. Reported per configuration and model: medians
 over rounds of each one's ms a step and faults a step, of the in-process JAX / eager ratio, and
-each step's speed against glibc's (glibc's median ms / this one's; > 1: faster).
+each step's speed against glibc's process of the same round (glibc's ms / this one's; > 1:
+faster), median and (min, max) over rounds. `--summarise LOG` redoes the summary from a saved
+output.
 """
 
 from __future__ import annotations
@@ -98,14 +100,17 @@ def run_child(configuration: str, round_: int, args) -> list[dict]:
 
 
 def summary(runs: list[dict]) -> list[dict]:
-  """Medians over rounds per (configuration, model), and speeds against glibc's medians."""
+  """Medians over rounds per (configuration, model), and each round's speed against glibc's
+  process of the same round (glibc's ms / this one's; > 1: faster), median over rounds: the
+  load of a shared machine drifts between rounds more than between neighbouring processes."""
+  steps = [r for r in runs if "jax_ms_per_step" in r]
   rows = []
   for configuration in CONFIGURATIONS:
     loaded = {r["allocator_loaded"] for r in runs
               if r["configuration"] == configuration and "allocator_loaded" in r}
-    for name, (model, batch) in MODELS.items():
-      mine = [r for r in runs if r["configuration"] == configuration
-              and r.get("model") == model and r.get("batch") == batch]
+    for model, batch in MODELS.values():
+      mine = [r for r in steps if r["configuration"] == configuration
+              and (r["model"], r["batch"]) == (model, batch)]
       if not mine:
         continue
       row = dict(configuration=configuration, loaded=",".join(sorted(loaded)), model=model,
@@ -115,14 +120,15 @@ def summary(runs: list[dict]) -> list[dict]:
         row[key] = statistics.median(r[key] for r in mine)
       row["jax_ms_min_max"] = [min(r["jax_ms_per_step"] for r in mine),
                                max(r["jax_ms_per_step"] for r in mine)]
+      for lib in ("jax", "torch"):
+        speeds = [base[f"{lib}_ms_per_step"] / r[f"{lib}_ms_per_step"] for r in mine
+                  for base in steps if base["configuration"] == "glibc"
+                  and (base["model"], base["batch"], base["round"])
+                  == (model, batch, r["round"])]
+        if speeds:
+          row[f"{lib}_speed_vs_glibc"] = statistics.median(speeds)
+          row[f"{lib}_speed_vs_glibc_min_max"] = [min(speeds), max(speeds)]
       rows.append(row)
-  for row in rows:
-    base = next((r for r in rows if r["configuration"] == "glibc" and r["model"] == row["model"]
-                 and r["batch"] == row["batch"]), None)
-    if base is None:
-      continue
-    row["jax_speed_vs_glibc"] = base["jax_ms_per_step"] / row["jax_ms_per_step"]
-    row["torch_speed_vs_glibc"] = base["torch_ms_per_step"] / row["torch_ms_per_step"]
   return rows
 
 
@@ -138,10 +144,16 @@ def main():
                       help="fixed, so that every process runs PyTorch alike (0: each picks the "
                            "faster of 1 and all cores, as bench/train.py does)")
   parser.add_argument("--child-timeout", type=float, default=1200)
+  parser.add_argument("--summarise", metavar="LOG",
+                      help="only the summary, from the JSON lines of an earlier run's output")
   parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
     return child(args.models, args.windows, args.seconds_per_window, args.torch_threads)
+  if args.summarise:
+    lines = pathlib.Path(args.summarise).read_text().splitlines()
+    return report([json.loads(line) for line in lines
+                   if line.startswith("{") and '"configuration"' in line and '"round"' in line])
   if "glibc" not in args.configurations:
     parser.error("glibc is the baseline the others are compared with")
   emit(dict(environment=environment(), libraries={k: library(v) for k, v in PRELOADS.items()}))
@@ -149,13 +161,19 @@ def main():
   for round_ in range(args.rounds):
     for configuration in args.configurations:
       runs += run_child(configuration, round_, args)
+  report(runs)
+
+
+def report(runs: list[dict]):
   rows = [emit(row) for row in summary(runs)]
   table(rows, dict(configuration="allocator", model="model", batch="batch",
                    processes="processes", jax_ms_per_step="JAX ms a step (median)",
                    jax_ms_min_max="(min, max)", jax_page_faults_per_step="JAX faults a step",
                    torch_ms_per_step="eager ms a step", torch_page_faults_per_step="eager faults",
                    ratio_jax_over_torch="JAX / eager", jax_speed_vs_glibc="JAX vs glibc",
-                   torch_speed_vs_glibc="eager vs glibc"))
+                   jax_speed_vs_glibc_min_max="(min, max)",
+                   torch_speed_vs_glibc="eager vs glibc",
+                   torch_speed_vs_glibc_min_max="(min, max)"))
 
 
 if __name__ == "__main__":
