@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,23 +25,59 @@ from common import JaxTrainer, batch_stream, emit, load_config, load_task, table
 from seqattn.config import Config
 
 
-def forward_matmul_flops(config: Config, src_vocab: int, tgt_vocab: int) -> int:
-  """Matmul FLOPs of one example's teacher-forced forward pass (LSTM cells)."""
+class Product(NamedTuple):
+  """One matmul of the train step, done `count` times a step: [m, k] × [k, n], or `batch` of
+  them at once (a batched matmul). `layout` says which operand is read transposed, as the
+  backward's products read the forward's operands where they lie: "nn" X·W, "nt" dY·Wᵀ,
+  "tn" Xᵀ·dY. `input_grad` is False where X needs no gradient (one-hot inputs), so the
+  backward has no dX product for it."""
+
+  name: str
+  m: int
+  k: int
+  n: int
+  count: int
+  batch: int = 1
+  layout: str = "nn"
+  input_grad: bool = True
+
+  @property
+  def flops(self) -> int:
+    return 2 * self.batch * self.m * self.k * self.n * self.count
+
+
+def forward_products(config: Config, src_vocab: int, tgt_vocab: int,
+                     batch_size: int) -> list[Product]:
+  """The matmuls of one teacher-forced forward pass over a batch, as the model does them (LSTM
+  cells; Flax's OptimizedLSTMCell: one x·[I, 4H] and one h·[H, 4H] product a step): the
+  encoder's gate products at every source step and direction (one-hot inputs included: the step
+  multiplies by them), the key projection once per sequence, the bridge, and at every output
+  step the query projection, the energies, the context Σ_j α_tj h_j, the decoder cell and the
+  readout."""
   m = config.model
-  tx, ty = config.data.max_input_len, config.data.max_target_len
+  b, tx, ty = batch_size, config.data.max_input_len, config.data.max_target_len
   h, s, a = m.encoder_units, m.decoder_units, m.attention_units
   directions = 2 if m.bidirectional else 1
-  x_in = m.embed_dim or src_vocab
-  encoder = directions * tx * 2 * (x_in + h) * 4 * h
-  keys = 2 * tx * directions * h * a
   y_in = m.embed_dim if m.feed_previous_token else 0
-  step = (2 * s * a  # W s_{t-1}
-          + 2 * tx * a  # energies from the [Tx, A] hidden layer
-          + 2 * tx * directions * h  # context
-          + 2 * (y_in + directions * h + s) * 4 * s  # decoder cell
-          + 2 * s * tgt_vocab)  # readout
-  bridge = 2 * 2 * h * s if m.bridge != "zeros" else 0
-  return encoder + keys + bridge + ty * step
+  products = [
+      Product("encoder x W_i", b, m.embed_dim or src_vocab, 4 * h, directions * tx,
+              input_grad=bool(m.embed_dim)),
+      Product("encoder h W_h", b, h, 4 * h, directions * tx),
+      Product("keys U h_j", b * tx, directions * h, a, 1),
+      Product("query W s_{t-1}", b, s, a, ty),
+      Product("energies", b * tx, a, 1, ty),  # from the [Tx, A] hidden layer
+      Product("context α·h", 1, tx, directions * h, ty, batch=b),
+      Product("decoder [E y; c] W_i", b, y_in + directions * h, 4 * s, ty),
+      Product("decoder s W_h", b, s, 4 * s, ty),
+      Product("readout W_o s_t", b, s, tgt_vocab, ty)]
+  if m.bridge != "zeros":  # s_0 and c_0 from the encoder's final state
+    products.append(Product("bridge", b, h, s, 2))
+  return products
+
+
+def forward_matmul_flops(config: Config, src_vocab: int, tgt_vocab: int) -> int:
+  """Matmul FLOPs of one example's teacher-forced forward pass (LSTM cells)."""
+  return sum(p.flops for p in forward_products(config, src_vocab, tgt_vocab, 1))
 
 
 def matmul_flops_per_s(m: int, k: int, n: int, seconds: float = 1.0) -> float:

@@ -37,6 +37,7 @@ import time
 
 import jax
 import numpy as np
+import torch
 
 from common import (JaxTrainer, batch_stream, emit, environment, load_config, load_task,
                     page_faults_per_call, PEER_RATIO_COLUMNS, ratios_over_peers, table,
@@ -53,7 +54,8 @@ TARGET_EXACT = 0.99
 
 
 def throughput(name: str, batch_size: int, windows: int, seconds_per_window: float,
-               with_compile: bool = True) -> dict:
+               with_compile: bool = True, torch_threads: int | None = None) -> dict:
+  """One model's row; PyTorch at `torch_threads`, or at its faster count (fastest_threads)."""
   config = load_config(name, batch_size=batch_size)
   task, data = load_task(config)
   stream = batch_stream(data.train, batch_size)
@@ -63,7 +65,8 @@ def throughput(name: str, batch_size: int, windows: int, seconds_per_window: flo
   compile_s = jax_trainer.compile(batches[0])
   vocabs = len(data.codec.src_vocab), len(data.codec.tgt_vocab)
   torch_trainer = torch_models.Trainer(config, *vocabs)
-  threads = torch_models.fastest_threads(lambda: torch_trainer.step(batches[0]))
+  threads = torch_threads or torch_models.fastest_threads(lambda: torch_trainer.step(batches[0]))
+  torch.set_num_threads(threads)
   row = dict(model=name, batch=batch_size, compile_s=compile_s, torch_threads=threads)
   it = iter(range(10**9))
   contenders = {"jax": lambda: jax_trainer.step(batches[next(it) % len(batches)]),
