@@ -27,8 +27,9 @@ from seqattn.training import progress, run, step
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # 64 steps, evaluated every 8, checkpointed every 16: a kill after the log of step 24 usually
 # lands before checkpoint 32, so the resume also has to cut metrics.jsonl back to step 16.
-LONG_RUN = ("--config", "configs/test.py", "--config.train.num_epochs=8",
-            "--config.train.checkpoint_every_steps=16")
+LONG_RUN_TRAIN = dict(num_epochs=8, checkpoint_every_steps=16)
+LONG_RUN = ("--config", "configs/test.py",
+            *(f"--config.train.{key}={value}" for key, value in LONG_RUN_TRAIN.items()))
 TOTAL_STEPS = 64
 
 
@@ -87,7 +88,7 @@ def assert_same_run(a: pathlib.Path, b: pathlib.Path) -> None:
 def uninterrupted(tmp_path_factory) -> pathlib.Path:
   """LONG_RUN trained in this process: the killed and resumed launch.py runs must end on it."""
   workdir = tmp_path_factory.mktemp("uninterrupted")
-  _run(freeze(load_file(CONFIGS / "test.py")), workdir, num_epochs=8, checkpoint_every_steps=16)
+  _run(freeze(load_file(CONFIGS / "test.py")), workdir, **LONG_RUN_TRAIN)
   return workdir
 
 

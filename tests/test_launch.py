@@ -32,7 +32,8 @@ def launch(*args, check=True, stdin=None) -> subprocess.CompletedProcess:
     delattr(flags.FLAGS, name)  # ... nor its --config.<field> overrides (defined as parsed)
   code = 0
   with (contextlib.redirect_stdout(out), contextlib.redirect_stderr(err),
-        mock.patch.object(sys, "argv", argv), mock.patch.object(sys, "stdin", io.StringIO(stdin or ""))):
+        mock.patch.object(sys, "argv", argv),
+        mock.patch.object(sys, "stdin", io.StringIO(stdin or ""))):
     try:
       launch_py.main(launch_py._parse_flags(argv))
     except SystemExit as e:

@@ -90,7 +90,8 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-RUN = ("--config", "configs/test.py", "--config.train.num_epochs=2")  # 16 steps, 2 logs
+RUN_OVERRIDES = {"train.num_epochs": 2}  # 16 steps, 2 logs
+RUN = ("--config", "configs/test.py", *(f"--config.{k}={v}" for k, v in RUN_OVERRIDES.items()))
 
 
 # The suite's cheaper code generation (conftest) halves these runs' speed: their steps exchange
@@ -134,8 +135,8 @@ def test_two_processes_train_together_as_one(two_process_run, tmp_path):
   assert digests[0] == digests[1]  # each process holds the same parameters
   log = [json.loads(l) for l in (workdir / "metrics.jsonl").open()]
   assert [r["step"] for r in log] == [8, 16]  # process 0 alone writes the log
-  one = config_lib.override(config_lib.load_file(ROOT / "configs/test.py"), {"train.num_epochs": 2})
-  run.train_and_evaluate(config_lib.freeze(one), tmp_path, progress=False)  # RUN, here
+  one = config_lib.override(config_lib.load_file(ROOT / "configs/test.py"), RUN_OVERRIDES)
+  run.train_and_evaluate(config_lib.freeze(one), tmp_path, progress=False)  # RUN, in-process
   for two, one in zip(_params(workdir), _params(tmp_path)):  # float sums in another order
     np.testing.assert_allclose(two, one, rtol=1e-3, atol=1e-5)
 
