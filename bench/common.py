@@ -170,20 +170,32 @@ class JaxTrainer:
     self.static = step.StepConfig(self.model, config.train, total_steps=10_000)
     self.state = step.create_state(init_params(self.model, jax.random.key(seed)), self.static)
     self.key = step.on_device(jax.random.key(seed))
+    self._steps = {}  # one compiled step per batch shape (length buckets)
 
-  def compile(self, batch) -> float:
-    """Seconds to trace, lower and compile the train step for `batch`'s shapes."""
+  def compile(self, *batches) -> float:
+    """Seconds to trace, lower and compile the train step for each shape among `batches`."""
     start = time.perf_counter()
-    self._step = step.train_step.lower(self.state, batch, self.key, self.static).compile()
+    for batch in batches:
+      if shapes(batch) not in self._steps:
+        self._steps[shapes(batch)] = step.train_step.lower(self.state, batch, self.key,
+                                                           self.static).compile()
     return time.perf_counter() - start
 
   def step(self, batch):
-    self.state, loss = self._step(self.state, batch, self.key)
+    self.state, loss = self._steps[shapes(batch)](self.state, batch, self.key)
     return loss
 
 
-def batch_stream(split, batch_size: int, seed: int = 0):
-  """Endless shuffled training batches, epoch after epoch (the same for every framework)."""
+def shapes(batch) -> tuple:
+  """The array shapes of a batch: what a compiled step is specialised to."""
+  return tuple(sorted((k, v.shape) for k, v in batch.items()))
+
+
+def batch_stream(split, batch_size: int, seed: int = 0, buckets: int = 1):
+  """Endless shuffled training batches, epoch after epoch (the same for every framework); with
+  `buckets` > 1, from that many length buckets (train.buckets), one padded shape each."""
   rng = np.random.default_rng(seed)
+  plan = batching.Plan(split, batch_size, batching.make_buckets(split, buckets, batch_size, 0)
+                       if buckets > 1 else ())
   while True:
-    yield from batching.train_batches(split, batch_size, rng)
+    yield from plan.epoch(rng)

@@ -39,7 +39,6 @@ from seqattn import config as config_lib, tasks
 from seqattn.data.batching import Plan, make_buckets
 from seqattn.data.vocab import PAD_ID
 from seqattn.models import ends
-from seqattn.training import step
 from text_reference import Bahdanau
 import torch_compiled
 import torch_models
@@ -61,11 +60,10 @@ def throughput(windows: int, seconds_per_window: float, with_compile: bool = Tru
   batches = list(plan.epoch(np.random.default_rng(0)))[:24]
   tokens = float(np.mean([(b["targets"] != PAD_ID).sum() for b in batches]))
   jax_trainer = JaxTrainer(config, task, data)
-  jax_trainer._step = lambda state, batch, key: step.train_step(state, batch, key,
-                                                                jax_trainer.static)
   shapes = {b["inputs"].shape + b["targets"].shape[1:]: b for b in batches}
   start = time.perf_counter()
-  for b in shapes.values():  # one compilation per bucket, and its first step
+  jax_trainer.compile(*shapes.values())  # one compilation per bucket, and its first step
+  for b in shapes.values():
     jax.block_until_ready(jax_trainer.step(b))
   compile_s = time.perf_counter() - start
 
@@ -123,9 +121,10 @@ def memory_child(budget: int) -> None:
                                                       t.token_budget))
           if budget else Plan(data.train, t.batch_size))
   trainer = JaxTrainer(config, task, data)
-  trainer._step = lambda state, batch, key: step.train_step(state, batch, key, trainer.static)
   before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  for batch, _ in zip(plan.epoch(rng), range(20)):
+  batches = [batch for batch, _ in zip(plan.epoch(rng), range(20))]
+  trainer.compile(*batches)
+  for batch in batches:
     jax.block_until_ready(trainer.step(batch))
   print(json.dumps(dict(token_budget=budget, shapes=plan.shapes, rss_before_training_mib=before,
                         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))

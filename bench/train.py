@@ -5,6 +5,8 @@ PyTorch, eager and under torch.compile.
   python bench/train.py --models course --batches 100 --no-converge
   python bench/train.py --converge-only       # time to 99% validation exact match, seeds 0-4
   python bench/train.py --no-torch-compile    # JAX against eager only (as before issue 16)
+  python bench/train.py --models course --batches 1000 --buckets 4 --remat --no-converge
+      # all three on the same 4-length-bucket batches, JAX with train.remat
 
 Throughput: the three train on the same batches in one process: JAX's step compiled ahead,
 PyTorch eager (torch_models.Trainer) at its faster thread count, and a second Trainer whose
@@ -54,26 +56,32 @@ TARGET_EXACT = 0.99
 
 
 def throughput(name: str, batch_size: int, windows: int, seconds_per_window: float,
-               with_compile: bool = True, torch_threads: int | None = None) -> dict:
-  """One model's row; PyTorch at `torch_threads`, or at its faster count (fastest_threads)."""
-  config = load_config(name, batch_size=batch_size)
+               with_compile: bool = True, torch_threads: int | None = None, buckets: int = 1,
+               remat: bool = False) -> dict:
+  """One model's row; PyTorch at `torch_threads`, or at its faster count (fastest_threads).
+  With `buckets` > 1 every framework gets the same length-bucketed batches (train.buckets);
+  `remat`: JAX's train.remat."""
+  config = load_config(name, batch_size=batch_size, buckets=buckets, remat=remat)
   task, data = load_task(config)
-  stream = batch_stream(data.train, batch_size)
-  batches = [next(stream) for _ in range(8)]
+  stream = batch_stream(data.train, batch_size, buckets=buckets)
+  batches = [next(stream) for _ in range(8 if buckets == 1 else 24)]
   tokens = float(np.mean([(b["targets"] != PAD_ID).sum() for b in batches]))
+  first = list({b["inputs"].shape + b["targets"].shape[1:]: b for b in batches}.values())
   jax_trainer = JaxTrainer(config, task, data)
-  compile_s = jax_trainer.compile(batches[0])
+  compile_s = jax_trainer.compile(*first)
   vocabs = len(data.codec.src_vocab), len(data.codec.tgt_vocab)
   torch_trainer = torch_models.Trainer(config, *vocabs)
   threads = torch_threads or torch_models.fastest_threads(lambda: torch_trainer.step(batches[0]))
   torch.set_num_threads(threads)
-  row = dict(model=name, batch=batch_size, compile_s=compile_s, torch_threads=threads)
+  row = dict(model=name, batch=batch_size, buckets=buckets, remat=remat, compile_s=compile_s,
+             torch_threads=threads, padding=float(np.mean([(b["inputs"] == PAD_ID).mean()
+                                                          for b in batches])))
   it = iter(range(10**9))
   contenders = {"jax": lambda: jax_trainer.step(batches[next(it) % len(batches)]),
                 "torch": lambda: torch_trainer.step(batches[next(it) % len(batches)])}
   if with_compile:  # after fastest_threads: inductor's kernels take the thread count it set
     compiled = torch_compiled.peer(lambda: torch_models.Trainer(config, *vocabs).step,
-                                   batches[:1], row)
+                                   first, row)
     if compiled is not None:
       contenders["torch_compile"] = lambda: compiled(batches[next(it) % len(batches)])
   calls, seconds = timed_windows(contenders, windows, seconds_per_window)
@@ -185,6 +193,10 @@ def main():
   parser.add_argument("--max-steps", type=int, default=3000)
   parser.add_argument("--no-torch-compile", action="store_true",
                       help="leave torch.compile out (throughput and convergence)")
+  parser.add_argument("--buckets", type=int, default=1,
+                      help="throughput: every framework trains on batches of this many length "
+                           "buckets (train.buckets)")
+  parser.add_argument("--remat", action="store_true", help="throughput: JAX with train.remat")
   parser.add_argument("--no-converge", action="store_true")
   parser.add_argument("--converge-only", action="store_true")
   args = parser.parse_args()
@@ -198,8 +210,10 @@ def main():
           load_config(name).train.batch_size]
       for batch_size in sizes:
         rows.append(throughput(name, batch_size, args.windows, args.seconds_per_window,
-                               not args.no_torch_compile))
-    table(rows, dict(model="model", batch="batch", compile_s="JAX compile s",
+                               not args.no_torch_compile, buckets=args.buckets,
+                               remat=args.remat))
+    table(rows, dict(model="model", batch="batch", buckets="buckets", padding="source padding",
+                     remat="JAX remat", compile_s="JAX compile s",
                      torch_compile_s="torch.compile cold first call s",
                      jax_examples_per_s="JAX ex/s", torch_examples_per_s="eager ex/s",
                      torch_compile_examples_per_s="compiled ex/s",

@@ -98,6 +98,10 @@ def get_config(arg=None):
   # step count is not reproducible: a run stopped by it says so in results.json.
   c.train.time_budget_minutes = 0.0
   c.train.test_checkpoint = "last"  # last | best (on best_metric): the parameters tested
+  # Recompute each time step's activations in the backward pass instead of storing them all
+  # (jax.checkpoint): the same numbers; faster where storing them costs more than the
+  # arithmetic (the course model at batch 1000 on CPU), slower where matmuls dominate (nmt).
+  c.train.remat = False
 
   c.decode = ml_collections.ConfigDict()
   c.decode.method = "greedy"  # greedy | beam: used for evaluation and predict

@@ -15,6 +15,7 @@ from seqattn.config import ConfigError, freeze, load_file
 from seqattn.models import architectures, attention, ends
 from seqattn.models.darnn import DARNNConfig
 from seqattn.models.seq2seq import abstract_params, init_params, teacher_forced
+from seqattn.training.step import loss_fn
 from conftest import CONFIGS
 
 B, T, H, N = 3, 6, 3, 4  # windows, steps, horizon, driving series
@@ -162,3 +163,12 @@ def test_config_choice_and_checks():
     freeze(config)
   with pytest.raises(ValueError, match="data.task='series'"):
     architectures.build(CFG, ends.Tokens(10), ends.Tokens(10), T, H)
+
+
+def test_remat_gives_the_same_loss_and_gradients():
+  """train.remat recomputes each step of the three scans in the backward pass."""
+  model, params = _model()
+  batch = dict(_batch(), weights=jnp.ones(B))
+  grad = jax.jit(jax.value_and_grad(loss_fn), static_argnums=1)
+  chex.assert_trees_all_close(grad(params, model.clone(remat=True), batch),
+                              grad(params, model, batch), rtol=1e-5, atol=1e-7)

@@ -109,6 +109,30 @@ def test_train_batches_shuffle_full_batches_and_eval_batches_cover_each_example_
   assert weights.tolist() == [1] * 7 + [0] * 2
 
 
+def _split(source_lengths, target_lengths, max_source: int = 12, max_target: int = 4):
+  """Examples of the given lengths, encoded and padded to (max_source, max_target)."""
+  vocab = Vocab.from_texts(["ab"])
+  pairs = [("a" * s, "b" * t) for s, t in zip(source_lengths, target_lengths)]
+  return characters.encode(pairs, characters.CharCodec(vocab, vocab), max_source, max_target,
+                           append_eos=False)
+
+
+def test_buckets_split_sources_when_every_target_has_the_full_length():
+  # Dates: every target is Ty long, so only the sources can tell the buckets apart.
+  split = _split([2, 3] * 20 + [6, 7] * 20 + [11, 12] * 20, [4] * 120)
+  buckets = batching.make_buckets(split, 3, 8, 0)
+  assert [b.input_len for b in buckets] == [3, 7, 12]
+  assert all(b.target_len == 4 for b in buckets)
+  assert sorted(np.concatenate([b.members for b in buckets])) == list(range(120))
+  assert batching.padding_share(split, buckets) < batching.padding_share(split, ())
+
+
+def test_more_buckets_than_lengths_gives_one_bucket_a_length():
+  split = _split([5] * 30 + [9] * 30, [4] * 60)
+  buckets = batching.make_buckets(split, 4, 8, 0)
+  assert [(b.input_len, len(b.members)) for b in buckets] == [(5, 30), (9, 30)]
+
+
 def test_date_alignments_point_at_the_fields():
   examples = dates.generate(500, seed=1, start="1950-01-01", end="2049-12-31")
   for source, target, alignment in examples:

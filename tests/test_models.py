@@ -11,7 +11,7 @@ import pytest
 
 from conftest import CONFIGS, model_of
 from seqattn.models import ends
-from seqattn.models.seq2seq import init_params
+from seqattn.models.seq2seq import abstract_params, init_params
 from seqattn.training.step import loss_fn
 from seqattn.config import freeze, load_file
 from seqattn.data.vocab import PAD_ID
@@ -20,6 +20,7 @@ from seqattn.models.encoders import Encoder, length_mask
 
 B, TX, TY, V_SRC, V_TGT = 3, 9, 4, 12, 7
 LENGTHS = jnp.array([9, 4, 1], jnp.int32)
+KEY = jax.random.key(5)  # dropout
 
 # Architectures that together exercise every decoder branch.
 ARCHITECTURES = {
@@ -233,3 +234,23 @@ def test_train_loss_and_gradients_equal_a_plain_step_by_step_reference(tiny_conf
   ref_loss, ref_grads = jax.jit(jax.value_and_grad(reference_loss))(params)
   chex.assert_trees_all_close(loss, ref_loss, rtol=1e-6)
   chex.assert_trees_all_close(grads, ref_grads, rtol=1e-4, atol=1e-6)
+
+
+def test_remat_gives_the_same_parameters_loss_and_gradients(tiny_config):
+  """train.remat recomputes every time step in the backward pass: the parameter tree (so
+  checkpoints load either way), the training loss (dropout on) and its gradients are those of
+  the stored-activations step. Luong's model: stacked cells in both the encoder's remat cells
+  and the decoder's remat step, input feeding, dropout between layers."""
+  model, params = _model(_config(tiny_config, **dict(ARCHITECTURES["luong"], dropout=0.3)))
+  rematted = model.clone(remat=True)
+  assert jax.tree.structure(abstract_params(rematted)) == jax.tree.structure(params)
+  batch = dict(inputs=_inputs(jax.random.key(0)), input_lengths=LENGTHS, weights=jnp.ones(B),
+               targets=jax.random.randint(jax.random.key(8), (B, TY), 4, V_TGT))
+  grad = jax.value_and_grad(loss_fn)
+  jaxpr = lambda m: str(jax.make_jaxpr(loss_fn, static_argnums=1)(params, m, batch, KEY))
+  recomputes = lambda m: "remat" in jaxpr(m) or "checkpoint[" in jaxpr(m)  # the primitive's name
+  assert recomputes(rematted) and not recomputes(model)
+  loss, grads = jax.jit(grad, static_argnums=1)(params, model, batch, KEY)
+  remat_loss, remat_grads = jax.jit(grad, static_argnums=1)(params, rematted, batch, KEY)
+  chex.assert_trees_all_close(remat_loss, loss, rtol=1e-6)
+  chex.assert_trees_all_close(remat_grads, grads, rtol=1e-5, atol=1e-7)

@@ -109,6 +109,7 @@ class TrainConfig:
   token_budget: int = dataclasses.field(metadata=NON_NEGATIVE)  # per batch; 0: batch_size rows
   time_budget_minutes: float = dataclasses.field(metadata=NON_NEGATIVE)  # 0: none
   test_checkpoint: Literal["last", "best"]  # which parameters the test split scores
+  remat: bool  # recompute each time step's activations in the backward pass (cells.steps)
 
   def __post_init__(self):
     refuse([

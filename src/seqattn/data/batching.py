@@ -85,13 +85,15 @@ def _cuts(cost, groups: int, count: int) -> list[tuple[int, int]]:
                  for i in range(j + 1) if (k - 1, i - 1) in best]
       if options:
         best[k, j] = min(options, key=lambda o: o[0])
-  return min((best[k, groups - 1] for k in range(1, count + 1)), key=lambda o: o[0])[1]
+  ends = [best[k, groups - 1] for k in range(1, count + 1) if (k, groups - 1) in best]
+  return min(ends, key=lambda o: o[0])[1]  # fewer runs than `count` when there are fewer groups
 
 
 def make_buckets(split: Split, count: int, batch_size: int, token_budget: int,
                  multiple: int = 1) -> tuple[Bucket, ...]:
-  """At most `count` buckets of examples by fullness max(Tx_i/Tx, Ty_i/Ty), cut where they waste
-  the fewest padded positions: a bucket costs (members) x (longest source + longest target).
+  """At most `count` buckets of examples by fullness (Tx_i + Ty_i) / (Tx + Ty), cut where they
+  waste the fewest padded positions: a bucket costs (members) x (longest source + longest
+  target).
 
   Each bucket is padded to its longest source and target. With a `token_budget` a bucket's
   batch holds token_budget // max(Tx_k, Ty_k) examples (so the readout's [B, Ty, V] stays
@@ -99,7 +101,10 @@ def make_buckets(split: Split, count: int, batch_size: int, token_budget: int,
   (the devices a batch is split over; a bucket with fewer members gives no batch).
   """
   src_N, tgt_N = lengths(split)
-  fullness_N = np.maximum(src_N / split.inputs.shape[1], tgt_N / split.targets.shape[1])
+  # The share of an example's Tx + Ty positions that are real: the order along which runs are
+  # cut. (A max over the two sides would put every example of a task whose targets are all
+  # full-length, such as dates, in one group: no buckets at all.)
+  fullness_N = (src_N + tgt_N) / (split.inputs.shape[1] + split.targets.shape[1])
   values, group_N = np.unique(np.ceil(fullness_N * GRID), return_inverse=True)
   n_G = np.bincount(group_N, minlength=len(values))
   src_G, tgt_G = np.zeros(len(values), int), np.zeros(len(values), int)

@@ -22,12 +22,13 @@ REGISTRY: dict[str, tuple[type, type[nn.Module]]] = {
 
 
 def build(cfg, source: ends.Spec, target: ends.Spec, max_input_len: int,
-          max_target_len: int) -> nn.Module:
-  """The model of a frozen `model` config group between the task's two ends."""
+          max_target_len: int, remat: bool = False) -> nn.Module:
+  """The model of a frozen `model` config group between the task's two ends; `remat`
+  (train.remat) recomputes each time step in the backward pass (cells.steps)."""
   module = next(m for c, m in REGISTRY.values() if isinstance(cfg, c))
   if module is DARNN and not (isinstance(source, ends.Features) and isinstance(
       target, ends.Features) and source.size > target.size):
     raise ValueError("model.architecture='darnn' reads driving series and a real-valued target "
                      "(data.task='series'); use the seq2seq model (leave model.architecture "
                      "out) for this task.")
-  return module(cfg, source, target, max_input_len, max_target_len)
+  return module(cfg, source, target, max_input_len, max_target_len, remat)

@@ -12,9 +12,22 @@ CELLS = {
 }
 
 
-def make(kind: str, units: int, **kwargs) -> nn.RNNCellBase:
-  """A Flax cell of `kind` (a key of CELLS) with `units` features."""
-  return CELLS[kind](features=units, **kwargs)
+def make(kind: str, units: int, remat: bool = False, **kwargs) -> nn.RNNCellBase:
+  """A Flax cell of `kind` (a key of CELLS) with `units` features; `remat`: see `steps`."""
+  cell = CELLS[kind]
+  return (nn.remat(cell, prevent_cse=False) if remat else cell)(features=units, **kwargs)
+
+
+def steps(body, remat: bool, **scan_kwargs):
+  """nn.scan of a step function `body(module, carry, x_t, ...)` over time, parameters shared.
+
+  With `remat` (train.remat) each step's activations are recomputed in the backward pass from
+  the step's carry instead of being stored for every t (jax.checkpoint): the same gradients
+  with less memory traffic, for more arithmetic. prevent_cse=False: inside a scan the
+  recomputation cannot be merged away anyway (jax.checkpoint's docs).
+  """
+  return nn.scan(nn.remat(body, prevent_cse=False) if remat else body,
+                 variable_broadcast="params", **scan_kwargs)
 
 
 def hidden(carry) -> jax.Array:

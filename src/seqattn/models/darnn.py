@@ -97,6 +97,7 @@ class DARNN(nn.Module):
   target: ends.Features
   max_input_len: int  # T
   max_target_len: int  # H
+  remat: bool = False  # train.remat: recompute each time step in the backward pass
 
   def setup(self):
     cfg = self.cfg
@@ -135,8 +136,8 @@ class DARNN(nn.Module):
   def _encoder(self, x_BxTxN: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(h_BxTxM, α_BxTxN): the encoder scanned over the window."""
     projected = self.input_attn.project(x_BxTxN) if self.cfg.input_attention else None
-    scan = nn.scan(lambda m, c, x, p: m.encoder_step(c, x, p), variable_broadcast="params",
-                   split_rngs={"params": False}, in_axes=(0, nn.broadcast))
+    scan = cells.steps(lambda m, c, x, p: m.encoder_step(c, x, p), self.remat,
+                       split_rngs={"params": False}, in_axes=(0, nn.broadcast))
     start = cells.zeros_carry("lstm", x_BxTxN.shape[0], self.cfg.encoder_units)
     _, (h_TxBxM, alpha_TxBxN) = scan(self, start, x_BxTxN.swapaxes(0, 1), projected)
     return h_TxBxM.swapaxes(0, 1), alpha_TxBxN.swapaxes(0, 1)
@@ -176,8 +177,8 @@ class DARNN(nn.Module):
                     y_BxTxY[:, -1])
     start = Carry(cells.zeros_carry("lstm", batch, self.cfg.decoder_units),
                   jnp.zeros((batch, self.cfg.encoder_units)), jnp.ones((), jnp.int32))
-    scan = nn.scan(lambda m, c, y, mem: m.decoder_step(c, y, mem), variable_broadcast="params",
-                   split_rngs={"params": False}, in_axes=(0, nn.broadcast))
+    scan = cells.steps(lambda m, c, y, mem: m.decoder_step(c, y, mem), self.remat,
+                       split_rngs={"params": False}, in_axes=(0, nn.broadcast))
     carry, _ = scan(self, start, y_BxTxY[:, 1:-1].swapaxes(0, 1), memory)
     return carry, memory
 
@@ -197,8 +198,8 @@ class DARNN(nn.Module):
       carry, (y_hat_BxY, beta_BxT) = module.step(carry, y_prev_BxY, memory)
       return (carry, y_hat_BxY), (y_hat_BxY, beta_BxT)
 
-    scan = nn.scan(body, variable_broadcast="params", split_rngs={"params": False},
-                   in_axes=(0, nn.broadcast))
+    scan = cells.steps(body, self.remat, split_rngs={"params": False},
+                       in_axes=(0, nn.broadcast))
     start = (carry, jnp.zeros_like(memory.y_last_BxY))
     _, (y_HxBxY, beta_HxBxT) = scan(self, start, decoder_inputs_BxHxY.swapaxes(0, 1), memory)
     return y_HxBxY.swapaxes(0, 1), beta_HxBxT.swapaxes(0, 1)

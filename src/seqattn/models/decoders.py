@@ -66,6 +66,7 @@ class Decoder(nn.Module):
   cfg: ModelConfig
   target: ends.Spec  # what it emits: logits over a vocabulary, or real values
   max_input_len: int
+  remat: bool = False  # recompute each output step in the backward pass (cells.steps)
 
   def setup(self):
     cfg = self.cfg
@@ -152,8 +153,8 @@ class Decoder(nn.Module):
       carry, (logits_BxV, alpha_BxT) = module.step(carry, y_prev_B, memory, deterministic)
       return (carry, logits_BxV), (logits_BxV, alpha_BxT)
 
-    scan = nn.scan(body, variable_broadcast="params",
-                   split_rngs={"params": False, "dropout": True}, in_axes=(0, nn.broadcast))
+    scan = cells.steps(body, self.remat, split_rngs={"params": False, "dropout": True},
+                       in_axes=(0, nn.broadcast))
     batch = decoder_inputs_BxTy.shape[0]
     start = (carry, jnp.zeros((batch, self.target.size)))
     _, (logits_TyxBxV, alpha_TyxBxTx) = scan(self, start, decoder_inputs_BxTy.swapaxes(0, 1),

@@ -23,6 +23,7 @@ class Encoder(nn.Module):
   bidirectional: bool
   layers: int = 1
   dropout: float = 0.0
+  remat: bool = False  # recompute each step in the backward pass (cells.steps)
 
   @nn.compact
   def __call__(self, x_BxT: jax.Array, lengths_B: jax.Array, deterministic: bool = True):
@@ -40,7 +41,7 @@ class Encoder(nn.Module):
 
   def _layer(self, layer: int) -> nn.Module:
     def rnn(direction):
-      cell = cells.make(self.cell, self.units, name=f"{direction}_cell_{layer}")
+      cell = cells.make(self.cell, self.units, self.remat, name=f"{direction}_cell_{layer}")
       return nn.RNN(cell, return_carry=True, name=f"{direction}_{layer}")
     if not self.bidirectional:
       return rnn("forward")

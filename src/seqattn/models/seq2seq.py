@@ -20,14 +20,15 @@ class Seq2Seq(nn.Module):
   target: ends.Spec
   max_input_len: int
   max_target_len: int
+  remat: bool = False  # train.remat: recompute each time step in the backward pass
 
   def setup(self):
     cfg = self.cfg
-    self.encoder = Encoder(self.source, cfg.embed_dim, cfg.encoder_cell,
-                           cfg.encoder_units, cfg.bidirectional, cfg.encoder_layers, cfg.dropout)
+    self.encoder = Encoder(self.source, cfg.embed_dim, cfg.encoder_cell, cfg.encoder_units,
+                           cfg.bidirectional, cfg.encoder_layers, cfg.dropout, self.remat)
     self.bridge = Bridge(cfg.bridge, cfg.decoder_cell, cfg.decoder_units, cfg.decoder_layers,
                          cfg.bidirectional)
-    self.decoder = Decoder(cfg, self.target, self.max_input_len)
+    self.decoder = Decoder(cfg, self.target, self.max_input_len, self.remat)
 
   def encode(self, inputs_BxTx: jax.Array, lengths_B: jax.Array,
              deterministic: bool = True) -> tuple[Carry, Memory]:

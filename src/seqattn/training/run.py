@@ -31,9 +31,9 @@ from seqattn.training.step import (StepConfig, TrainState, abstract_state, creat
 
 
 def build_model(config: Config, task: tasks.Task, codec: tasks.base.Codec) -> Seq2Seq:
-  """The configured model between the task's two ends."""
+  """The configured model between the task's two ends, as trained (train.remat)."""
   return architectures.build(config.model, codec.source, codec.target, task.max_input_len,
-                             task.max_target_len)
+                             task.max_target_len, config.train.remat)
 
 
 def save_checkpoint(mngr, config: Config, state: TrainState, keys: dict[str, jax.Array],
