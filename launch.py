@@ -225,4 +225,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+  from seqattn import allocator
+  allocator.use_tcmalloc()  # first: the allocator is chosen at start-up (seqattn.allocator)
   app.run(main, flags_parser=_parse_flags)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from seqattn import config as config_lib, tasks  # noqa: E402
+from seqattn import allocator, config as config_lib, tasks  # noqa: E402
 from seqattn.data import batching  # noqa: E402
 from seqattn.models.seq2seq import init_params  # noqa: E402
 from seqattn.training import step  # noqa: E402
@@ -66,7 +66,8 @@ def environment() -> dict[str, Any]:
       pass
   return dict(date=datetime.date.today().isoformat(), cpu=cpu_name(), cores=os.cpu_count(),
               device=jax.devices()[0].device_kind, python=platform.python_version(),
-              GLIBC_TUNABLES=os.environ.get("GLIBC_TUNABLES", ""), **versions)
+              GLIBC_TUNABLES=os.environ.get("GLIBC_TUNABLES", ""), malloc=allocator.name(),
+              **versions)
 
 
 def emit(row: dict[str, Any]) -> dict[str, Any]:

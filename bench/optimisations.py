@@ -10,6 +10,8 @@ current's time / the variant's (> 1: the variant is faster). The variants:
   current       the step as shipped (Flax's OptimizedLSTMCell: a kernel per gate)
   fused_lstm    FusedLSTMCell below: one kernel for the four gates
   remat_dots    the shipped cell under jax.checkpoint, saving only matmul outputs for the backward
+  remat         train.remat: every time step recomputed in the backward pass, nothing saved but
+                the carries (the encoder's cells and the decoder's whole step)
   bf16_matmuls  FusedLSTMCell with bfloat16 matmul operands, float32 accumulation
   context_sum   c_t = Σ_j α_tj h_j as multiply-and-sum instead of a batched matmul (einsum)
   keys_in_loop  the score's key projection (U h_j) recomputed at every output step, as if it
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import statistics
 from unittest import mock
 
@@ -27,9 +30,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+import common
 from common import (JaxTrainer, batch_stream, emit, load_config, load_task, median_ratio, table,
                     timed_windows)
 from seqattn.models import attention, cells, decoders, scores
+from seqattn.training import run
 
 
 def per_gate(init: nn.initializers.Initializer, gates: int) -> nn.initializers.Initializer:
@@ -106,6 +111,11 @@ def attend_projecting_keys_each_step(self, query_BxQ, memory, carry):
   return attention.attend(e_BxT, memory.mask_BxT, memory.values_BxTxH)
 
 
+def built_with_remat(config, task, codec):
+  return run.build_model(dataclasses.replace(
+      config, train=dataclasses.replace(config.train, remat=True)), task, codec)
+
+
 def lstm(cell):
   return mock.patch.dict(cells.CELLS, lstm=cell)
 
@@ -115,6 +125,7 @@ VARIANTS = {
     "fused_lstm": [lstm(FusedLSTMCell)],
     "remat_dots": [lstm(nn.remat(
         nn.OptimizedLSTMCell, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable))],
+    "remat": [mock.patch.object(common, "build_model", built_with_remat)],
     "bf16_matmuls": [lstm(BF16FusedLSTMCell)],
     "context_sum": [mock.patch.object(attention, "attend", attend_by_sum)],
     "keys_in_loop": [mock.patch.object(decoders.Decoder, "memory", memory_unprojected),

@@ -44,7 +44,7 @@ import torch
 from common import (JaxTrainer, batch_stream, emit, environment, load_config, load_task,
                     page_faults_per_call, PEER_RATIO_COLUMNS, ratios_over_peers, table,
                     timed_windows)
-from seqattn import evaluation
+from seqattn import allocator, evaluation
 from seqattn.data.vocab import PAD_ID
 from seqattn.models.seq2seq import init_params
 from seqattn.training import step
@@ -182,6 +182,7 @@ def converge(seeds: list[int], max_steps: int, frameworks: list[str]) -> list[di
 
 
 def main():
+  allocator.use_tcmalloc()  # as launch.py runs: both frameworks in this process get it
   parser = argparse.ArgumentParser()
   parser.add_argument("--models", nargs="+", default=["course", "nmt"])
   parser.add_argument("--batches", nargs="+", type=int, default=None,

@@ -13,7 +13,7 @@ from unittest import mock
 import pytest
 from absl import flags
 
-from seqattn import config, predict, workdirs
+from seqattn import allocator, config, predict, workdirs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -170,6 +170,9 @@ def test_a_second_run_on_a_busy_workdir_is_refused_and_the_first_finishes_clean(
   assert first.returncode == 0, err[-3000:]
   steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()]
   assert steps == list(range(8, 33, 8))
+  # launch.py runs itself again under tcmalloc where the system has it (seqattn.allocator).
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["malloc"] == ("tcmalloc" if allocator.find_tcmalloc() else "system")
   # The lock goes with its process, even after kill -9: tests/test_checkpoint.py resumes one.
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import tqdm
 
-from seqattn import checkpoint, evaluation, liveness, logs, parallel, tasks, workdirs
+from seqattn import allocator, checkpoint, evaluation, liveness, logs, parallel, tasks, workdirs
 from seqattn.config import Config
 from seqattn.data.batching import Plan, make_buckets, padding_share
 from seqattn.models import architectures
@@ -185,7 +185,7 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
                  best_step=prog.best_step,
                  **{f"best_{cfg.best_metric}": prog.best_value}, tested_step=tested,
                  stopped_early=prog.stop_early(cfg), stopped_by_time_budget=prog.out_of_time,
-                 seconds=elapsed(), padding_share=padding_share(plan.split, plan.buckets),
+                 seconds=elapsed(), malloc=allocator.name(), padding_share=padding_share(plan.split, plan.buckets),
                  batch_shapes=plan.shapes,
                  parameters=sum(x.size for x in jax.tree.leaves(state.params)),
                  params_sha256=parallel.local_digest(state.params),
