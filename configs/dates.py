@@ -99,9 +99,9 @@ def get_config(arg=None):
   c.train.time_budget_minutes = 0.0
   c.train.test_checkpoint = "last"  # last | best (on best_metric): the parameters tested
   # Recompute each time step's activations in the backward pass instead of storing them all
-  # (jax.checkpoint): the same numbers; faster where storing them costs more than the
-  # arithmetic (the course model at batch 1000 on CPU), slower where matmuls dominate (nmt).
-  c.train.remat = False
+  # (jax.checkpoint): the same gradients, less memory traffic for more arithmetic. On the 2-core
+  # CPU: course b100 1.00x, b1000 1.29x, nmt 1.07x, series 1.05x, text 0.97x (BUILD_NOTES).
+  c.train.remat = True
 
   c.decode = ml_collections.ConfigDict()
   c.decode.method = "greedy"  # greedy | beam: used for evaluation and predict
