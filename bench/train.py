@@ -5,8 +5,8 @@ PyTorch, eager and under torch.compile.
   python bench/train.py --models course --batches 100 --no-converge
   python bench/train.py --converge-only       # time to 99% validation exact match, seeds 0-4
   python bench/train.py --no-torch-compile    # JAX against eager only (as before issue 16)
-  python bench/train.py --models course --batches 1000 --buckets 4 --remat --no-converge
-      # all three on the same 4-length-bucket batches, JAX with train.remat
+  python bench/train.py --models course --batches 1000 --buckets 4 --no-remat --no-converge
+      # all three on the same 4-length-bucket batches, JAX without train.remat
 
 Throughput: the three train on the same batches in one process: JAX's step compiled ahead,
 PyTorch eager (torch_models.Trainer) at its faster thread count, and a second Trainer whose
@@ -57,11 +57,12 @@ TARGET_EXACT = 0.99
 
 def throughput(name: str, batch_size: int, windows: int, seconds_per_window: float,
                with_compile: bool = True, torch_threads: int | None = None, buckets: int = 1,
-               remat: bool = False) -> dict:
+               remat: bool | None = None) -> dict:
   """One model's row; PyTorch at `torch_threads`, or at its faster count (fastest_threads).
   With `buckets` > 1 every framework gets the same length-bucketed batches (train.buckets);
-  `remat`: JAX's train.remat."""
-  config = load_config(name, batch_size=batch_size, buckets=buckets, remat=remat)
+  `remat`: JAX's train.remat (None: the config's)."""
+  overrides = {} if remat is None else dict(remat=remat)
+  config = load_config(name, batch_size=batch_size, buckets=buckets, **overrides)
   task, data = load_task(config)
   stream = batch_stream(data.train, batch_size, buckets=buckets)
   batches = [next(stream) for _ in range(8 if buckets == 1 else 24)]
@@ -73,9 +74,9 @@ def throughput(name: str, batch_size: int, windows: int, seconds_per_window: flo
   torch_trainer = torch_models.Trainer(config, *vocabs)
   threads = torch_threads or torch_models.fastest_threads(lambda: torch_trainer.step(batches[0]))
   torch.set_num_threads(threads)
-  row = dict(model=name, batch=batch_size, buckets=buckets, remat=remat, compile_s=compile_s,
-             torch_threads=threads, padding=float(np.mean([(b["inputs"] == PAD_ID).mean()
-                                                          for b in batches])))
+  padding = float(np.mean([(b["inputs"] == PAD_ID).mean() for b in batches]))
+  row = dict(model=name, batch=batch_size, buckets=buckets, remat=config.train.remat,
+             compile_s=compile_s, torch_threads=threads, padding=padding)
   it = iter(range(10**9))
   contenders = {"jax": lambda: jax_trainer.step(batches[next(it) % len(batches)]),
                 "torch": lambda: torch_trainer.step(batches[next(it) % len(batches)])}
@@ -197,7 +198,8 @@ def main():
   parser.add_argument("--buckets", type=int, default=1,
                       help="throughput: every framework trains on batches of this many length "
                            "buckets (train.buckets)")
-  parser.add_argument("--remat", action="store_true", help="throughput: JAX with train.remat")
+  parser.add_argument("--remat", action=argparse.BooleanOptionalAction, default=None,
+                      help="throughput: JAX with or without train.remat (default: the config's)")
   parser.add_argument("--no-converge", action="store_true")
   parser.add_argument("--converge-only", action="store_true")
   args = parser.parse_args()
