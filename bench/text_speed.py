@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from common import (JaxTrainer, PEER_RATIO_COLUMNS, ROOT, emit, environment, ratios_over_peers,
                     table, timed_windows)
-from seqattn import config as config_lib, tasks
+from seqattn import allocator, config as config_lib, tasks
 from seqattn.data.batching import Plan, make_buckets
 from seqattn.data.vocab import PAD_ID
 from seqattn.models import ends
@@ -140,6 +140,7 @@ def memory(budgets: list[int]) -> list[dict]:
 
 
 def main():
+  allocator.use_tcmalloc()  # as launch.py runs: both frameworks in this process get it
   parser = argparse.ArgumentParser()
   parser.add_argument("what", choices=["throughput", "memory", "memory-child"])
   parser.add_argument("budget", nargs="?", type=int, default=0)
