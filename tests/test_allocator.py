@@ -17,6 +17,7 @@ def test_the_command_runs_again_once_with_the_library_added_unless_the_user_says
   assert allocator.preloaded_env({}, LIB)["LD_PRELOAD"] == LIB
   assert allocator.preloaded_env(env, LIB) is None  # the re-run process goes on as it is
   assert allocator.preloaded_env({allocator.ENV: "system"}, LIB) is None
+  assert allocator.preloaded_env({"LD_PRELOAD": "/opt/libtcmalloc.so"}, LIB) is None  # the user's
   assert allocator.preloaded_env({}, None) is None  # not installed: nothing changes
 
 

@@ -33,8 +33,9 @@ def find_tcmalloc() -> str | None:
 
 def preloaded_env(env: Mapping[str, str], library: str | None) -> dict[str, str] | None:
   """The environment to run the command again with `library` preloaded; None when it should
-  run as it is: no library, already re-run, or the user chose the system's malloc."""
-  if library is None or env.get(ENV) in ("system", "tcmalloc"):
+  run as it is: no library, already re-run or preloaded, or the user chose the system's malloc."""
+  if (library is None or env.get(ENV) in ("system", "tcmalloc")
+      or "tcmalloc" in env.get("LD_PRELOAD", "")):
     return None
   preload = " ".join(filter(None, [env.get("LD_PRELOAD", ""), library]))
   return dict(env, LD_PRELOAD=preload, **{ENV: "tcmalloc"})

@@ -23,8 +23,9 @@ def steps(body, remat: bool, **scan_kwargs):
 
   With `remat` (train.remat) each step's activations are recomputed in the backward pass from
   the step's carry instead of being stored for every t (jax.checkpoint): the same gradients
-  with less memory traffic, for more arithmetic. prevent_cse=False: inside a scan the
-  recomputation cannot be merged away anyway (jax.checkpoint's docs).
+  with less memory traffic, for more arithmetic. prevent_cse=False: the scan already keeps XLA
+  from merging the recomputation into the forward pass, so the extra guard would only cost
+  (jax.checkpoint's docs).
   """
   return nn.scan(nn.remat(body, prevent_cse=False) if remat else body,
                  variable_broadcast="params", **scan_kwargs)
