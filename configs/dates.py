@@ -100,7 +100,7 @@ def get_config(arg=None):
   c.train.test_checkpoint = "last"  # last | best (on best_metric): the parameters tested
   # Recompute each time step's activations in the backward pass instead of storing them all
   # (jax.checkpoint): the same gradients, less memory traffic for more arithmetic. On the 2-core
-  # CPU: course b100 1.00x, b1000 1.29x, nmt 1.07x, series 1.05x, text 0.97x (BUILD_NOTES).
+  # CPU: course b100 1.00x, b1000 1.29x, nmt 1.07x, series 1.05x, text ~1 (BUILD_NOTES).
   c.train.remat = True
 
   c.decode = ml_collections.ConfigDict()
