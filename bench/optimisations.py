@@ -7,7 +7,8 @@ Each variant swaps one piece of the model while it is traced, then every compile
 timed in turn (windows of ≈1.5 s); the speed-up of a variant is the median over rounds of
 current's time / the variant's (> 1: the variant is faster). The variants:
 
-  current       the step as shipped (Flax's OptimizedLSTMCell: a kernel per gate)
+  current       the step as shipped, but with train.remat off (Flax's OptimizedLSTMCell: a
+                kernel per gate)
   fused_lstm    FusedLSTMCell below: one kernel for the four gates
   remat_dots    the shipped cell under jax.checkpoint, saving only matmul outputs for the backward
   remat         train.remat: every time step recomputed in the backward pass, nothing saved but
@@ -148,7 +149,8 @@ def variant(name: str):
 
 
 def compare(name: str, batch_size: int, names: list[str], windows: int) -> list[dict]:
-  config = load_config(name, batch_size=batch_size)
+  # Each variant against the step without train.remat (the `remat` variant turns it on).
+  config = load_config(name, batch_size=batch_size, remat=False)
   task, data = load_task(config)
   stream = batch_stream(data.train, batch_size)
   batches = [next(stream) for _ in range(4)]

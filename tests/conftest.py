@@ -80,3 +80,12 @@ def task_and_model(config):
   task = tasks.make(config.data)
   data = task.load(config.seed)
   return task, data, run.build_model(config, task, data.codec)
+
+
+def recomputes(model, params, batch, *loss_args) -> bool:
+  """Whether `model`'s training loss recomputes steps in the backward pass: jax.checkpoint's
+  primitive (named remat2 or checkpoint by JAX's version) in the loss's jaxpr."""
+  import jax
+  from seqattn.training.step import loss_fn
+  text = str(jax.make_jaxpr(loss_fn, static_argnums=1)(params, model, batch, *loss_args))
+  return "remat" in text or "checkpoint[" in text

@@ -18,7 +18,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import CONFIGS, task_and_model
-from seqattn import checkpoint
+from seqattn import checkpoint, workdirs
 from seqattn.config import freeze, load_file
 from seqattn.data.batching import train_batches
 from seqattn.models.seq2seq import init_params
@@ -217,3 +217,14 @@ def test_sigint_and_sigterm_only_set_a_flag_inside_the_training_block():
     time.sleep(0.01)  # Python runs handlers between bytecodes of the main thread
   assert received == [signal.SIGINT, signal.SIGTERM]
   assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_runs_resume_across_settings_that_do_not_change_what_they_compute(tiny_config):
+  stored = json.loads(tiny_config.to_json())
+  del stored["train"]["remat"]  # a run written before train.remat existed
+  stored["mesh"]["data"] = 8
+  assert workdirs.check_config(tiny_config, stored, "runs/old", force=False) == []
+  stored["train"]["num_epochs"] += 1
+  with pytest.raises(workdirs.WorkdirError, match=r"runs/old holds a run of another config "
+                                                  r"\(train.num_epochs: 5 -> 4\)"):
+    workdirs.check_config(tiny_config, stored, "runs/old", force=False)

@@ -16,7 +16,7 @@ from seqattn.models import architectures, attention, ends
 from seqattn.models.darnn import DARNNConfig
 from seqattn.models.seq2seq import abstract_params, init_params, teacher_forced
 from seqattn.training.step import loss_fn
-from conftest import CONFIGS
+from conftest import CONFIGS, recomputes
 
 B, T, H, N = 3, 6, 3, 4  # windows, steps, horizon, driving series
 CFG = DARNNConfig("darnn", encoder_units=8, decoder_units=5, input_attention=True,
@@ -169,6 +169,7 @@ def test_remat_gives_the_same_loss_and_gradients():
   """train.remat recomputes each step of the three scans in the backward pass."""
   model, params = _model()
   batch = dict(_batch(), weights=jnp.ones(B))
+  assert recomputes(model.clone(remat=True), params, batch) and not recomputes(model, params, batch)
   grad = jax.jit(jax.value_and_grad(loss_fn), static_argnums=1)
   chex.assert_trees_all_close(grad(params, model.clone(remat=True), batch),
                               grad(params, model, batch), rtol=1e-5, atol=1e-7)

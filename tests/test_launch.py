@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -155,7 +156,9 @@ def test_another_config_is_refused_then_continued_with_force(trained_workdir, tm
 
 def test_a_second_run_on_a_busy_workdir_is_refused_and_the_first_finishes_clean(tmp_path):
   args = ("--config", "configs/test.py", "--workdir", str(tmp_path))
-  first = subprocess.Popen([sys.executable, "launch.py", *args], cwd=ROOT,
+  # Whatever malloc the caller chose, launch.py picks its own: the default.
+  env = {k: v for k, v in os.environ.items() if k not in (allocator.ENV, "LD_PRELOAD")}
+  first = subprocess.Popen([sys.executable, "launch.py", *args], cwd=ROOT, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   lock = tmp_path / workdirs.LOCK_FILE
   deadline = time.monotonic() + 300

@@ -10,17 +10,19 @@ allocator"). jemalloc hands pages back on timers and does not help.
 A process cannot change its allocator once it runs, so `use_tcmalloc` runs the same command
 again with LD_PRELOAD naming the library. Install it with the system's package manager
 (Debian/Ubuntu: `apt install libtcmalloc-minimal4`); without it, nothing changes.
-SEQATTN_MALLOC=system keeps glibc's malloc.
+SEQATTN_MALLOC=system keeps glibc's malloc; unset or 'tcmalloc', tcmalloc where installed.
 """
 
 from __future__ import annotations
 
 import ctypes.util
 import os
+import pathlib
 import sys
 from typing import Mapping
 
-ENV = "SEQATTN_MALLOC"  # 'system': glibc's malloc; set to 'tcmalloc' in the re-run process
+ENV = "SEQATTN_MALLOC"
+CHOICES = ("tcmalloc", "system")  # tcmalloc where installed (the default) | glibc's malloc
 LIBRARIES = ("tcmalloc_minimal", "tcmalloc")  # gperftools' sonames, lightest first
 
 
@@ -33,18 +35,24 @@ def find_tcmalloc() -> str | None:
 
 def preloaded_env(env: Mapping[str, str], library: str | None) -> dict[str, str] | None:
   """The environment to run the command again with `library` preloaded; None when it should
-  run as it is: no library, already re-run or preloaded, or the user chose the system's malloc."""
-  if (library is None or env.get(ENV) in ("system", "tcmalloc")
-      or "tcmalloc" in env.get("LD_PRELOAD", "")):
+  run as it is: no library, tcmalloc already preloaded (as in the re-run process), or the user
+  chose the system's malloc. Raises ValueError on a SEQATTN_MALLOC other than CHOICES."""
+  choice = env.get(ENV) or CHOICES[0]
+  if choice not in CHOICES:
+    raise ValueError(f"{ENV}={choice!r} is not valid; use one of {', '.join(CHOICES)} "
+                     f"(or leave it unset: tcmalloc where installed)")
+  if library is None or choice == "system" or "tcmalloc" in env.get("LD_PRELOAD", ""):
     return None
-  preload = " ".join(filter(None, [env.get("LD_PRELOAD", ""), library]))
-  return dict(env, LD_PRELOAD=preload, **{ENV: "tcmalloc"})
+  return dict(env, LD_PRELOAD=" ".join(filter(None, [env.get("LD_PRELOAD", ""), library])))
 
 
 def use_tcmalloc() -> None:
   """Re-runs this process's command under tcmalloc when the system has it (same PID, same
   interpreter options and arguments); returns when it runs as it is. Call before any work."""
-  env = preloaded_env(os.environ, find_tcmalloc())
+  try:
+    env = preloaded_env(os.environ, find_tcmalloc())
+  except ValueError as e:
+    sys.exit(str(e))
   if env is not None:
     sys.stdout.flush()
     sys.stderr.flush()
@@ -52,5 +60,10 @@ def use_tcmalloc() -> None:
 
 
 def name() -> str:
-  """'tcmalloc' when this process runs under it, else 'system'."""
-  return "tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "") else "system"
+  """'tcmalloc' when this process has it loaded (not merely named in LD_PRELOAD, which the
+  loader skips with a warning when it cannot load it), else 'system'."""
+  try:
+    maps = pathlib.Path("/proc/self/maps").read_text()
+  except OSError:  # not Linux
+    return "system"
+  return "tcmalloc" if "libtcmalloc" in maps else "system"

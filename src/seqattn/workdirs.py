@@ -106,6 +106,24 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
   return out
 
 
+# Where and how a run computes (the mesh and this process's id; the backward pass recomputing
+# its time steps) do not change what it computes, so runs resume across them; train.remat is
+# also absent from configs written before it existed.
+NOT_COMPARED = ("mesh", "train.remat")
+
+
+def _what(values: Mapping[str, Any]) -> dict[str, Any]:
+  """A config dict without the NOT_COMPARED settings."""
+  out = json.loads(json.dumps(values))
+  for path in NOT_COMPARED:
+    *groups, key = path.split(".")
+    node = out
+    for group in groups:
+      node = node.get(group, {})
+    node.pop(key, None)
+  return out
+
+
 def check_config(config: Config, stored: Mapping[str, Any] | None, where: str,
                  force: bool) -> list[str]:
   """The differences between `config` and the `stored` config of `where`'s run.
@@ -114,9 +132,7 @@ def check_config(config: Config, stored: Mapping[str, Any] | None, where: str,
   """
   if stored is None:
     return []
-  # Where a run computes (the mesh, this process's id) does not change what it computes.
-  what = lambda c: {k: v for k, v in c.items() if k != "mesh"}
-  diffs = differences(what(stored), what(json.loads(config.to_json())))
+  diffs = differences(_what(stored), _what(json.loads(config.to_json())))
   if diffs and not force:
     shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
     raise WorkdirError(
