@@ -91,9 +91,9 @@ def _cuts(cost, groups: int, count: int) -> list[tuple[int, int]]:
 
 def make_buckets(split: Split, count: int, batch_size: int, token_budget: int,
                  multiple: int = 1) -> tuple[Bucket, ...]:
-  """At most `count` buckets of examples by fullness (Tx_i + Ty_i) / (Tx + Ty), cut where they
-  waste the fewest padded positions: a bucket costs (members) x (longest source + longest
-  target).
+  """At most `count` buckets of examples by fullness max(Tx_i/Tx, Ty_i/Ty) over the sides whose
+  lengths vary, cut where they waste the fewest padded positions: a bucket costs (members) x
+  (longest source + longest target).
 
   Each bucket is padded to its longest source and target. With a `token_budget` a bucket's
   batch holds token_budget // max(Tx_k, Ty_k) examples (so the readout's [B, Ty, V] stays
@@ -101,10 +101,11 @@ def make_buckets(split: Split, count: int, batch_size: int, token_budget: int,
   (the devices a batch is split over; a bucket with fewer members gives no batch).
   """
   src_N, tgt_N = lengths(split)
-  # The share of an example's Tx + Ty positions that are real: the order along which runs are
-  # cut. (A max over the two sides would put every example of a task whose targets are all
-  # full-length, such as dates, in one group: no buckets at all.)
-  fullness_N = (src_N + tgt_N) / (split.inputs.shape[1] + split.targets.shape[1])
+  # A side of one length for all (the dates' targets, all Ty long) would put every example in
+  # one group: only the sides that vary order the examples.
+  sides = [n / width for n, width in ((src_N, split.inputs.shape[1]),
+                                      (tgt_N, split.targets.shape[1])) if n.min() < n.max()]
+  fullness_N = np.max(sides, axis=0) if sides else np.ones(len(split))
   values, group_N = np.unique(np.ceil(fullness_N * GRID), return_inverse=True)
   n_G = np.bincount(group_N, minlength=len(values))
   src_G, tgt_G = np.zeros(len(values), int), np.zeros(len(values), int)
