@@ -127,6 +127,14 @@ def test_buckets_split_sources_when_every_target_has_the_full_length():
   assert batching.padding_share(split, buckets) < batching.padding_share(split, ())
 
 
+def test_no_bucket_is_too_small_for_a_batch_split_over_the_devices():
+  # Three outliers would make a bucket of 3 whose batch of 4 (one row a device) never fills.
+  split = _split([2] * 3 + [12] * 40, [4] * 43)
+  buckets = batching.make_buckets(split, 2, 8, 0, multiple=4)
+  assert all(len(b.members) >= b.batch_size for b in buckets)
+  assert sorted(np.concatenate([b.members for b in buckets])) == list(range(43))
+
+
 def test_more_buckets_than_lengths_gives_one_bucket_a_length():
   split = _split([5] * 30 + [9] * 30, [4] * 60)
   buckets = batching.make_buckets(split, 4, 8, 0)

@@ -98,7 +98,8 @@ def make_buckets(split: Split, count: int, batch_size: int, token_budget: int,
   Each bucket is padded to its longest source and target. With a `token_budget` a bucket's
   batch holds token_budget // max(Tx_k, Ty_k) examples (so the readout's [B, Ty, V] stays
   bounded), else `batch_size`; never more than the bucket has, and a multiple of `multiple`
-  (the devices a batch is split over; a bucket with fewer members gives no batch).
+  (the devices a batch is split over). Every bucket holds at least `multiple` members, so each
+  example is in some batch of every epoch but its bucket's remainder.
   """
   src_N, tgt_N = lengths(split)
   # A side of one length for all (the dates' targets, all Ty long) would put every example in
@@ -111,7 +112,13 @@ def make_buckets(split: Split, count: int, batch_size: int, token_budget: int,
   src_G, tgt_G = np.zeros(len(values), int), np.zeros(len(values), int)
   np.maximum.at(src_G, group_N, src_N)
   np.maximum.at(tgt_G, group_N, tgt_N)
-  cost = lambda i, j: n_G[i:j + 1].sum() * (src_G[i:j + 1].max() + tgt_G[i:j + 1].max())
+
+  def cost(i: int, j: int) -> float:
+    members = n_G[i:j + 1].sum()
+    if members < multiple:  # too few for one batch: never trained on; cut elsewhere
+      return np.inf
+    return members * (src_G[i:j + 1].max() + tgt_G[i:j + 1].max())
+
   out = []
   for i, j in _cuts(cost, len(values), count):
     members = np.flatnonzero((group_N >= i) & (group_N <= j))
