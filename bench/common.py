@@ -192,6 +192,12 @@ def shapes(batch) -> tuple:
   return tuple(sorted((k, v.shape) for k, v in batch.items()))
 
 
+def one_per_shape(batches) -> list:
+  """One batch of each shape among `batches` (length buckets), in order of first appearance:
+  what compiles each shape once."""
+  return list({shapes(b): b for b in batches}.values())
+
+
 def batch_stream(split, batch_size: int, seed: int = 0, buckets: int = 1):
   """Endless shuffled training batches, epoch after epoch (the same for every framework); with
   `buckets` > 1, from that many length buckets (train.buckets), one padded shape each."""

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (JaxTrainer, PEER_RATIO_COLUMNS, ROOT, emit, environment, ratios_over_peers,
-                    table, timed_windows)
+from common import (JaxTrainer, PEER_RATIO_COLUMNS, ROOT, emit, environment, one_per_shape,
+                    ratios_over_peers, table, timed_windows)
 from seqattn import allocator, config as config_lib, tasks
 from seqattn.data.batching import Plan, make_buckets
 from seqattn.data.vocab import PAD_ID
@@ -60,10 +60,10 @@ def throughput(windows: int, seconds_per_window: float, with_compile: bool = Tru
   batches = list(plan.epoch(np.random.default_rng(0)))[:24]
   tokens = float(np.mean([(b["targets"] != PAD_ID).sum() for b in batches]))
   jax_trainer = JaxTrainer(config, task, data)
-  shapes = {b["inputs"].shape + b["targets"].shape[1:]: b for b in batches}
+  first = one_per_shape(batches)
   start = time.perf_counter()
-  jax_trainer.compile(*shapes.values())  # one compilation per bucket, and its first step
-  for b in shapes.values():
+  jax_trainer.compile(*first)  # one compilation per bucket, and its first step
+  for b in first:
     jax.block_until_ready(jax_trainer.step(b))
   compile_s = time.perf_counter() - start
 
@@ -93,7 +93,7 @@ def throughput(windows: int, seconds_per_window: float, with_compile: bool = Tru
   contenders = {"jax": lambda: jax_trainer.step(batches[next(it) % len(batches)]),
                 "torch": lambda: torch_step(batches[next(it) % len(batches)])}
   if with_compile:  # one static compilation per bucket, as JAX's
-    compiled = torch_compiled.peer(torch_trainer, shapes.values(), row)
+    compiled = torch_compiled.peer(torch_trainer, first, row)
     if compiled is not None:
       contenders["torch_compile"] = lambda: compiled(batches[next(it) % len(batches)])
   calls, seconds = timed_windows(contenders, windows, seconds_per_window, len(batches))

@@ -42,8 +42,8 @@ import numpy as np
 import torch
 
 from common import (JaxTrainer, batch_stream, emit, environment, load_config, load_task,
-                    page_faults_per_call, PEER_RATIO_COLUMNS, ratios_over_peers, table,
-                    timed_windows)
+                    one_per_shape, page_faults_per_call, PEER_RATIO_COLUMNS, ratios_over_peers,
+                    table, timed_windows)
 from seqattn import allocator, evaluation
 from seqattn.data.vocab import PAD_ID
 from seqattn.models.seq2seq import init_params
@@ -67,7 +67,7 @@ def throughput(name: str, batch_size: int, windows: int, seconds_per_window: flo
   stream = batch_stream(data.train, batch_size, buckets=buckets)
   batches = [next(stream) for _ in range(8 if buckets == 1 else 24)]
   tokens = float(np.mean([(b["targets"] != PAD_ID).sum() for b in batches]))
-  first = list({b["inputs"].shape + b["targets"].shape[1:]: b for b in batches}.values())
+  first = one_per_shape(batches)
   jax_trainer = JaxTrainer(config, task, data)
   compile_s = jax_trainer.compile(*first)
   vocabs = len(data.codec.src_vocab), len(data.codec.tgt_vocab)
