@@ -12,12 +12,14 @@ import datetime
 import re
 import unicodedata
 
+from babel import Locale
 from babel.dates import format_date
 from faker import Faker
 
 from seqattn.data.examples import NO_LINK, Example, Link, distinct, possible, sure
 
-LOCALE = "en_US"
+# Parsed once: babel would parse a locale name again on every date.
+LOCALE = Locale.parse("en_US")
 
 # babel's named formats plus the course's explicit patterns, with the calendar year `y`.
 # (The course wrote `YYY`/`YY`: babel's `Y` is the week-based year, wrong for late December.)

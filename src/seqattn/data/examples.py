@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 
@@ -21,6 +22,7 @@ class Example(NamedTuple):
 NO_LINK = Link(None, frozenset())
 
 
+@functools.cache  # links are immutable, and a dataset makes hundreds of thousands of them
 def sure(position: int) -> Link:
   return Link(position, frozenset([position]))
 
