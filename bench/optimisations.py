@@ -17,6 +17,9 @@ current's time / the variant's (> 1: the variant is faster). The variants:
   context_sum   c_t = Σ_j α_tj h_j as multiply-and-sum instead of a batched matmul (einsum)
   keys_in_loop  the score's key projection (U h_j) recomputed at every output step, as if it
                 were not hoisted out of the time loop
+  flax_rnn_remat  train.remat with the encoder as Flax's wrappers run it: Flax's cells in an
+                nn.RNN per direction joined by nn.Bidirectional (the encoder before its own
+                loop: fused gate weights, both directions in one scan)
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import jax.numpy as jnp
 import common
 from common import (JaxTrainer, batch_stream, emit, load_config, load_task, median_ratio, table,
                     timed_windows)
-from seqattn.models import attention, cells, decoders, scores
+from seqattn.models import attention, cells, decoders, encoders, scores, seq2seq
 from seqattn.training import run
 
 
@@ -117,6 +120,31 @@ def built_with_remat(config, task, codec):
       config, train=dataclasses.replace(config.train, remat=True)), task, codec)
 
 
+class FlaxRNNEncoder(encoders.Encoder):
+  """The encoder as Flax's wrappers make it: an nn.RNN of Flax's cell per direction (under
+  jax.checkpoint with train.remat), joined by nn.Bidirectional; the same parameters."""
+
+  @nn.compact
+  def __call__(self, x_BxT, lengths_B, deterministic=True):
+    x_BxTxE = self.source.read(self.source.embedder(self.embed_dim, name="embed"), x_BxT)
+    finals = []
+    for layer in range(self.layers):
+      if layer > 0:
+        x_BxTxE = nn.Dropout(self.dropout)(x_BxTxE, deterministic=deterministic)
+
+      def rnn(direction):
+        cell = cells.CELLS[self.cell]
+        cell = nn.remat(cell, prevent_cse=False) if self.remat else cell
+        return nn.RNN(cell(features=self.units, name=f"{direction}_cell_{layer}"),
+                      return_carry=True, name=f"{direction}_{layer}")
+
+      rnns = (nn.Bidirectional(rnn("forward"), rnn("backward"), return_carry=True)
+              if self.bidirectional else rnn("forward"))
+      final, x_BxTxE = rnns(x_BxTxE, seq_lengths=lengths_B)
+      finals.append(final)
+    return x_BxTxE, tuple(finals)
+
+
 def lstm(cell):
   return mock.patch.dict(cells.CELLS, lstm=cell)
 
@@ -128,6 +156,8 @@ VARIANTS = {
         nn.OptimizedLSTMCell, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable))],
     "remat": [mock.patch.object(common, "build_model", built_with_remat)],
     "bf16_matmuls": [lstm(BF16FusedLSTMCell)],
+    "flax_rnn_remat": [mock.patch.object(seq2seq, "Encoder", FlaxRNNEncoder),
+                       mock.patch.object(common, "build_model", built_with_remat)],
     "context_sum": [mock.patch.object(attention, "attend", attend_by_sum)],
     "keys_in_loop": [mock.patch.object(decoders.Decoder, "memory", memory_unprojected),
                      mock.patch.object(decoders.Decoder, "_attend",

@@ -1,9 +1,21 @@
-"""Recurrent cells by config name (Flax's own cells) and the state they expose."""
+"""Recurrent cells by config name: Flax's own cells, and the same cells as fused-weight steps.
+
+The decoder and the DA-RNN call Flax's cells at each step (`make`). The encoder runs the same
+equations as pure steps (`STEPS`) on each cell's weights with the gate blocks side by side
+(`Fused`), its directions stacked: in the backward pass its loop then accumulates the gradient
+of one W_x, W_h and b_h per layer instead of one per gate and direction. `Weights` creates the
+parameters of Flax's cell (the same names, shapes and initialisers) and returns them fused, so
+checkpoints are the same either way.
+"""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
+from flax.linen.recurrent import DenseParams
 
 CELLS = {
     "lstm": nn.OptimizedLSTMCell,
@@ -11,11 +23,20 @@ CELLS = {
     "simple": nn.SimpleCell,
 }
 
+# Each cell's gate blocks as Flax names its Dense layers: (input-side name, has a bias),
+# (recurrent-side name, has a bias), in the order the blocks sit side by side.
+GATES = {
+    "lstm": ((("ii", False), ("if", False), ("ig", False), ("io", False)),
+             (("hi", True), ("hf", True), ("hg", True), ("ho", True))),
+    "gru": ((("ir", True), ("iz", True), ("in", True)),
+            (("hr", False), ("hz", False), ("hn", True))),
+    "simple": ((("i", True),), (("h", False),)),
+}
 
-def make(kind: str, units: int, remat: bool = False, **kwargs) -> nn.RNNCellBase:
-  """A Flax cell of `kind` (a key of CELLS) with `units` features; `remat`: see `steps`."""
-  cell = CELLS[kind]
-  return (nn.remat(cell, prevent_cse=False) if remat else cell)(features=units, **kwargs)
+
+def make(kind: str, units: int, **kwargs) -> nn.RNNCellBase:
+  """A Flax cell of `kind` (a key of CELLS) with `units` features."""
+  return CELLS[kind](features=units, **kwargs)
 
 
 def steps(body, remat: bool, **scan_kwargs):
@@ -40,3 +61,72 @@ def zeros_carry(kind: str, batch: int, units: int):
   """An all-zero carry of a `kind` cell for `batch` sequences."""
   zeros = jax.numpy.zeros((batch, units))
   return (zeros, zeros) if kind == "lstm" else zeros
+
+
+class Fused(NamedTuple):
+  """A cell's weights with its G gate blocks side by side (H units each)."""
+
+  W_x: jax.Array  # [I, G·H]
+  b_x: jax.Array  # [G·H]; zeros where Flax's input-side Dense has no bias
+  W_h: jax.Array  # [H, G·H]
+  b_h: jax.Array  # [G·H]; zeros where Flax's recurrent Dense has no bias
+
+
+class Weights(nn.Module):
+  """The parameters of Flax's `kind` cell (named like the cell), returned fused."""
+
+  kind: str
+  units: int
+
+  @nn.compact
+  def __call__(self, input_size: int) -> Fused:
+    flax_cell = CELLS[self.kind]
+
+    def side(gates, inputs, kernel_init):
+      params = [DenseParams(self.units, use_bias=bias, kernel_init=kernel_init,
+                            bias_init=flax_cell.bias_init, name=name)(inputs)
+                for name, bias in gates]
+      return (jnp.concatenate([k for k, _ in params], -1),
+              jnp.concatenate([jnp.zeros(self.units) if b is None else b for _, b in params]))
+
+    x_gates, h_gates = GATES[self.kind]
+    W_x, b_x = side(x_gates, jax.ShapeDtypeStruct((input_size,), jnp.float32),
+                    flax_cell.kernel_init)
+    W_h, b_h = side(h_gates, jax.ShapeDtypeStruct((self.units,), jnp.float32),
+                    flax_cell.recurrent_kernel_init)
+    return Fused(W_x, b_x, W_h, b_h)
+
+
+def _input(w: Fused, x_BxI: jax.Array) -> jax.Array:
+  """x_t W_x + b_x: every gate's input-side product in one matmul."""
+  return x_BxI @ w.W_x + w.b_x[None]
+
+
+def lstm_step(w: Fused, carry, x_BxI: jax.Array):
+  """OptimizedLSTMCell's step: z = (h_{t-1} W_h + b_h) + x_t W_x;
+  c_t = σ(z_f) c_{t-1} + σ(z_i) tanh(z_g);  h_t = σ(z_o) tanh(c_t)."""
+  c, h = carry
+  z_i, z_f, z_g, z_o = jnp.split((h @ w.W_h + w.b_h[None]) + _input(w, x_BxI), 4, axis=-1)
+  c = jax.nn.sigmoid(z_f) * c + jax.nn.sigmoid(z_i) * jnp.tanh(z_g)
+  h = jax.nn.sigmoid(z_o) * jnp.tanh(c)
+  return (c, h), h
+
+
+def gru_step(w: Fused, h, x_BxI: jax.Array):
+  """GRUCell's step: r = σ(x_r + h W_hr), z = σ(x_z + h W_hz), n = tanh(x_n + r (h W_hn + b_hn)),
+  h_t = (1 - z) n + z h_{t-1}, where x_· = x_t W_i· + b_i·."""
+  x_r, x_z, x_n = jnp.split(_input(w, x_BxI), 3, axis=-1)
+  h_r, h_z, h_n = jnp.split(h @ w.W_h + w.b_h[None], 3, axis=-1)
+  r, z = jax.nn.sigmoid(x_r + h_r), jax.nn.sigmoid(x_z + h_z)
+  n = jnp.tanh(x_n + r * h_n)
+  h = (1.0 - z) * n + z * h
+  return h, h
+
+
+def simple_step(w: Fused, h, x_BxI: jax.Array):
+  """SimpleCell's step: h_t = tanh((x_t W_i + b_i) + h_{t-1} W_h)."""
+  h = jnp.tanh(_input(w, x_BxI) + (h @ w.W_h + w.b_h[None]))
+  return h, h
+
+
+STEPS = {"lstm": lstm_step, "gru": gru_step, "simple": simple_step}
