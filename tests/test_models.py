@@ -140,6 +140,33 @@ def test_bidirectional_encoder_on_a_padded_batch_equals_each_unpadded_sequence(c
                                 atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", sorted(cells.CELLS))
+def test_fused_cell_steps_equal_flax_cells(cell):
+  """cells.STEPS on cells.Weights (the decoder's and encoder's cells) against Flax's own cell:
+  the same parameters (tree and initial values), carry, output and gradients."""
+  units, inputs = 6, 4
+  x_BxI = jax.random.normal(jax.random.key(0), (B, inputs))
+  flax_cell = cells.make(cell, units)
+  carry = jax.tree.map(lambda z: jax.random.normal(jax.random.key(1), z.shape),
+                       flax_cell.initialize_carry(jax.random.key(0), x_BxI.shape))
+  params = flax_cell.init(jax.random.key(2), carry, x_BxI)["params"]
+  weights = cells.Weights(cell, units)
+  chex.assert_trees_all_equal(weights.init(jax.random.key(2), inputs)["params"], params)
+
+  def ours(params, carry, x):
+    return cells.STEPS[cell](weights.apply({"params": params}, inputs), carry, x)
+
+  def theirs(params, carry, x):
+    return flax_cell.apply({"params": params}, carry, x)
+
+  chex.assert_trees_all_close(ours(params, carry, x_BxI), theirs(params, carry, x_BxI),
+                              atol=1e-6)
+  loss = lambda f: lambda *a: sum(jnp.sum(jnp.sin(y)) for y in jax.tree.leaves(f(*a)))
+  chex.assert_trees_all_close(jax.grad(loss(ours), argnums=(0, 1, 2))(params, carry, x_BxI),
+                              jax.grad(loss(theirs), argnums=(0, 1, 2))(params, carry, x_BxI),
+                              atol=1e-5)
+
+
 def _flax_rnn_encoder(params, kind: str, units: int, layers: int, bidirectional: bool, x_BxTxE,
                       lengths_B):
   """The reference: Flax's own cell in an nn.RNN with seq_lengths per direction and layer (the

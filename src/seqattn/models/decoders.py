@@ -74,7 +74,7 @@ class Decoder(nn.Module):
         cfg.attention, units=cfg.attention_units, query_size=cfg.decoder_units,
         max_len=self.max_input_len, window=cfg.attention_window, coverage=cfg.coverage,
         bidirectional=cfg.bidirectional, energy_bias=cfg.energy_bias)
-    self.cells = [cells.make(cfg.decoder_cell, cfg.decoder_units)
+    self.cells = [cells.Weights(cfg.decoder_cell, cfg.decoder_units)
                   for _ in range(cfg.decoder_layers)]
     self.dropout = nn.Dropout(cfg.dropout)
     if cfg.placement == "after_rnn":
@@ -95,13 +95,27 @@ class Decoder(nn.Module):
     return Carry(rnn, jnp.zeros((batch, width)), jnp.zeros((batch, max_len)),
                  jnp.zeros((), jnp.int32))
 
-  def _rnn(self, carries: tuple, x_BxI: jax.Array, deterministic: bool):
+  def cell_weights(self, memory: Memory) -> tuple[cells.Fused, ...]:
+    """Each layer's fused cell weights. Gathered once before the loop over t, they make its
+    backward pass accumulate one gradient per weight matrix instead of one per gate."""
+    cfg = self.cfg
+    fed = (cfg.embed_dim or self.target.size) if cfg.feed_previous_token else 0
+    if cfg.placement == "before_rnn":
+      fed += memory.values_BxTxH.shape[-1]  # c_t
+    elif cfg.input_feeding:
+      fed += cfg.decoder_units  # h̃_{t-1}
+    return tuple(cell(fed if layer == 0 else cfg.decoder_units)
+                 for layer, cell in enumerate(self.cells))
+
+  def _rnn(self, carries: tuple, x_BxI: jax.Array, deterministic: bool,
+           weights: tuple[cells.Fused, ...] | None):
     """The stacked cells, dropout between layers; returns (new carries, top output)."""
     new = []
-    for layer, (cell, carry) in enumerate(zip(self.cells, carries)):
+    for layer, carry in enumerate(carries):
       if layer > 0:
         x_BxI = self.dropout(x_BxI, deterministic=deterministic)
-      carry, x_BxI = cell(carry, x_BxI)
+      w = self.cells[layer](x_BxI.shape[-1]) if weights is None else weights[layer]
+      carry, x_BxI = cells.STEPS[self.cfg.decoder_cell](w, carry, x_BxI)
       new.append(carry)
     return tuple(new), x_BxI
 
@@ -110,16 +124,19 @@ class Decoder(nn.Module):
     e_BxT = self.score(query_BxQ, memory.projected, step)
     return attention.attend(e_BxT, memory.mask_BxT, memory.values_BxTxH)
 
-  def step(self, carry: Carry, y_prev_B: jax.Array, memory: Memory,
-           deterministic: bool = True) -> tuple[Carry, tuple[jax.Array, jax.Array]]:
+  def step(self, carry: Carry, y_prev_B: jax.Array, memory: Memory, deterministic: bool = True,
+           weights: tuple[cells.Fused, ...] | None = None
+           ) -> tuple[Carry, tuple[jax.Array, jax.Array]]:
     """Output step t: y_{t-1} and the state after step t-1 -> (state, (outputs_BxV, α_BxT));
-    the outputs are logits over V symbols, or V real values (`target`)."""
+    the outputs are logits over V symbols, or V real values (`target`). weights: the cells'
+    (`cell_weights`), when gathered before a loop; read from the parameters otherwise."""
     cfg = self.cfg
     inputs = [self.target.read(self.embed, y_prev_B)] if cfg.feed_previous_token else []
     if cfg.placement == "before_rnn":
       s_prev_BxS = cells.hidden(carry.rnn[-1])
       c_BxH, alpha_BxT = self._attend(s_prev_BxS, memory, carry)
-      rnn, s_BxS = self._rnn(carry.rnn, jnp.concatenate(inputs + [c_BxH], -1), deterministic)
+      rnn, s_BxS = self._rnn(carry.rnn, jnp.concatenate(inputs + [c_BxH], -1), deterministic,
+                             weights)
       if cfg.deep_output:
         pre_BxSP = self.maxout(jnp.concatenate([s_prev_BxS, c_BxH] + inputs, -1))
         out_BxS = pre_BxSP.reshape(*pre_BxSP.shape[:-1], -1, MAXOUT_POOL).max(-1)
@@ -129,7 +146,7 @@ class Decoder(nn.Module):
     else:
       if cfg.input_feeding:
         inputs.append(carry.attentional_BxD)
-      rnn, h_BxS = self._rnn(carry.rnn, jnp.concatenate(inputs, -1), deterministic)
+      rnn, h_BxS = self._rnn(carry.rnn, jnp.concatenate(inputs, -1), deterministic, weights)
       c_BxH, alpha_BxT = self._attend(h_BxS, memory, carry)
       out_BxS = jnp.tanh(self.W_c(jnp.concatenate([c_BxH, h_BxS], -1)))  # h̃_t
       attentional_BxD = out_BxS if cfg.input_feeding else carry.attentional_BxD
@@ -144,19 +161,20 @@ class Decoder(nn.Module):
     With `sampling` (scheduled sampling, Bengio et al. 2015), each y_{t-1} (t > 1) is replaced,
     with probability `sampling.probability`, by a sample from the model's own p(y_{t-1}).
     """
-    def body(module, state, y_gold_B, memory):
+    def body(module, state, y_gold_B, memory, weights):
       carry, logits_prev_BxV = state
       y_prev_B = y_gold_B
       if sampling is not None:
         y_prev_B = scheduled_input(self.target, sampling, carry.t, y_gold_B, logits_prev_BxV,
                                    carry.t == 0)
-      carry, (logits_BxV, alpha_BxT) = module.step(carry, y_prev_B, memory, deterministic)
+      carry, (logits_BxV, alpha_BxT) = module.step(carry, y_prev_B, memory, deterministic,
+                                                   weights)
       return (carry, logits_BxV), (logits_BxV, alpha_BxT)
 
     scan = cells.steps(body, self.remat, split_rngs={"params": False, "dropout": True},
-                       in_axes=(0, nn.broadcast))
+                       in_axes=(0, nn.broadcast, nn.broadcast))
     batch = decoder_inputs_BxTy.shape[0]
     start = (carry, jnp.zeros((batch, self.target.size)))
     _, (logits_TyxBxV, alpha_TyxBxTx) = scan(self, start, decoder_inputs_BxTy.swapaxes(0, 1),
-                                             memory)
+                                             memory, self.cell_weights(memory))
     return logits_TyxBxV.swapaxes(0, 1), alpha_TyxBxTx.swapaxes(0, 1)
