@@ -1,25 +1,24 @@
 """What each optimisation of the train step buys: the step against its alternatives, interleaved.
 
   python bench/optimisations.py                       # course b100 and b1000, nmt b64
-  python bench/optimisations.py --models course --batches 100 --variants current fused_lstm
+  python bench/optimisations.py --models course --batches 100 --variants remat flax_rnn_remat
 
 Each variant swaps one piece of the model while it is traced, then every compiled step is
 timed in turn (windows of ≈1.5 s); the speed-up of a variant is the median over rounds of
 current's time / the variant's (> 1: the variant is faster). The variants:
 
-  current       the step as shipped, but with train.remat off (Flax's OptimizedLSTMCell: a
-                kernel per gate)
-  fused_lstm    FusedLSTMCell below: one kernel for the four gates
-  remat_dots    the shipped cell under jax.checkpoint, saving only matmul outputs for the backward
+  current       the step as shipped, but with train.remat off
   remat         train.remat: every time step recomputed in the backward pass, nothing saved but
-                the carries (the encoder's cells and the decoder's whole step)
-  bf16_matmuls  FusedLSTMCell with bfloat16 matmul operands, float32 accumulation
+                the carries (the encoder's and the decoder's whole steps)
   context_sum   c_t = Σ_j α_tj h_j as multiply-and-sum instead of a batched matmul (einsum)
   keys_in_loop  the score's key projection (U h_j) recomputed at every output step, as if it
                 were not hoisted out of the time loop
   flax_rnn_remat  train.remat with the encoder as Flax's wrappers run it: Flax's cells in an
                 nn.RNN per direction joined by nn.Bidirectional (the encoder before its own
                 loop: fused gate weights, both directions in one scan)
+
+The variants fused_lstm, remat_dots and bf16_matmuls of earlier runs (BUILD_NOTES.md) swapped
+Flax's LSTM cell, which the encoder and decoder no longer step; they are gone.
 """
 
 from __future__ import annotations
@@ -39,65 +38,6 @@ from common import (JaxTrainer, batch_stream, emit, load_config, load_task, medi
                     timed_windows)
 from seqattn.models import attention, cells, decoders, encoders, scores, seq2seq
 from seqattn.training import run
-
-
-def per_gate(init: nn.initializers.Initializer, gates: int) -> nn.initializers.Initializer:
-  """`init` applied to each gate's [.., H] block of a [.., gates·H] kernel, blocks side by side."""
-
-  def initializer(key, shape, dtype=jnp.float32):
-    *rest, width = shape
-    keys = jax.random.split(key, gates)
-    return jnp.concatenate([init(k, (*rest, width // gates), dtype) for k in keys], axis=-1)
-
-  return initializer
-
-
-class FusedLSTMCell(nn.RNNCellBase):
-  """An LSTM whose four gates (i, f, g, o) share one input and one recurrent kernel.
-
-    z = x W_i + h_{t-1} W_h + b            W_i: [I, 4H], W_h: [H, 4H], b: [4H]
-    i, f, g, o = σ(z_i), σ(z_f), tanh(z_g), σ(z_o)
-    c_t = f ⊙ c_{t-1} + i ⊙ g;  h_t = o ⊙ tanh(c_t)
-
-  The equations, initialisers and carry (c, h) of Flax's OptimizedLSTMCell, which keeps a kernel
-  per gate and concatenates them at every step (so the backward pass also splits the kernel
-  gradient into its 8 pieces at every step).
-  """
-
-  features: int
-
-  def dot(self, a, w):
-    return a @ w
-
-  @nn.compact
-  def __call__(self, carry, x_BxI):
-    c_BxH, h_BxH = carry
-    gates = 4 * self.features
-    W_i = self.param("W_i", nn.initializers.lecun_normal(), (x_BxI.shape[-1], gates))
-    W_h = self.param("W_h", per_gate(nn.initializers.orthogonal(), 4), (self.features, gates))
-    b = self.param("b", nn.initializers.zeros_init(), (gates,))
-    z_Bx4H = self.dot(x_BxI, W_i) + self.dot(h_BxH, W_h) + b[None, :]
-    i, f, g, o = jnp.split(z_Bx4H, 4, axis=-1)
-    c_BxH = nn.sigmoid(f) * c_BxH + nn.sigmoid(i) * jnp.tanh(g)
-    h_BxH = nn.sigmoid(o) * jnp.tanh(c_BxH)
-    return (c_BxH, h_BxH), h_BxH
-
-  @nn.nowrap
-  def initialize_carry(self, rng, input_shape):
-    zeros = jnp.zeros((*input_shape[:-1], self.features))
-    return zeros, zeros
-
-  @property
-  def num_feature_axes(self) -> int:
-    return 1
-
-
-class BF16FusedLSTMCell(FusedLSTMCell):
-  """FusedLSTMCell whose matmuls take bfloat16 operands and accumulate in float32."""
-
-  def dot(self, a, w):
-    return jnp.dot(a.astype(jnp.bfloat16), w.astype(jnp.bfloat16),
-                   preferred_element_type=jnp.float32)
 
 
 def attend_by_sum(scores_BxT, mask_BxT, values_BxTxH):
@@ -145,17 +85,9 @@ class FlaxRNNEncoder(encoders.Encoder):
     return x_BxTxE, tuple(finals)
 
 
-def lstm(cell):
-  return mock.patch.dict(cells.CELLS, lstm=cell)
-
-
 VARIANTS = {
     "current": [],
-    "fused_lstm": [lstm(FusedLSTMCell)],
-    "remat_dots": [lstm(nn.remat(
-        nn.OptimizedLSTMCell, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable))],
     "remat": [mock.patch.object(common, "build_model", built_with_remat)],
-    "bf16_matmuls": [lstm(BF16FusedLSTMCell)],
     "flax_rnn_remat": [mock.patch.object(seq2seq, "Encoder", FlaxRNNEncoder),
                        mock.patch.object(common, "build_model", built_with_remat)],
     "context_sum": [mock.patch.object(attention, "attend", attend_by_sum)],
