@@ -98,13 +98,13 @@ class Decoder(nn.Module):
   def cell_weights(self, memory: Memory) -> tuple[cells.Fused, ...]:
     """Each layer's fused cell weights. Gathered once before the loop over t, they make its
     backward pass accumulate one gradient per weight matrix instead of one per gate."""
-    cfg = self.cfg
-    fed = (cfg.embed_dim or self.target.size) if cfg.feed_previous_token else 0
+    cfg = self.cfg  # the first layer reads what `step` concatenates
+    first_input = (cfg.embed_dim or self.target.size) if cfg.feed_previous_token else 0
     if cfg.placement == "before_rnn":
-      fed += memory.values_BxTxH.shape[-1]  # c_t
+      first_input += memory.values_BxTxH.shape[-1]  # c_t
     elif cfg.input_feeding:
-      fed += cfg.decoder_units  # h̃_{t-1}
-    return tuple(cell(fed if layer == 0 else cfg.decoder_units)
+      first_input += cfg.decoder_units  # h̃_{t-1}
+    return tuple(cell(first_input if layer == 0 else cfg.decoder_units)
                  for layer, cell in enumerate(self.cells))
 
   def _rnn(self, carries: tuple, x_BxI: jax.Array, deterministic: bool,
