@@ -38,8 +38,8 @@ class Encoder(nn.Module):
         x_BxTxE = nn.Dropout(self.dropout)(x_BxTxE, deterministic=deterministic)
       weights = [cells.Weights(self.cell, self.units, name=f"{d}_cell_{layer}")(x_BxTxE.shape[-1])
                  for d in directions]
-      finals_D, x_BxTxE = scan_directions(self.cell, jax.tree.map(lambda *w: jnp.stack(w), *weights),
-                                          x_BxTxE, lengths_B, self.remat)
+      weights_D = jax.tree.map(lambda *w: jnp.stack(w), *weights)
+      finals_D, x_BxTxE = scan_directions(self.cell, weights_D, x_BxTxE, lengths_B, self.remat)
       finals.append(finals_D if self.bidirectional else finals_D[0])
     return x_BxTxE, tuple(finals)
 
