@@ -1,11 +1,11 @@
 """Recurrent cells by config name: Flax's own cells, and the same cells as fused-weight steps.
 
-The decoder and the DA-RNN call Flax's cells at each step (`make`). The encoder runs the same
-equations as pure steps (`STEPS`) on each cell's weights with the gate blocks side by side
-(`Fused`), its directions stacked: in the backward pass its loop then accumulates the gradient
-of one W_x, W_h and b_h per layer instead of one per gate and direction. `Weights` creates the
-parameters of Flax's cell (the same names, shapes and initialisers) and returns them fused, so
-checkpoints are the same either way.
+The DA-RNN calls Flax's cells (`make`). The encoder and the decoder run the same equations as
+pure steps (`STEPS`) on each cell's weights with the gate blocks side by side (`Fused`), gathered
+before their loops: the backward pass of a loop then accumulates the gradient of one W_x, W_h and
+b_h per cell instead of one per gate (and the encoder's directions share one loop). `Weights`
+creates the parameters of Flax's cell (the same names, shapes, initialisers and initial values)
+and returns them fused, so checkpoints are the same either way.
 """
 
 from __future__ import annotations
