@@ -40,6 +40,8 @@ def get_config(arg=None):
   c.data.nowcast = False  # True: the paper's x_T known when forecasting y_T
   c.data.val_fraction = 0.15
   c.data.test_fraction = 0.15
+  c.data.folds = 5  # --mode backtest: the test part forecast by 5 models, each refitted
+  c.data.fold = -1  # -1: the whole test part from one model (--mode train)
   c.data.fill = "error"  # missing values: error | previous | linear
   c.data.difference = False  # True: model first differences (levels that leave the training range)
   c.data.seasonal_period = 4  # quarters a year (seasonal naive)
@@ -53,6 +55,7 @@ def get_config(arg=None):
   c.model.attention = "additive"  # temporal score (the paper's); 'none': c_t = h_T
   c.model.attention_units = 32
   c.model.attention_window = 4  # D, local_m / local_p only
+  c.model.energy_bias = 5.0  # course_mlp only: b_w's initial value (configs/dates.py)
 
   # Training, decoding and mesh settings are the date model's (configs/dates.py) but these:
   dates = load_file(pathlib.Path(__file__).with_name("dates.py"))

@@ -20,7 +20,8 @@ from conftest import CONFIGS, recomputes
 
 B, T, H, N = 3, 6, 3, 4  # windows, steps, horizon, driving series
 CFG = DARNNConfig("darnn", encoder_units=8, decoder_units=5, input_attention=True,
-                  attention="additive", attention_units=7, attention_window=2)
+                  attention="additive", attention_units=7, attention_window=2,
+                  energy_bias=5.0)
 
 
 @functools.cache
@@ -139,6 +140,15 @@ def test_ablations_drop_their_parameters():
   assert "input_attn" in params() and "score" in params()
   assert "input_attn" not in params(input_attention=False)
   assert "score" not in params(attention="none")
+
+
+def test_course_mlp_temporal_attention_starts_at_the_configured_energy_bias():
+  """model.energy_bias reaches the DA-RNN's course_mlp score (it was left at 0, the value whose
+  relu attention dies)."""
+  model = architectures.build(dataclasses.replace(CFG, attention="course_mlp", energy_bias=5.0),
+                              ends.Features(N + 1), ends.Features(1), T, H)
+  params = init_params(model, jax.random.key(0))
+  np.testing.assert_array_equal(params["score"]["energy"]["bias"], [5.0])
 
 
 @pytest.mark.parametrize("score", sorted(attention.REGISTRY))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import CONFIGS, ROOT
-from seqattn import baselines, decode, tasks
+from seqattn import baselines, decode, evaluation, metrics, tasks
 from seqattn.config import freeze, load_file, override
 from seqattn.data import series
 from seqattn.models.seq2seq import init_params
@@ -23,22 +23,28 @@ import launch  # noqa: E402
 ROWS = 400
 
 
+def _driver(x):
+  """The target's known nonlinear dependence on the driving series x1 one row earlier."""
+  return 2.0 * np.abs(x)
+
+
 def _frame(rows=ROWS, seed=0):
-  """y_t = 2 x1_{t-1} + 0.1 noise: the driving series x1 leads the target by one row; x2 is
-  noise. x1 is a fast AR(1), so the last value of y is a poor forecast."""
+  """y_t = 2 |x1_{t-1}| + 10 + 0.1 noise: the driving series x1 leads the target by one row;
+  x2 is noise. x1 is a fast AR(1), so the last value of y is a poor forecast, and |x1| is what
+  no linear autoregression on the window can follow."""
   rng = np.random.default_rng(seed)
   x1 = np.zeros(rows)
   for t in range(1, rows):
     x1[t] = -0.5 * x1[t - 1] + rng.normal()
-  y = np.concatenate([[0.0], 2.0 * x1[:-1]]) + 0.1 * rng.normal(size=rows) + 10.0
+  y = np.concatenate([[0.0], _driver(x1[:-1])]) + 0.1 * rng.normal(size=rows) + 10.0
   return dict(time=np.arange(rows) + 1000, x1=x1, x2=rng.normal(size=rows), y=y)
 
 
-def _write(path: pathlib.Path, columns: dict) -> str:
+def _write(path: pathlib.Path, columns: dict, encoding: str = "utf-8") -> str:
   names = list(columns)
   lines = [",".join(names)] + [",".join(str(columns[n][i]) for n in names)
                                for i in range(len(columns[names[0]]))]
-  path.write_text("\n".join(lines) + "\n")
+  path.write_text("\n".join(lines) + "\n", encoding=encoding)
   return str(path)
 
 
@@ -59,14 +65,14 @@ def _load(path, **data):
 def test_windows_scaler_and_split(tmp_path):
   path = _write(tmp_path / "s.csv", _frame())
   _, task, data = _load(path, horizon=2)
-  a, b = series.split_rows(ROWS, 0.15, 0.15)
-  values = data.table.values_NxK
+  a, b = data.fold.train_end, data.fold.val_end
+  values = data.values_NxK
   np.testing.assert_allclose(data.codec.scaler.mean_K, values[:a].mean(0))
   np.testing.assert_allclose(data.codec.scaler.std_K, values[:a].std(0))
   # Every training target lies in the training rows; val and test targets in their parts.
-  for name, (lo, hi) in dict(train=(0, a), val=(a, b), test=(b, ROWS)).items():
+  for name, (lo, hi) in dict(train=(0, a), val=(a, b), test=(b + 2, ROWS)).items():
     o = data.origins[name]
-    assert o.min() + 1 >= lo and o.max() + 2 <= hi - 1 + 1
+    assert o.min() + 1 >= lo and o.max() + 2 <= hi - 1
   # Window layout: step t holds x at row o-T+1+t and y at the same row (lead 0).
   o, z = data.origins["test"][3], data.codec.scaler.scale(values)
   np.testing.assert_allclose(data.test.inputs[3], z[o - 5:o + 1], atol=1e-6)
@@ -76,7 +82,7 @@ def test_windows_scaler_and_split(tmp_path):
 def test_scaler_is_fitted_on_the_training_part_only(tmp_path):
   frame = _frame()
   _, _, data = _load(_write(tmp_path / "a.csv", frame))
-  a, _ = series.split_rows(ROWS, 0.15, 0.15)
+  a = data.fold.train_end
   frame["x1"][a:] *= 100.0  # validation and test values change, training ones do not
   frame["y"][a:] += 50.0
   _, _, changed = _load(_write(tmp_path / "b.csv", frame))
@@ -157,6 +163,11 @@ def test_baselines():
     ("constant", dict(column=("x2", 3.0)), r"column 'x2' is constant on the training rows"),
     ("short", dict(rows=7), r"has 7 rows; a window of data.window=6 rows and data.horizon=2"),
     ("unsorted", dict(cell=("time", 4, "1000")), r"line 6 \(time = 1000\) does not come after"),
+    # Each case below was accepted, or failed late or bare, before it was refused at load.
+    ("empty target", dict(column=("y", ""), fill="linear"), r"column 'y' is empty"),
+    ("infinity", dict(cell=("x1", 20, "inf")), r"column 'x1' holds 'inf' at line 22"),
+    ("twice", dict(rename=("x2", "y")), r"names 'y' more than once \(columns 3, 4\)"),
+    ("latin-1", dict(cell=("x2", 30, "\u00e9"), encoding="latin-1"), r"line 32 is not UTF-8"),
 ])
 def test_bad_input_is_refused_naming_row_and_column(tmp_path, case, change, message):
   frame = {k: [str(v) for v in vs] for k, vs in _frame(change.get("rows", ROWS)).items()}
@@ -165,18 +176,89 @@ def test_bad_input_is_refused_naming_row_and_column(tmp_path, case, change, mess
     frame[name][row] = value
   if "column" in change:
     frame[change["column"][0]] = [str(change["column"][1])] * len(frame["y"])
-  path = _write(tmp_path / "bad.csv", frame)
+  if "rename" in change:  # the header names a column twice
+    old, new = change["rename"]
+    frame = {(new if k == old else k) + " " * (k == old): v for k, v in frame.items()}
+  path = _write(tmp_path / "bad.csv", frame, change.get("encoding", "utf-8"))
+  data = {"driving_columns": change.get("driving", "" if "rename" in change else "x1,x2"),
+          "fill": change.get("fill", "error")}
   with pytest.raises(ValueError, match=message):
-    _load(path, horizon=2, **({"driving_columns": change["driving"]} if "driving" in change
-                               else {}))
+    _load(path, horizon=2, **data)
+
+
+def test_linear_fill_reads_no_later_part(tmp_path):
+  """A gap at the end of the training part is filled from training values alone: changing the
+  first validation value changes no training input (it did when the whole file was filled)."""
+  frame = {k: [str(v) for v in vs] for k, vs in _frame().items()}
+  fold = series.fold(ROWS, 0.15, 0.15, 1, 5, -1)
+  end = fold.train_end
+  frame["x1"][end - 2] = frame["x1"][end - 1] = ""
+  _, _, data = _load(_write(tmp_path / "a.csv", frame), fill="linear")
+  frame["x1"][end] = "1000"
+  _, _, changed = _load(_write(tmp_path / "b.csv", frame), fill="linear")
+  np.testing.assert_array_equal(data.train.inputs, changed.train.inputs)
+  np.testing.assert_array_equal(data.values_NxK[:end], changed.values_NxK[:end])
+  assert data.values_NxK[end - 1, 0] == data.values_NxK[end - 3, 0]  # the last known value
+
+
+def test_mape_is_left_out_where_a_target_is_zero():
+  errors = metrics.forecast_errors(np.array([[1.0], [2.0]]), np.array([[0.0], [2.5]]), 1.0)
+  assert "mape" not in errors
+  assert errors["smape"] == pytest.approx(100 * (1 + 0.5 / 4.5))  # 200/2 · Σ |e| / (|ŷ| + |y|)
+  assert metrics.forecast_errors(np.array([[1.0]]), np.array([[2.0]]), 1.0)["mape"] == 50.0
+
+
+@pytest.mark.parametrize("k", [-1, 0, 4])
+def test_a_fold_reads_nothing_at_or_after_its_gap(tmp_path, k):
+  """Folds: validation ends H rows before the first test target; the test blocks are
+  consecutive and cover the test part once. Changing every value from the fold's gap on
+  changes nothing it fits (training and validation windows, the scaler)."""
+  horizon = 3
+  folds = [series.fold(ROWS, 0.15, 0.25, horizon, 5, i) for i in range(5)]
+  whole = series.fold(ROWS, 0.15, 0.25, horizon, 5, -1)
+  np.testing.assert_array_equal(np.concatenate([f.test_origins for f in folds]),
+                                whole.test_origins)
+  assert whole.test_origins[-1] == ROWS - 1 - horizon
+  for f in folds + [whole]:
+    assert f.val_end + horizon == f.test_origins[0] + 1
+    assert f.val_end - f.train_end == round(0.15 * ROWS)
+  frame = _frame()
+  path = _write(tmp_path / "a.csv", frame)
+  _, _, data = _load(path, horizon=horizon, test_fraction=0.25, fold=k)
+  gap = data.fold.val_end
+  for name in ("x1", "x2", "y"):
+    frame[name][gap:] = frame[name][gap:] * 5.0 - 3.0
+  _, _, changed = _load(_write(tmp_path / "b.csv", frame), horizon=horizon,
+                        test_fraction=0.25, fold=k)
+  for split in ("train", "val"):
+    np.testing.assert_array_equal(getattr(data, split).inputs, getattr(changed, split).inputs)
+    np.testing.assert_array_equal(getattr(data, split).targets, getattr(changed, split).targets)
+  np.testing.assert_array_equal(data.codec.scaler.std_K, changed.codec.scaler.std_K)
+  assert data.val.targets.shape[0] == gap - data.fold.train_end - horizon + 1
+
+
+def test_a_univariate_series_forecasts_from_its_own_history(tmp_path):
+  """A CSV with a time and a target column only: no input attention, the encoder reads y."""
+  frame = _frame()
+  path = _write(tmp_path / "y.csv", dict(time=frame["time"], y=frame["y"]))
+  config, task, data = _load(path, driving_columns="", horizon=2)
+  assert data.codec.names == ("y",) and data.test.inputs.shape[-1] == 1
+  model = build_model(config, task, data.codec)
+  assert not evaluation.has_input_attention(model)
+  params = init_params(model, jax.random.key(0))
+  found = evaluation.evaluate(model, params, data.test, 64, config.decode, task, data)
+  assert found.input_alpha_NxSxK is None and np.isfinite(found.metrics["rmse"])
+  np.testing.assert_allclose(found.alpha_NxTxS.sum(-1), 1.0, atol=1e-5)
+  source = task.read(data.codec, path)
+  assert source.array.shape == (6, 1) and source.features == []
 
 
 def test_missing_values_filled_when_configured(tmp_path):
   frame = {k: [str(v) for v in vs] for k, vs in _frame().items()}
   frame["x1"][10] = frame["x1"][11] = ""
   _, _, data = _load(_write(tmp_path / "gaps.csv", frame), fill="linear")
-  assert data.table.filled == {"x1": 2}
-  x1 = data.table.values_NxK[:, 0]
+  assert data.table.missing == {"x1": 2}
+  x1 = data.values_NxK[:, 0]
   np.testing.assert_allclose(x1[10:12], x1[9] + (x1[12] - x1[9]) * np.array([1, 2]) / 3)
 
 
@@ -184,19 +266,21 @@ def test_missing_values_filled_when_configured(tmp_path):
 def trained(tmp_path_factory):
   root = tmp_path_factory.mktemp("series")
   path = _write(root / "driven.csv", _frame())
-  config = _config(path, horizon=2)
+  config = _config(path, horizon=1)
   config.model.encoder_units = config.model.decoder_units = config.model.attention_units = 16
-  config.train.num_epochs, config.train.learning_rate = 25, 0.01
+  config.train.num_epochs, config.train.learning_rate = 50, 0.01
   config.train.eval_every_steps = config.train.checkpoint_every_steps = 100
   results = launch.train(config, root / "work")
   return root, path, results
 
 
-def test_a_tiny_darnn_beats_the_naive_forecast(trained):
+def test_a_tiny_darnn_beats_naive_and_linear_on_a_nonlinear_driver(trained):
   root, _, results = trained
-  naive, model = results["baselines"]["naive"], results
-  assert model["test_rmse"] < 0.6 * naive["rmse"], (model["test_rmse"], naive)
-  assert model["test_mase"] < 1.0
+  baseline = results["baselines"]
+  model = results["test_rmse"]
+  assert model < 0.7 * baseline["naive"]["rmse"], (model, baseline)
+  assert model < 0.85 * baseline["linear"]["rmse"], (model, baseline)
+  assert results["test_mase"] < 1.0
   assert set(results["baselines"]) == {"naive", "seasonal_naive", "linear", "arima"}
   for png in ("forecast_test", "input_attention_test", "temporal_attention_test"):
     assert (root / "work" / f"{png}.png").exists()
@@ -207,14 +291,14 @@ def test_predict_prints_the_next_values_with_attention_plots(trained, capsys):
   capsys.readouterr()
   launch.predict(root / "work", [path])
   line = capsys.readouterr().out.strip()
-  assert line.startswith("driven.csv (y up to 1399; the next 2 values) -> ")
-  values = [float(v) for v in line.split(" -> ")[1].split()[:2]]
+  assert line.startswith("driven.csv (y up to 1399; the next 1 value) -> ")
+  values = [float(v) for v in line.split(" -> ")[1].split()[:1]]
   frame = _frame()
-  # The next value is 2 x1 of the last row + 10 (+ noise 0.1): the model reads x1.
-  assert abs(values[0] - (2 * frame["x1"][-1] + 10)) < 0.5 * np.std(frame["y"]), values
+  # The next value follows x1 of the last row (+ noise 0.1): the model reads x1.
+  assert abs(values[0] - (_driver(frame["x1"][-1]) + 10)) < 0.5 * np.std(frame["y"]), values
   pngs = sorted(p.name for p in (root / "work").glob("*attention_driven*.png"))
-  assert pngs == ["attention_driven_csv_y_up_to_1399_the_next_2_values.png",
-                  "input_attention_driven_csv_y_up_to_1399_the_next_2_values.png"], pngs
+  assert pngs == ["attention_driven_csv_y_up_to_1399_the_next_1_value.png",
+                  "input_attention_driven_csv_y_up_to_1399_the_next_1_value.png"], pngs
   again = launch.evaluate(root / "work")
   assert again["rmse"] == pytest.approx(results["test_rmse"], rel=1e-5)
   assert json.loads((root / "work" / "series.json").read_text())["names"] == ["x1", "x2", "y"]

@@ -39,7 +39,7 @@ def eval_step(model: Seq2Seq, params, batch: Batch, search: DecodeConfig):
 
 def has_input_attention(model) -> bool:
   """Whether the model weighs its input features (the DA-RNN's α^k_t)."""
-  return getattr(model.cfg, "input_attention", False)
+  return getattr(model, "weighs_inputs", False)
 
 
 class Evaluation(NamedTuple):

@@ -50,13 +50,20 @@ def summarise(sums: dict[str, float]) -> dict[str, float]:
 
 
 def forecast_errors(predicted: np.ndarray, actual: np.ndarray, naive_mae: float) -> dict[str, float]:
-  """MAE, RMSE, MAPE (%) and MASE of forecasts in the data's own units.
+  """MAE, RMSE, sMAPE (%), MAPE (%) and MASE of forecasts in the data's own units.
 
+  MAPE divides by |y|, so it is left out when an actual value is 0 (it is undefined there, not
+  merely large); sMAPE = 200 |ŷ - y| / (|ŷ| + |y|) (0 where both are 0) is always there.
   MASE (Hyndman & Koehler 2006) divides the MAE by `naive_mae`, the in-sample MAE of the
   one-step naive forecast on the training part: below 1 beats that naive forecast.
   """
-  error = np.asarray(predicted, np.float64) - np.asarray(actual, np.float64)
-  mae = float(np.mean(np.abs(error)))
-  return dict(mae=mae, rmse=float(np.sqrt(np.mean(error ** 2))),
-              mape=float(100.0 * np.mean(np.abs(error) / np.maximum(np.abs(actual), 1e-12))),
-              mase=mae / naive_mae)
+  predicted, actual = np.asarray(predicted, np.float64), np.asarray(actual, np.float64)
+  error = np.abs(predicted - actual)
+  mae = float(np.mean(error))
+  size = np.abs(predicted) + np.abs(actual)
+  out = dict(mae=mae, rmse=float(np.sqrt(np.mean(error ** 2))),
+             smape=float(200.0 * np.mean(np.where(size > 0, error / np.where(size > 0, size, 1),
+                                                  0.0))))
+  if np.all(actual != 0):
+    out["mape"] = float(100.0 * np.mean(error / np.abs(actual)))
+  return dict(out, mase=mae / naive_mae)

@@ -34,6 +34,7 @@ MEASURES: dict[str, Callable[[dict, list[dict]], float | None]] = {
     "token_accuracy": lambda r, log: r["test_token_accuracy"],
     "mae": lambda r, log: r["test_mae"],
     "rmse": lambda r, log: r["test_rmse"],
+    "smape": lambda r, log: r["test_smape"],
     "mape": lambda r, log: r["test_mape"],
     "mase": lambda r, log: r["test_mase"],
     "final_loss": lambda r, log: r["test_loss"],

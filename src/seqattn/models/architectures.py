@@ -27,7 +27,7 @@ def build(cfg, source: ends.Spec, target: ends.Spec, max_input_len: int,
   (train.remat) recomputes each time step in the backward pass (cells.steps)."""
   module = next(m for c, m in REGISTRY.values() if isinstance(cfg, c))
   if module is DARNN and not (isinstance(source, ends.Features) and isinstance(
-      target, ends.Features) and source.size > target.size):
+      target, ends.Features) and source.size >= target.size):
     raise ValueError("model.architecture='darnn' reads driving series and a real-valued target "
                      "(data.task='series'); use the seq2seq model (leave model.architecture "
                      "out) for this task.")

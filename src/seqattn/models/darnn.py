@@ -15,7 +15,8 @@ The decoder starts with d_1 = s'_1 = 0, c_1 = 0 (the paper leaves step 1 open), 
 y_1..y_{T-1} and emits ŷ_T; for H > 1 it goes on, reading y_T, y_{T+1}, ... (the truth in
 training, its own forecasts when forecasting). Ablations (the paper's baselines): no input
 attention (x̃_t = x_t), no temporal attention (attention='none': c_t = h_T), neither (the plain
-encoder–decoder).
+encoder–decoder). A univariate series (no driving series) has no input attention: the encoder
+reads the target's own history y_1..y_T, and the temporal attention runs over it.
 
 The source is the series task's layout: step t holds x^1_t..x^n_t, then y_{t-1}.
 """
@@ -45,6 +46,7 @@ class DARNNConfig:
       metadata=registered("seqattn.models.attention.REGISTRY"))
   attention_units: int = dataclasses.field(metadata=POSITIVE)
   attention_window: int = dataclasses.field(metadata=POSITIVE)  # D of local_m / local_p
+  energy_bias: float  # course_mlp: b_w's initial value (scores.CourseMLP)
 
   feed_previous_token = True  # the decoder always reads y_{t-1} (scheduled sampling applies)
 
@@ -101,12 +103,13 @@ class DARNN(nn.Module):
 
   def setup(self):
     cfg = self.cfg
-    if cfg.input_attention:
+    if self.weighs_inputs:
       self.input_attn = InputAttention(self.max_input_len)
     self.encoder_cell = cells.make("lstm", cfg.encoder_units)
     self.score = attention.make(cfg.attention, units=cfg.attention_units,
                                 query_size=2 * cfg.decoder_units, max_len=self.max_input_len,
-                                window=cfg.attention_window, coverage=False)
+                                window=cfg.attention_window, coverage=False,
+                                energy_bias=cfg.energy_bias)
     self.w_tilde = nn.Dense(1)  # ỹ_{t-1} = w̃ᵀ[y_{t-1}; c_{t-1}] + b̃
     self.decoder_cell = cells.make("lstm", cfg.decoder_units)
     self.W_y = nn.Dense(cfg.decoder_units)  # W_y [d_t; c_t] + b_w
@@ -116,6 +119,16 @@ class DARNN(nn.Module):
   def n_driving(self) -> int:
     return self.source.size - self.target.size
 
+  @property
+  def weighs_inputs(self) -> bool:
+    """Whether α^k_t weighs driving series (there are none in a univariate series)."""
+    return self.cfg.input_attention and self.n_driving > 0
+
+  def encoder_inputs(self, inputs_BxTxK: jax.Array) -> jax.Array:
+    """What the encoder reads: the driving series, or the target's own history where there
+    are none (a univariate series)."""
+    return inputs_BxTxK[..., :self.n_driving] if self.n_driving else inputs_BxTxK
+
   @staticmethod
   def attention_params(params) -> dict:
     """The two attentions' part of a parameter tree (or of its gradient)."""
@@ -123,7 +136,7 @@ class DARNN(nn.Module):
 
   def encoder_step(self, carry, x_t_BxN: jax.Array, projected_BxNxT: jax.Array | None):
     """Encoder step t: (s_{t-1}, h_{t-1}), x_t -> (s_t, h_t), (h_t, α_t)."""
-    if self.cfg.input_attention:
+    if self.weighs_inputs:
       s_prev, h_prev = carry
       alpha_BxN = self.input_attn(jnp.concatenate([h_prev, s_prev], -1), projected_BxNxT)
       x_tilde_BxN = alpha_BxN * x_t_BxN
@@ -135,7 +148,7 @@ class DARNN(nn.Module):
 
   def _encoder(self, x_BxTxN: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(h_BxTxM, α_BxTxN): the encoder scanned over the window."""
-    projected = self.input_attn.project(x_BxTxN) if self.cfg.input_attention else None
+    projected = self.input_attn.project(x_BxTxN) if self.weighs_inputs else None
     scan = cells.steps(lambda m, c, x, p: m.encoder_step(c, x, p), self.remat,
                        split_rngs={"params": False}, in_axes=(0, nn.broadcast))
     start = cells.zeros_carry("lstm", x_BxTxN.shape[0], self.cfg.encoder_units)
@@ -145,7 +158,7 @@ class DARNN(nn.Module):
   def input_attention(self, inputs_BxTxK: jax.Array, lengths_B: jax.Array) -> jax.Array:
     """α^k_t of every window, [B, T, n] (uniform 1/n without input attention)."""
     del lengths_B  # every window has T steps
-    return self._encoder(inputs_BxTxK[..., :self.n_driving])[1]
+    return self._encoder(self.encoder_inputs(inputs_BxTxK))[1]
 
   def decoder_step(self, carry: Carry, y_prev_BxY: jax.Array, memory: Memory):
     """Decoder step t: y_{t-1} -> (carry, (ŷ_t, β_t))."""
@@ -170,7 +183,7 @@ class DARNN(nn.Module):
     state from which step T forecasts."""
     del deterministic  # no dropout
     batch, window, _ = inputs_BxTxK.shape
-    h_BxTxM, _ = self._encoder(inputs_BxTxK[..., :self.n_driving])
+    h_BxTxM, _ = self._encoder(self.encoder_inputs(inputs_BxTxK))
     y_BxTxY = inputs_BxTxK[..., self.n_driving:]  # y_0..y_{T-1}; y_0 is not read
     mask_BxT = jnp.ones((batch, window), bool)
     memory = Memory(h_BxTxM, self.score.project_keys(h_BxTxM), mask_BxT, lengths_B,

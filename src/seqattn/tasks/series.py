@@ -38,8 +38,15 @@ class SeriesConfig:
   # y_T); False: forecasts from the past alone.
   nowcast: bool
   val_fraction: float = dataclasses.field(metadata=PROBABILITY)
+  # The last test_fraction of the rows: the test part, forecast by `folds` refitted models in
+  # `--mode backtest` (rolling origins, seqattn.data.series.fold); `fold` picks one of them
+  # (-1: the whole test part from one model, what `--mode train` scores).
   test_fraction: float = dataclasses.field(metadata=PROBABILITY)
-  fill: Literal["error", "previous", "linear"]  # missing values: refuse, or fill and log
+  folds: int = dataclasses.field(metadata=POSITIVE)
+  fold: int
+  # Missing values: refuse, or fill within each part (train, validation, the rest), so that no
+  # filled value reads a later part's values.
+  fill: Literal["error", "previous", "linear"]
   # True: the model reads and forecasts first differences (of every column), summed back onto
   # the last known level; levels that leave the training range then stay readable.
   difference: bool
@@ -49,7 +56,10 @@ class SeriesConfig:
   def __post_init__(self):
     refuse([(self.window < 2, "data.window must be >= 2 (the target's history is T-1 steps)"),
             (not 0 < self.val_fraction + self.test_fraction < 1 or self.test_fraction == 0,
-             "data.val_fraction + data.test_fraction must lie in (0, 1), with a test part")])
+             "data.val_fraction + data.test_fraction must lie in (0, 1), with a test part"),
+            (not -1 <= self.fold < self.folds,
+             f"data.fold={self.fold} is not valid; use -1 (the whole test part) or a fold "
+             f"0..{self.folds - 1} of data.folds={self.folds}")])
     baselines.parse_order(self.arima_order)
 
   @property
@@ -95,35 +105,41 @@ def to_levels(z_WxH: np.ndarray, scaler: series.Scaler, difference: bool,
 
 @dataclasses.dataclass(frozen=True)
 class SeriesData(Data):
-  table: series.Table | None = None  # the raw columns, data units
+  table: series.Table | None = None  # the columns as read, NaN where a cell is empty
+  values_NxK: np.ndarray | None = None  # the same, filled (data.fill); data units
+  fold: series.Fold | None = None  # the rows of each part
   origins: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # per split
-  train_rows: int = 0
   difference: bool = False
+
+  @property
+  def y_N(self) -> np.ndarray:
+    """The target, data units."""
+    return self.values_NxK[:, -1]
 
   def split_name(self, split: Split) -> str:
     return next(name for name in ("train", "val", "test") if getattr(self, name) is split)
 
   def levels(self, name: str, z_WxH: np.ndarray) -> np.ndarray:
     """Forecasts [W, H] of split `name` in the data's own units."""
-    y = self.table.values_NxK[:, -1]
-    return to_levels(z_WxH, self.codec.scaler, self.difference, y[self.origins[name]])
+    return to_levels(z_WxH, self.codec.scaler, self.difference, self.y_N[self.origins[name]])
 
   def actual(self, name: str) -> np.ndarray:
     """The targets [W, H] of split `name`, read from the file."""
     horizon = self.test.targets.shape[1]
     rows = self.origins[name][:, None] + 1 + np.arange(horizon)[None, :]
-    return self.table.values_NxK[rows, -1]
+    return self.y_N[rows]
 
   @property
   def naive_mae(self) -> float:
     """In-sample MAE of the one-step naive forecast on the training rows (MASE's scale)."""
-    y = self.table.values_NxK[:self.train_rows, -1]
-    return float(np.mean(np.abs(np.diff(y))))
+    return float(np.mean(np.abs(np.diff(self.y_N[:self.fold.train_end]))))
 
 
 class Series(Task):
   Config = SeriesConfig
-  METRICS = {"loss": "min", "mae": "min", "rmse": "min", "mape": "min", "mase": "min"}
+  # mape is left out of a split with a zero target (seqattn.metrics.forecast_errors).
+  METRICS = {"loss": "min", "mae": "min", "rmse": "min", "smape": "min", "mape": "min",
+             "mase": "min"}
 
   @property
   def max_input_len(self) -> int:
@@ -138,27 +154,39 @@ class Series(Task):
     cfg = self.cfg
     table = series.read_csv(cfg.path, cfg.time_column, cfg.target_column, cfg.driving_columns,
                             cfg.fill)
-    for name, count in table.filled.items():
-      logging.warning("%s: filled %d missing values of column %r (data.fill=%r)", cfg.path,
-                      count, name, cfg.fill)
     n_rows = len(table.values_NxK)
     series.check_length(n_rows, cfg.window, cfg.horizon, cfg.path)
-    a, b = series.split_rows(n_rows, cfg.val_fraction, cfg.test_fraction)
+    fold = series.fold(n_rows, cfg.val_fraction, cfg.test_fraction, cfg.horizon, cfg.folds,
+                       cfg.fold)
+    levels = series.fill_parts(table.values_NxK, cfg.fill, fold.bounds)
+    for name, count in table.missing.items():
+      logging.warning("%s: filled %d missing values of column %r (data.fill=%r)", cfg.path,
+                      count, name, cfg.fill)
     first = int(cfg.difference)
-    values = series.differenced(table.values_NxK) if cfg.difference else table.values_NxK
-    codec = SeriesCodec(table.names, series.Scaler.fit(values, table.names, slice(first, a)))
+    values = series.differenced(levels) if cfg.difference else levels
+    unknown = [n for n, gap in zip(table.names, np.isnan(levels[:fold.train_end]).all(0)) if gap]
+    if unknown:
+      raise ValueError(f"{cfg.path}: column {unknown[0]!r} has no value in the training rows "
+                       f"(lines 2..{fold.train_end + 1}); leave it out of data.driving_columns.")
+    codec = SeriesCodec(table.names, series.Scaler.fit(values, table.names,
+                                                       slice(first, fold.train_end)))
     z = codec.scaler.scale(values)
-    origins, splits = {}, {}
-    for name, (lo, hi) in dict(train=(0, a), val=(a, b), test=(b, n_rows)).items():
-      origins[name] = series.origins(lo, hi, cfg.window, cfg.horizon, first)
-      if not len(origins[name]):
+    origins = dict(train=series.origins(0, fold.train_end, cfg.window, cfg.horizon, first),
+                   val=series.origins(fold.train_end, fold.val_end, cfg.window, cfg.horizon,
+                                      first),
+                   test=fold.test_origins)
+    splits = {}
+    for name, (lo, hi) in dict(train=(0, fold.train_end), val=(fold.train_end, fold.val_end),
+                               test=(fold.val_end, n_rows)).items():
+      if not len(origins[name]) or origins[name][0] < cfg.window - 1 + first:
         raise ValueError(f"{cfg.path}: the {name} part (lines {lo + 2}..{hi + 1}) holds no "
                          f"window of data.window={cfg.window} + data.horizon={cfg.horizon}; "
-                         f"give a longer series, or change data.val_fraction/test_fraction.")
+                         f"give a longer series, or change data.val_fraction/test_fraction"
+                         f"/folds.")
       inputs, targets = series.windows(z, origins[name], cfg.window, cfg.horizon, cfg.lead)
       splits[name] = Split(inputs, np.full(len(inputs), cfg.window, np.int32), targets)
     return SeriesData(splits["train"], splits["val"], splits["test"], codec, table=table,
-                      origins=origins, train_rows=a, difference=cfg.difference)
+                      values_NxK=levels, fold=fold, origins=origins, difference=cfg.difference)
 
   def restore(self, workdir: pathlib.Path) -> SeriesCodec:
     return SeriesCodec.restore(workdir)
@@ -170,14 +198,14 @@ class Series(Task):
 
   def baselines(self, data: SeriesData) -> dict[str, np.ndarray]:
     """Forecasts [W, H] of each baseline on the test windows, data units."""
-    cfg, y = self.cfg, data.table.values_NxK[:, -1]
+    cfg, y = self.cfg, data.y_N
     origins = data.origins["test"]
     linear = baselines.linear(data.train.inputs, data.train.targets[..., 0], data.test.inputs)
     return dict(naive=baselines.naive(y, origins, cfg.horizon),
                 seasonal_naive=baselines.seasonal_naive(y, origins, cfg.horizon,
                                                         cfg.seasonal_period),
                 linear=data.levels("test", linear),
-                arima=baselines.arima(y, data.train_rows, origins, cfg.horizon,
+                arima=baselines.arima(y, data.fold.train_end, origins, cfg.horizon,
                                       baselines.parse_order(cfg.arima_order)))
 
   def report(self, data: SeriesData, predictions: np.ndarray, attention: dict[str, np.ndarray],
@@ -203,20 +231,21 @@ class Series(Task):
     paper's setting (data.nowcast) the last row's driving values are read and its target is
     forecast (it may be left empty)."""
     cfg = self.cfg
-    table = series.read_csv(text, cfg.time_column, codec.names[-1], ",".join(codec.names[:-1]),
+    table = series.read_csv(text, cfg.time_column, codec.names[-1], codec.names[:-1],
                             cfg.fill, target_may_end_empty=cfg.nowcast)
     n_rows = len(table.values_NxK)
     series.check_length(n_rows, cfg.window + cfg.difference, cfg.lead, text)
     origin = n_rows - 1 - cfg.lead  # the driving values of `lead` rows ahead are read
-    values = series.differenced(table.values_NxK) if cfg.difference else table.values_NxK
+    levels = series.fill_parts(table.values_NxK, cfg.fill)
+    values = series.differenced(levels) if cfg.difference else levels
     inputs, _ = series.windows(codec.scaler.scale(values), np.array([origin]), cfg.window, 0,
                                cfg.lead)
     rows = np.arange(origin - cfg.window + 1, origin + 1)
     shown = (f"{pathlib.Path(text).name} ({codec.names[-1]} up to {table.times[origin]}; the "
              f"next {cfg.horizon} value{'s' * (cfg.horizon > 1)})")
-    warnings = [f"filled {c} missing values of {n!r}" for n, c in table.filled.items()]
+    warnings = [f"filled {c} missing values of {n!r}" for n, c in table.missing.items()]
     return SeriesSource(inputs[0], [table.times[r] for r in rows], shown, warnings,
-                        list(codec.names[:-1]), float(table.values_NxK[origin, -1]))
+                        list(codec.names[:-1]), float(levels[origin, -1]))
 
   def write(self, codec: SeriesCodec, output: np.ndarray,
             source: Source | None = None) -> Output:

@@ -159,6 +159,9 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
         check_finite(cfg, sums, step, mngr.latest_step(), workdir)
         validation = evaluate(data.val)
         val = {f"val_{k}": v for k, v in validation.metrics.items()}
+        if cfg.best_metric not in val:  # a metric undefined on this data (MAPE at a zero)
+          raise ValueError(f"train.best_metric={cfg.best_metric!r} is not defined on this "
+                           f"validation part; use one of {', '.join(sorted(val))}.")
         prog.record_eval(config.best_mode, step, val[cfg.best_metric])
         mean = lambda name: float(sums[name] / sums["finite"]) if sums["finite"] else None
         train_loss = mean("loss")
