@@ -9,6 +9,7 @@
   python launch.py --config configs/ablation_scores.py --workdir runs/abl --mode sweep
   python launch.py --config configs/series.py --workdir runs/series
   python launch.py --workdir runs/series --mode predict my_series.csv   # the next H values
+  python launch.py --config configs/series.py --workdir runs/series_bt --mode backtest
 
 Training in a workdir that holds checkpoints resumes from the latest one; a workdir holding
 another config's run is refused unless --force is given; a workdir another run is training in
@@ -29,16 +30,18 @@ from ml_collections import ConfigDict, config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config, logs, checkpoints, plots.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "predict", "evaluate", "sweep"],
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "predict", "evaluate", "sweep", "backtest"],
                           "train: train and evaluate. predict: decode the positional inputs. "
                           "evaluate: score the test split again (e.g. with another search). "
-                          "sweep: train every point of the config's sweep(add) and aggregate.")
+                          "sweep: train every point of the config's sweep(add) and aggregate. "
+                          "backtest: a series config's rolling-origin backtest (data.folds x "
+                          "data.seeds runs; of each sweep point, if the file defines a sweep).")
 _FORCE = flags.DEFINE_bool("force", False,
                            "Go on from the latest checkpoint of a workdir holding another "
                            "config's run (that checkpoint must fit the new model).")
 _SWEEP_WORKER = flags.DEFINE_string(
-    "sweep_worker", "0/1", "sweep: this worker's index and the number of workers, 'i/N' (e.g. a "
-    "job array's task index); workers share the sweep directory and claim points.")
+    "sweep_worker", "0/1", "sweep, backtest: this worker's index and the number of workers, "
+    "'i/N' (e.g. a job array's task index); workers share the directory and claim points.")
 _ATTENTION_TEXT = flags.DEFINE_bool("attention_text", False,
                                     "predict: also print each attention as a table of weights.")
 _INPUT = flags.DEFINE_string("input", None,
@@ -179,7 +182,8 @@ def evaluate(workdir: pathlib.Path, config: ConfigDict | None = None,
           else trained.task.test_data(trained.codec, test_file))
   search = trained.config.decode
   final = evaluation.evaluate(trained.model, trained.params, data.test,
-                              trained.config.train.eval_batch_size, search, trained.task, data)
+                              trained.config.train.eval_batch_size, search, trained.task, data,
+                              sample_key=evaluation.paths_key(trained.config.seed))
   results = final.metrics
   name = "greedy" if search.method == "greedy" else f"beam{search.beam_size}"
   if test_file is not None:
@@ -211,14 +215,21 @@ def main(argv: list[str]) -> None:
     elif _MODE.value == "evaluate":
       evaluate(workdir, config, config_path, _TEST_FILE.value)
     else:
-      from seqattn import sweep
       if config is None:
-        raise ValueError("give the sweep's config file: --config configs/ablation_scores.py")
+        raise ValueError(f"give the config file of the {_MODE.value}: --config "
+                         f"configs/{'ablation_scores' if _MODE.value == 'sweep' else 'series'}.py")
       worker, _, workers = _SWEEP_WORKER.value.partition("/")
       if not (worker.isdigit() and workers.isdigit() and int(worker) < int(workers)):
         raise ValueError(f"--sweep_worker={_SWEEP_WORKER.value!r}: use 'i/N' with 0 <= i < N")
-      sweep.run(config_path, workdir, base=config, worker=int(worker), workers=int(workers))
-      print((workdir / "results.md").read_text())
+      if _MODE.value == "sweep":
+        from seqattn import sweep
+        sweep.run(config_path, workdir, base=config, worker=int(worker), workers=int(workers))
+        print((workdir / "results.md").read_text())
+      else:
+        from seqattn import backtest
+        backtest.run(config_path, workdir, base=config, worker=int(worker),
+                     workers=int(workers))
+        print((workdir / "backtest.md").read_text())
   except (ValueError, FileNotFoundError, FloatingPointError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)

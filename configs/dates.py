@@ -112,6 +112,7 @@ def get_config(arg=None):
   c.decode.length_alpha = 0.6  # GNMT length penalty ((5 + |Y|) / 6)^alpha
   c.decode.coverage_beta = 0.0  # GNMT coverage penalty weight
   c.decode.n_best = 1  # hypotheses printed by predict (<= beam_size)
+  c.decode.samples = 1000  # sample paths a window, for a distributional forecast's intervals
 
   # Where to compute (README, "Several devices and hosts"); results do not depend on it.
   c.mesh = ml_collections.ConfigDict()

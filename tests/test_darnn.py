@@ -21,7 +21,7 @@ from conftest import CONFIGS, recomputes
 B, T, H, N = 3, 6, 3, 4  # windows, steps, horizon, driving series
 CFG = DARNNConfig("darnn", encoder_units=8, decoder_units=5, input_attention=True,
                   attention="additive", attention_units=7, attention_window=2,
-                  energy_bias=5.0)
+                  energy_bias=5.0, highway=False)
 
 
 @functools.cache

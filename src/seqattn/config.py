@@ -148,6 +148,9 @@ class DecodeConfig:
   length_alpha: float = dataclasses.field(metadata=NON_NEGATIVE)
   coverage_beta: float = dataclasses.field(metadata=NON_NEGATIVE)
   n_best: int = dataclasses.field(metadata=POSITIVE)
+  # Paths drawn per window from a distributional forecast (data.loss='gaussian'), whose
+  # quantiles are its prediction intervals (seqattn.decode.sample_paths).
+  samples: int = dataclasses.field(metadata=POSITIVE)
 
   def __post_init__(self):
     refuse([(self.method == "beam" and self.n_best > self.beam_size,

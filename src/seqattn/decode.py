@@ -153,7 +153,7 @@ def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.
 
 
 class Forecast(NamedTuple):
-  values_BxTxN: jax.Array  # the forecast of each output step
+  values_BxTxN: jax.Array  # the forecast of each output step (the mean, for a distribution)
   alpha_BxTxS: jax.Array
 
 
@@ -165,13 +165,39 @@ def forecast(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Arr
 
   def body(state, _):
     carry, y_prev_BxN = state
-    carry, (y_BxN, alpha_BxS) = model.apply(variables, carry, y_prev_BxN, memory,
-                                            method=model.step)
+    carry, (outputs_BxV, alpha_BxS) = model.apply(variables, carry, y_prev_BxN, memory,
+                                                  method=model.step)
+    y_BxN = model.target.point(outputs_BxV)
     return (carry, y_BxN), (y_BxN, alpha_BxS)
 
   start = (carry, model.target.start(inputs_BxS.shape[0]))
   _, (values_TxBxN, alpha_TxBxS) = jax.lax.scan(body, start, length=max_len)
   return Forecast(values_TxBxN.swapaxes(0, 1), alpha_TxBxS.swapaxes(0, 1))
+
+
+def sample_paths(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
+                 max_len: int, key: jax.Array, samples: int, chunk: int = 100) -> jax.Array:
+  """[B, samples, max_len, N]: ancestral draws from a distributional readout, each step's draw
+  fed back as the next step's input (DeepAR, Salinas et al. 2020), so that the spread of step
+  h carries the uncertainty of the steps before it. The input is encoded once; the paths are
+  drawn `chunk` at a time (memory grows with B · chunk, not B · samples)."""
+  variables = {"params": params}
+  carry, memory = model.apply(variables, inputs_BxS, lengths_B, method=model.encode)
+
+  def path(key):
+    def body(state, key_t):
+      carry, y_prev_BxN = state
+      carry, (outputs_BxV, _) = model.apply(variables, carry, y_prev_BxN, memory,
+                                            method=model.step)
+      y_BxN = model.target.sample(key_t, outputs_BxV)
+      return (carry, y_BxN), y_BxN
+
+    start = (carry, model.target.start(inputs_BxS.shape[0]))
+    _, y_TxBxN = jax.lax.scan(body, start, jax.random.split(key, max_len))
+    return y_TxBxN.swapaxes(0, 1)
+
+  paths_SxBxTxN = jax.lax.map(path, jax.random.split(key, samples), batch_size=chunk)
+  return paths_SxBxTxN.swapaxes(0, 1)
 
 
 def search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,

@@ -48,29 +48,49 @@ class Evaluation(NamedTuple):
   predictions: np.ndarray  # [N, Ty] ids or [N, Ty, n] values, decoded with the configured search
   alpha_NxTxS: np.ndarray  # teacher-forced attention per example
   input_alpha_NxSxK: np.ndarray | None = None  # attention over input features, where modelled
+  paths_NxSxTyxN: np.ndarray | None = None  # sample paths of a distributional forecast
+
+
+def paths_key(seed: int) -> jax.Array:
+  """The key of a run's sample paths: a stream of the config seed apart from training's
+  (progress.root_keys), so that training and `--mode evaluate` draw the same paths."""
+  return jax.random.fold_in(jax.random.key(seed), 1)
+
+
+# One compiled program per model, batch shape and number of paths.
+_sample_paths = jax.jit(decode.sample_paths, static_argnums=(0, 4, 6))
 
 
 def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: DecodeConfig,
-             task: Task, data: Data, mesh=None) -> Evaluation:
+             task: Task, data: Data, mesh=None, sample_key: jax.Array | None = None
+             ) -> Evaluation:
   """Metrics over a whole split of `data` (the shared ones, the task's and the attention's
-  liveness), decoding with `search`; with a `mesh`, each batch is split along its data axis."""
-  sums, predictions, attention = None, [], []
-  for batch in eval_batches(split, batch_size):
+  liveness), decoding with `search`; with a `mesh`, each batch is split along its data axis.
+  With `sample_key`, a distributional forecast also draws `search.samples` paths a window,
+  which the task scores (prediction intervals)."""
+  sample = sample_key is not None and getattr(model.target, "distributional", False)
+  sums, predictions, attention, paths = None, [], [], []
+  for i, batch in enumerate(eval_batches(split, batch_size)):
     if mesh is not None:
       batch = parallel.shard_batch(mesh, batch)
     counts, predictions_B, attention_B = eval_step(model, params, batch, search)
     sums = counts if sums is None else jax.tree.map(jnp.add, sums, counts)
     predictions.append(predictions_B)
     attention.append(attention_B)
+    if sample:
+      paths.append(_sample_paths(model, params, batch["inputs"], batch["input_lengths"],
+                                 batch["targets"].shape[1], jax.random.fold_in(sample_key, i),
+                                 search.samples))
   n = len(split)
-  sums, predictions, attention = parallel.to_host((sums, predictions, attention))
+  sums, predictions, attention, paths = parallel.to_host((sums, predictions, attention, paths))
   predictions = np.concatenate(predictions)[:n]
   attention = jax.tree.map(lambda *a: np.concatenate(a)[:n], *attention)
+  paths = np.concatenate(paths)[:n] if sample else None
   shared = metrics.summarise({k: float(v) for k, v in sums.items()})
   alive = liveness.measures(attention["temporal"], split.input_lengths,
                             np.asarray(model.target.mask(split.targets)))
-  return Evaluation(dict(shared, **task.score(data, split, predictions), **alive), predictions,
-                    attention["temporal"], attention.get("input"))
+  return Evaluation(dict(shared, **task.score(data, split, predictions, paths), **alive),
+                    predictions, attention["temporal"], attention.get("input"), paths)
 
 
 def attention_images(model: Seq2Seq, split: Split, evaluation: Evaluation,
@@ -94,7 +114,7 @@ def report(model: Seq2Seq, task: Task, data: Data, evaluation: Evaluation,
   attention = dict(temporal=evaluation.alpha_NxTxS)
   if evaluation.input_alpha_NxSxK is not None:
     attention["input"] = evaluation.input_alpha_NxSxK
-  out = task.report(data, evaluation.predictions, attention, workdir)
+  out = task.report(data, evaluation.predictions, attention, workdir, evaluation.paths_NxSxTyxN)
   if data.test_examples:
     gold = alignment.gold(data.test_examples, *evaluation.alpha_NxTxS.shape[1:])
     out["alignment"] = alignment.scores(evaluation.alpha_NxTxS, *gold)

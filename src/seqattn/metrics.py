@@ -67,3 +67,31 @@ def forecast_errors(predicted: np.ndarray, actual: np.ndarray, naive_mae: float)
   if np.all(actual != 0):
     out["mape"] = float(100.0 * np.mean(error / np.abs(actual)))
   return dict(out, mase=mae / naive_mae)
+
+
+# Central prediction intervals reported for a distributional forecast: level -> its quantiles.
+INTERVALS = {80: (0.10, 0.90), 95: (0.025, 0.975)}
+
+
+def crps(paths_WxSxH: np.ndarray, actual_WxH: np.ndarray) -> np.ndarray:
+  """[W, H]: the continuous ranked probability score of each forecast's sample distribution,
+  CRPS = E|X - y| - ½ E|X - X'| (Gneiting & Raftery 2007), in the data's own units: the MAE of
+  a point forecast, generalised to a distribution (lower is better)."""
+  x = np.sort(np.asarray(paths_WxSxH, np.float64), axis=1)
+  s = x.shape[1]
+  to_actual = np.mean(np.abs(x - np.asarray(actual_WxH, np.float64)[:, None]), 1)
+  # E|X - X'| over the S² pairs of sorted draws: (2 / S²) Σ_i (2i - S - 1) x_(i), i = 1..S.
+  weights_S = (2.0 * np.arange(1, s + 1) - s - 1)[None, :, None]
+  return to_actual - np.sum(weights_S * x, 1) / s ** 2
+
+
+def interval_scores(paths_WxSxH: np.ndarray, actual_WxH: np.ndarray) -> dict[str, float]:
+  """Each INTERVALS level's empirical coverage (the share of actual values inside the
+  interval between the paths' quantiles; nominal: the level) and mean width, and the mean
+  CRPS."""
+  out = {}
+  for level, (lo, hi) in INTERVALS.items():
+    low, high = np.quantile(paths_WxSxH, [lo, hi], axis=1)
+    out[f"coverage_{level}"] = float(np.mean((actual_WxH >= low) & (actual_WxH <= high)))
+    out[f"width_{level}"] = float(np.mean(high - low))
+  return dict(out, crps=float(np.mean(crps(paths_WxSxH, actual_WxH))))

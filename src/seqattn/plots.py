@@ -114,10 +114,15 @@ def _ticks(labels: Sequence[str], most: int = 12) -> tuple[list[int], list[str]]
 
 
 def forecast_vs_actual(times: Sequence[str], actual: np.ndarray, forecasts: dict[str, np.ndarray],
-                       path, name: str) -> None:
-  """The actual series and each forecast of it (one value a row), against time."""
+                       path, name: str,
+                       bands: dict[int, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+  """The actual series and each forecast of it (one value a row), against time; `bands`
+  (level % -> (low, high)) shades the first forecast's prediction intervals."""
   fig, ax = plt.subplots(figsize=(10, 4.5))
   x = np.arange(len(actual))
+  for level, (low, high) in sorted((bands or {}).items(), reverse=True):
+    ax.fill_between(x, low, high, color="tab:blue", alpha=0.12 if level > 90 else 0.22,
+                    linewidth=0, label=f"{level}% interval")
   ax.plot(x, actual, color="black", linewidth=1.6, label="actual")
   for label, values in forecasts.items():
     ax.plot(x, values, linewidth=1.0, alpha=0.85, label=label)

@@ -27,8 +27,8 @@ def build(cfg, source: ends.Spec, target: ends.Spec, max_input_len: int,
   (train.remat) recomputes each time step in the backward pass (cells.steps)."""
   module = next(m for c, m in REGISTRY.values() if isinstance(cfg, c))
   if module is DARNN and not (isinstance(source, ends.Features) and isinstance(
-      target, ends.Features) and source.size >= target.size):
-    raise ValueError("model.architecture='darnn' reads driving series and a real-valued target "
+      target, ends.Features) and source.size >= target.features):
+    raise ValueError("model.architecture='darnn' reads a real-valued series and its target "
                      "(data.task='series'); use the seq2seq model (leave model.architecture "
                      "out) for this task.")
   return module(cfg, source, target, max_input_len, max_target_len, remat)

@@ -10,6 +10,7 @@ h_t (hidden) and s_t (cell) of size m; decoder states d_t (hidden) and s'_t (cel
                    c_t = Σ_i β^i_t h_i
   decoder          ỹ_{t-1} = w̃ᵀ [y_{t-1}; c_{t-1}] + b̃;  d_t = LSTM(d_{t-1}, ỹ_{t-1})
   output           ŷ_t = v_yᵀ (W_y [d_t; c_t] + b_w) + b_v
+  highway (option) ŷ_{T+h} += a_hᵀ vec(x_1..x_T, y_0..y_{T-1}) + b_h  (Lai et al. 2018)
 
 The decoder starts with d_1 = s'_1 = 0, c_1 = 0 (the paper leaves step 1 open), reads
 y_1..y_{T-1} and emits ŷ_T; for H > 1 it goes on, reading y_T, y_{T+1}, ... (the truth in
@@ -47,6 +48,9 @@ class DARNNConfig:
   attention_units: int = dataclasses.field(metadata=POSITIVE)
   attention_window: int = dataclasses.field(metadata=POSITIVE)  # D of local_m / local_p
   energy_bias: float  # course_mlp: b_w's initial value (scores.CourseMLP)
+  # The linear highway of LSTNet (Lai et al. 2018): ŷ_{T+h} = the network's + a_hᵀ vec(window)
+  # + b_h, a direct linear autoregression on every input of the window, trained jointly.
+  highway: bool
 
   feed_previous_token = True  # the decoder always reads y_{t-1} (scheduled sampling applies)
 
@@ -65,6 +69,7 @@ class Memory(NamedTuple):
   mask_BxT: jax.Array
   lengths_B: jax.Array
   y_last_BxY: jax.Array  # y_{T-1}: what the first forecast step reads
+  highway_BxHxY: jax.Array | None  # the highway's term of each forecast step (None: no highway)
 
 
 class Carry(NamedTuple):
@@ -113,11 +118,14 @@ class DARNN(nn.Module):
     self.w_tilde = nn.Dense(1)  # ỹ_{t-1} = w̃ᵀ[y_{t-1}; c_{t-1}] + b̃
     self.decoder_cell = cells.make("lstm", cfg.decoder_units)
     self.W_y = nn.Dense(cfg.decoder_units)  # W_y [d_t; c_t] + b_w
-    self.v_y = nn.Dense(self.target.size)  # v_yᵀ(...) + b_v
+    self.v_y = nn.Dense(self.target.size)  # v_yᵀ(...) + b_v (with σ's, for a distribution)
+    if cfg.highway:  # zeros: the forecast starts as the network's, the linear part grows
+      self.ar = nn.Dense(self.max_target_len * self.target.features,
+                         kernel_init=nn.initializers.zeros)
 
   @property
   def n_driving(self) -> int:
-    return self.source.size - self.target.size
+    return self.source.size - self.target.features
 
   @property
   def weighs_inputs(self) -> bool:
@@ -172,10 +180,16 @@ class DARNN(nn.Module):
     return Carry(lstm, c_BxM, carry.t + 1), (y_hat_BxY, beta_BxT)
 
   def step(self, carry: Carry, y_prev_BxY: jax.Array, memory: Memory):
-    """A forecast step (for decoding): the first reads the known y_{T-1} from the memory in
-    place of the start value that generic decoders pass."""
-    first = carry.t == self.max_input_len - 1
-    return self.decoder_step(carry, jnp.where(first, memory.y_last_BxY, y_prev_BxY), memory)
+    """A forecast step (also for decoding): the first reads the known y_{T-1} from the memory
+    in place of the start value that generic decoders pass; the highway adds its term for
+    this step h to the forecast (to the mean, for a distribution)."""
+    h = carry.t - (self.max_input_len - 1)
+    carry, (y_hat_BxV, beta_BxT) = self.decoder_step(
+        carry, jnp.where(h == 0, memory.y_last_BxY, y_prev_BxY), memory)
+    if memory.highway_BxHxY is not None:
+      ar_BxY = jax.lax.dynamic_index_in_dim(memory.highway_BxHxY, h, 1, keepdims=False)
+      y_hat_BxV = y_hat_BxV.at[:, :self.target.features].add(ar_BxY)
+    return carry, (y_hat_BxV, beta_BxT)
 
   def encode(self, inputs_BxTxK: jax.Array, lengths_B: jax.Array,
              deterministic: bool = True) -> tuple[Carry, Memory]:
@@ -186,8 +200,11 @@ class DARNN(nn.Module):
     h_BxTxM, _ = self._encoder(self.encoder_inputs(inputs_BxTxK))
     y_BxTxY = inputs_BxTxK[..., self.n_driving:]  # y_0..y_{T-1}; y_0 is not read
     mask_BxT = jnp.ones((batch, window), bool)
+    highway = None
+    if self.cfg.highway:
+      highway = self.ar(inputs_BxTxK.reshape(batch, -1)).reshape(batch, self.max_target_len, -1)
     memory = Memory(h_BxTxM, self.score.project_keys(h_BxTxM), mask_BxT, lengths_B,
-                    y_BxTxY[:, -1])
+                    y_BxTxY[:, -1], highway)
     start = Carry(cells.zeros_carry("lstm", batch, self.cfg.decoder_units),
                   jnp.zeros((batch, self.cfg.encoder_units)), jnp.ones((), jnp.int32))
     scan = cells.steps(lambda m, c, y, mem: m.decoder_step(c, y, mem), self.remat,
@@ -201,6 +218,7 @@ class DARNN(nn.Module):
     """Teacher-forced (ŷ_BxHxY, β_BxHxT): ŷ_T..ŷ_{T+H-1}, reading y_{T-1} (from the window),
     then the gold y_T..y_{T+H-2} (decoder_inputs[:, 1:]; [:, 0] is the start value)."""
     carry, memory = self.encode(inputs_BxTxK, lengths_B, deterministic)
+    batch = inputs_BxTxK.shape[0]
 
     def body(module, state, y_gold_BxY, memory):
       carry, y_hat_prev_BxY = state
@@ -213,6 +231,6 @@ class DARNN(nn.Module):
 
     scan = cells.steps(body, self.remat, split_rngs={"params": False},
                        in_axes=(0, nn.broadcast))
-    start = (carry, jnp.zeros_like(memory.y_last_BxY))
+    start = (carry, jnp.zeros((batch, self.target.size)))
     _, (y_HxBxY, beta_HxBxT) = scan(self, start, decoder_inputs_BxHxY.swapaxes(0, 1), memory)
     return y_HxBxY.swapaxes(0, 1), beta_HxBxT.swapaxes(0, 1)

@@ -6,7 +6,11 @@ shared by every task.
                softmax cross-entropy, predictions by argmax (or beam search); y_0 = <bos>.
   Features(n)  n real values a step. In: the values as they are (embed_dim = 0) or a dense
                projection E x. Out: n values W_o s_t, mean squared (or absolute) error,
-               predictions fed back as the next input; y_0 = 0.
+               predictions fed back as the next input; y_0 = 0. With loss='gaussian' the
+               readout is 2n wide: the mean μ and a raw scale of a normal distribution per
+               value, σ = softplus(raw) + MIN_SCALE, trained by its negative log-likelihood;
+               μ is the prediction fed back, draws of N(μ, σ²) are the sample paths
+               (seqattn.decode.sample_paths) that give prediction intervals.
 
 A spec is a frozen dataclass: hashable, so the jitted step may take it as a static argument.
 """
@@ -67,14 +71,23 @@ class Tokens:
     return jax.random.categorical(key, outputs_BxV)
 
 
+MIN_SCALE = 1e-3  # σ's floor, in the scaled units the model reads: the NLL stays bounded
+
+
 @dataclasses.dataclass(frozen=True)
 class Features:
   features: int
-  loss: Literal["mse", "mae"] = "mse"
+  loss: Literal["mse", "mae", "gaussian"] = "mse"
 
   @property
   def size(self) -> int:
-    return self.features
+    """Width of the readout: the values, or their means and scales."""
+    return self.features * (2 if self.distributional else 1)
+
+  @property
+  def distributional(self) -> bool:
+    """Whether the readout is a distribution (intervals), not only a value."""
+    return self.loss == "gaussian"
 
   def example(self, batch: int, length: int) -> jax.Array:
     return jnp.zeros((batch, length, self.features), jnp.float32)
@@ -91,15 +104,30 @@ class Features:
   def mask(self, targets_BxTxN: jax.Array) -> jax.Array:
     return jnp.ones(targets_BxTxN.shape[:2], bool)
 
+  def point(self, outputs: jax.Array) -> jax.Array:
+    """[..., n]: the prediction of a readout (the mean, for a distribution)."""
+    return outputs[..., :self.features]
+
+  def scale(self, outputs: jax.Array) -> jax.Array:
+    """[..., n]: σ of a distributional readout."""
+    return jax.nn.softplus(outputs[..., self.features:]) + MIN_SCALE
+
   def losses(self, outputs_BxTxN: jax.Array, targets_BxTxN: jax.Array,
              label_smoothing: float = 0.0) -> jax.Array:
     del label_smoothing  # a classification setting
-    error = outputs_BxTxN - targets_BxTxN
+    error = self.point(outputs_BxTxN) - targets_BxTxN
+    if self.distributional:  # -log N(y; μ, σ²)
+      sigma = self.scale(outputs_BxTxN)
+      nll = jnp.log(sigma) + 0.5 * (error / sigma) ** 2 + 0.5 * jnp.log(2 * jnp.pi)
+      return jnp.mean(nll, -1)
     return jnp.mean(error ** 2 if self.loss == "mse" else jnp.abs(error), -1)
 
   def sample(self, key: jax.Array, outputs_BxN: jax.Array) -> jax.Array:
-    del key  # a forecast is its own sample
-    return outputs_BxN
+    """A draw from the readout's distribution; a point forecast is its own sample."""
+    if not self.distributional:
+      return outputs_BxN
+    mean = self.point(outputs_BxN)
+    return mean + self.scale(outputs_BxN) * jax.random.normal(key, mean.shape, mean.dtype)
 
 
 Spec = Tokens | Features

@@ -106,17 +106,20 @@ class Task:
     decoded from, for outputs relative to it."""
     raise NotImplementedError
 
-  def score(self, data: Data, split: Split, predictions: np.ndarray) -> dict[str, Any]:
-    """Metrics of the task's own on a split's decoded predictions (none by default)."""
-    del data, split, predictions
+  def score(self, data: Data, split: Split, predictions: np.ndarray,
+            paths: np.ndarray | None = None) -> dict[str, Any]:
+    """Metrics of the task's own on a split's decoded predictions (none by default); `paths`
+    [N, S, Ty, n] are sample paths of a distributional forecast, where drawn."""
+    del data, split, predictions, paths
     return {}
 
   def report(self, data: Data, predictions: np.ndarray, attention: dict[str, np.ndarray],
-             workdir: pathlib.Path | None) -> dict[str, Any]:
+             workdir: pathlib.Path | None, paths: np.ndarray | None = None) -> dict[str, Any]:
     """What the task adds to the test results (baselines, say) from the test split's decoded
-    predictions and attention ('temporal' [N, Ty, Tx]; 'input' [N, Tx, n] where the model has
-    one); with a workdir, its plots there. Nothing by default."""
-    del data, predictions, attention, workdir
+    predictions, attention ('temporal' [N, Ty, Tx]; 'input' [N, Tx, n] where the model has
+    one) and sample paths (where drawn); with a workdir, its plots and files there. Nothing by
+    default."""
+    del data, predictions, attention, workdir, paths
     return {}
 
   def test_data(self, codec: Codec, path: str) -> Data:

@@ -44,6 +44,7 @@ class SeriesConfig:
   test_fraction: float = dataclasses.field(metadata=PROBABILITY)
   folds: int = dataclasses.field(metadata=POSITIVE)
   fold: int
+  seeds: int = dataclasses.field(metadata=POSITIVE)  # runs a fold in a backtest (an ensemble)
   # Missing values: refuse, or fill within each part (train, validation, the rest), so that no
   # filled value reads a later part's values.
   fill: Literal["error", "previous", "linear"]
@@ -52,6 +53,9 @@ class SeriesConfig:
   difference: bool
   seasonal_period: int = dataclasses.field(metadata=POSITIVE)  # m of the seasonal naive
   arima_order: str  # 'p,d,q'
+  # The forecasts' training loss; 'gaussian': a normal distribution per step (mean and scale,
+  # by negative log-likelihood), whose sample paths give 80% and 95% prediction intervals.
+  loss: Literal["mse", "mae", "gaussian"]
 
   def __post_init__(self):
     refuse([(self.window < 2, "data.window must be >= 2 (the target's history is T-1 steps)"),
@@ -69,10 +73,11 @@ class SeriesConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SeriesCodec:
-  """Column names and the scaler fitted on the training rows."""
+  """Column names, the scaler fitted on the training rows, and the forecasts' loss."""
 
   names: tuple[str, ...]  # driving series, then the target
   scaler: series.Scaler
+  loss: str = "mse"  # data.loss
 
   @property
   def source(self) -> ends.Features:
@@ -81,7 +86,7 @@ class SeriesCodec:
 
   @property
   def target(self) -> ends.Features:
-    return ends.Features(1)
+    return ends.Features(1, self.loss)
 
   def save(self, workdir: pathlib.Path) -> None:
     (workdir / "series.json").write_text(json.dumps(dict(
@@ -89,10 +94,10 @@ class SeriesCodec:
         indent=1))
 
   @classmethod
-  def restore(cls, workdir: pathlib.Path) -> "SeriesCodec":
+  def restore(cls, workdir: pathlib.Path, loss: str) -> "SeriesCodec":
     saved = json.loads((workdir / "series.json").read_text())
     return cls(tuple(saved["names"]), series.Scaler(np.array(saved["mean"]),
-                                                    np.array(saved["std"])))
+                                                    np.array(saved["std"])), loss)
 
 
 def to_levels(z_WxH: np.ndarray, scaler: series.Scaler, difference: bool,
@@ -122,6 +127,14 @@ class SeriesData(Data):
   def levels(self, name: str, z_WxH: np.ndarray) -> np.ndarray:
     """Forecasts [W, H] of split `name` in the data's own units."""
     return to_levels(z_WxH, self.codec.scaler, self.difference, self.y_N[self.origins[name]])
+
+  def path_levels(self, name: str, z_WxSxH: np.ndarray) -> np.ndarray:
+    """Sample paths [W, S, H] of split `name` in the data's own units (each path's
+    differences summed on its own)."""
+    w, s, h = z_WxSxH.shape
+    last_WS = np.repeat(self.y_N[self.origins[name]], s)
+    return to_levels(z_WxSxH.reshape(w * s, h), self.codec.scaler, self.difference,
+                     last_WS).reshape(w, s, h)
 
   def actual(self, name: str) -> np.ndarray:
     """The targets [W, H] of split `name`, read from the file."""
@@ -169,7 +182,7 @@ class Series(Task):
       raise ValueError(f"{cfg.path}: column {unknown[0]!r} has no value in the training rows "
                        f"(lines 2..{fold.train_end + 1}); leave it out of data.driving_columns.")
     codec = SeriesCodec(table.names, series.Scaler.fit(values, table.names,
-                                                       slice(first, fold.train_end)))
+                                                       slice(first, fold.train_end)), cfg.loss)
     z = codec.scaler.scale(values)
     origins = dict(train=series.origins(0, fold.train_end, cfg.window, cfg.horizon, first),
                    val=series.origins(fold.train_end, fold.val_end, cfg.window, cfg.horizon,
@@ -189,12 +202,18 @@ class Series(Task):
                       values_NxK=levels, fold=fold, origins=origins, difference=cfg.difference)
 
   def restore(self, workdir: pathlib.Path) -> SeriesCodec:
-    return SeriesCodec.restore(workdir)
+    return SeriesCodec.restore(workdir, self.cfg.loss)
 
-  def score(self, data: SeriesData, split: Split, predictions: np.ndarray) -> dict[str, Any]:
+  def score(self, data: SeriesData, split: Split, predictions: np.ndarray,
+            paths: np.ndarray | None = None) -> dict[str, Any]:
+    """Forecast errors in the data's units; with sample paths, the intervals' coverage and
+    width and the CRPS (seqattn.metrics.interval_scores)."""
     name = data.split_name(split)
-    return metrics.forecast_errors(data.levels(name, predictions[..., 0]), data.actual(name),
-                                   data.naive_mae)
+    actual = data.actual(name)
+    out = metrics.forecast_errors(data.levels(name, predictions[..., 0]), actual, data.naive_mae)
+    if paths is not None:
+      out.update(metrics.interval_scores(data.path_levels(name, paths[..., 0]), actual))
+    return out
 
   def baselines(self, data: SeriesData) -> dict[str, np.ndarray]:
     """Forecasts [W, H] of each baseline on the test windows, data units."""
@@ -209,21 +228,30 @@ class Series(Task):
                                       baselines.parse_order(cfg.arima_order)))
 
   def report(self, data: SeriesData, predictions: np.ndarray, attention: dict[str, np.ndarray],
-             workdir: pathlib.Path | None) -> dict[str, Any]:
-    """The baselines' test errors; with a workdir, the plots of the test part."""
+             workdir: pathlib.Path | None, paths: np.ndarray | None = None) -> dict[str, Any]:
+    """The baselines' test errors, and every forecaster's RMSE at each step h = 1..H; with a
+    workdir, the plots of the test part and forecasts_test.npz (the origins, actual values,
+    forecasts and sample paths in the data's units: what `--mode backtest` reads)."""
     actual = data.actual("test")
-    forecasts = self.baselines(data)
+    forecasts = dict(model=data.levels("test", predictions[..., 0]), **self.baselines(data))
     out = dict(baselines={name: metrics.forecast_errors(f, actual, data.naive_mae)
-                          for name, f in forecasts.items()})
+                          for name, f in forecasts.items() if name != "model"},
+               rmse_by_horizon={name: np.sqrt(np.mean((f - actual) ** 2, 0)).tolist()
+                                for name, f in forecasts.items()})
     if workdir is not None:
       from seqattn import plots  # matplotlib only where plots are drawn
+      levels = None if paths is None else data.path_levels("test", paths[..., 0])
+      bands = None if levels is None else {
+          level: tuple(np.quantile(levels[:, :, 0], q, axis=1))
+          for level, q in metrics.INTERVALS.items()}
       rows = data.origins["test"] + 1
-      model = data.levels("test", predictions[..., 0])
       plots.forecast_vs_actual([data.table.times[r] for r in rows], actual[:, 0],
-                               dict(model=model[:, 0], naive=forecasts["naive"][:, 0],
-                                    linear=forecasts["linear"][:, 0]),
-                               workdir / "forecast_test.png", data.codec.names[-1])
+                               {k: forecasts[k][:, 0] for k in ("model", "naive", "linear")},
+                               workdir / "forecast_test.png", data.codec.names[-1], bands)
       plots.attention_plots(attention, data.codec.names[:-1], workdir, "test")
+      extra = {} if levels is None else dict(paths=levels.astype(np.float32))
+      np.savez(workdir / "forecasts_test.npz", origins=data.origins["test"], actual=actual,
+               naive_mae=data.naive_mae, **forecasts, **extra)
     return out
 
   def read(self, codec: SeriesCodec, text: str) -> Source:

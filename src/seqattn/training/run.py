@@ -127,8 +127,8 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
   before = prog.seconds
   elapsed = lambda: before + time.perf_counter() - start
   lr = learning_rate(cfg, total_steps)
-  evaluate = lambda split: evaluation.evaluate(model, state.params, split, cfg.eval_batch_size,
-                                               config.decode, task, data, mesh)
+  evaluate = lambda split, key=None: evaluation.evaluate(
+      model, state.params, split, cfg.eval_batch_size, config.decode, task, data, mesh, key)
   primary = parallel.is_primary()
 
   with logs.Logs(workdir, step, enabled=primary) as log, \
@@ -181,7 +181,7 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
     if tested != step:
       best = checkpoint.restore_params(workdir, tested, abstract_params(model))
       state = state.replace(params=parallel.place_state(mesh, best))
-    final = evaluate(data.test)
+    final = evaluate(data.test, evaluation.paths_key(config.seed))
     test = {f"test_{k}": v for k, v in final.metrics.items()}
     log.scalars(dict(step=step, **test))
   results = dict(step=step, **test, dead_attention=liveness.is_dead(test),
