@@ -47,6 +47,10 @@ _ATTENTION_TEXT = flags.DEFINE_bool("attention_text", False,
 _INPUT = flags.DEFINE_string("input", None,
                              "predict: a file of inputs, one a line ('-': standard input); "
                              "prints one output a line, in order, decoding in batches.")
+_ENSEMBLE = flags.DEFINE_list("ensemble", [],
+                               "predict, evaluate (forecasts): more workdirs of the same config "
+                               "trained with other seeds; their forecasts are averaged with "
+                               "--workdir's (their sample paths pooled).")
 _TEST_FILE = flags.DEFINE_string("test_file", None,
                                  "evaluate: score this file of pairs (in the run's data format) "
                                  "instead of the run's test split.")
@@ -107,6 +111,10 @@ def train(config: ConfigDict, workdir: pathlib.Path, force: bool = False) -> dic
   print(f"test {shown} on {int(results['test_examples'])} test examples, "
         f"{results['seconds']:.1f} s; parameters sha256 {results['params_sha256'][:16]}; "
         f"saved in {workdir}")
+  from seqattn import tasks
+  table = tasks.make(frozen.data).summary(results)
+  if table:
+    print(table)
   return results
 
 
@@ -120,13 +128,21 @@ def _load_trained(workdir: pathlib.Path, config: ConfigDict | None, config_path:
   return predict.load(workdir, train_command, config_lib.freeze(config).decode, config.to_dict())
 
 
+def _load_members(workdirs: list[str], config: ConfigDict | None, config_path: str | None,
+                  trained) -> list:
+  """The --ensemble workdirs' models, checked to be seeds of `trained`'s config."""
+  from seqattn import predict
+  members = [_load_trained(pathlib.Path(w), config, config_path) for w in workdirs]
+  return predict.ensemble([trained, *members])[1:]
+
+
 def predict(workdir: pathlib.Path, texts: list[str], config: ConfigDict | None = None,
             config_path: str | None = None, attention_text: bool = False,
-            input_path: str | None = None) -> None:
+            input_path: str | None = None, ensemble: list[str] = ()) -> None:
   """Decodes `texts`: one line each, warnings on stderr, attention heatmaps in the workdir
   (and as tables with `attention_text`). With `input_path` (a file, or '-' for standard input),
   decodes its lines in batches and prints only the outputs, one a line (an empty line for an
-  empty input line)."""
+  empty input line). `ensemble`: more workdirs whose forecasts are averaged with its."""
   from seqattn import liveness, plots, predict as predict_lib
   from seqattn.data import corpus
   if input_path is not None:
@@ -135,9 +151,10 @@ def predict(workdir: pathlib.Path, texts: list[str], config: ConfigDict | None =
     lines = corpus.read_lines(None, sys.stdin) if input_path == "-" else \
         corpus.read_lines(input_path)
     trained = _load_trained(workdir, config, config_path)
+    members = _load_members(ensemble, config, config_path, trained)
     filled = [i for i, line in enumerate(lines) if line.strip()]
     predictions = predict_lib.predict(trained, [lines[i] for i in filled],
-                                      trained.config.train.eval_batch_size)
+                                      trained.config.train.eval_batch_size, members)
     outputs = dict(zip(filled, predictions))
     for i in range(len(lines)):
       found = outputs.get(i)
@@ -149,7 +166,8 @@ def predict(workdir: pathlib.Path, texts: list[str], config: ConfigDict | None =
     raise ValueError('give the inputs to predict after the flags, e.g. --mode predict "3 may 1979", '
                      'or a file of inputs with --input FILE')
   trained = _load_trained(workdir, config, config_path)
-  for p in predict_lib.predict(trained, texts, trained.config.train.eval_batch_size):
+  members = _load_members(ensemble, config, config_path, trained)
+  for p in predict_lib.predict(trained, texts, trained.config.train.eval_batch_size, members):
     for warning in p.source.warnings + p.best.warnings:
       print(f"warning: {warning}", file=sys.stderr)
     png = workdir / f"attention_{predict_lib.file_name(p.source.shown)}.png"
@@ -173,19 +191,27 @@ def predict(workdir: pathlib.Path, texts: list[str], config: ConfigDict | None =
 
 
 def evaluate(workdir: pathlib.Path, config: ConfigDict | None = None,
-             config_path: str | None = None, test_file: str | None = None) -> dict:
+             config_path: str | None = None, test_file: str | None = None,
+             ensemble: list[str] = ()) -> dict:
   """Scores the test split (or `test_file`) again with the configured search; writes
-  results_<search>.json (results_<search>_<file>.json for a test file)."""
+  results_<search>.json (results_<search>_<file>.json for a test file; _ensemble<K> for the
+  mean forecast of --workdir's model and the `ensemble` workdirs')."""
   from seqattn import evaluation
   trained = _load_trained(workdir, config, config_path)
+  members = [trained, *_load_members(ensemble, config, config_path, trained)]
   data = (trained.task.load(trained.config.seed) if test_file is None
           else trained.task.test_data(trained.codec, test_file))
   search = trained.config.decode
-  final = evaluation.evaluate(trained.model, trained.params, data.test,
-                              trained.config.train.eval_batch_size, search, trained.task, data,
-                              sample_key=evaluation.paths_key(trained.config.seed))
+  finals = [evaluation.evaluate(m.model, m.params, data.test, m.config.train.eval_batch_size,
+                                search, m.task, data,
+                                sample_key=evaluation.paths_key(m.config.seed), spread=m.spread)
+            for m in members]
+  final = finals[0] if len(finals) == 1 else evaluation.ensemble(finals, data.test,
+                                                                 trained.task, data)
   results = final.metrics
   name = "greedy" if search.method == "greedy" else f"beam{search.beam_size}"
+  if len(members) > 1:
+    name += f"_ensemble{len(members)}"
   if test_file is not None:
     name += "_" + pathlib.Path(test_file).name
   report = evaluation.report(trained.model, trained.task, data, final)
@@ -211,9 +237,9 @@ def main(argv: list[str]) -> None:
       train(config, workdir, force=_FORCE.value)
     elif _MODE.value == "predict":
       predict(workdir, argv[1:], config, config_path, _ATTENTION_TEXT.value,
-              _INPUT.value)
+              _INPUT.value, _ENSEMBLE.value)
     elif _MODE.value == "evaluate":
-      evaluate(workdir, config, config_path, _TEST_FILE.value)
+      evaluate(workdir, config, config_path, _TEST_FILE.value, _ENSEMBLE.value)
     else:
       if config is None:
         raise ValueError(f"give the config file of the {_MODE.value}: --config "

@@ -46,7 +46,7 @@ def get_config(arg=None):
   c.data.fill = "error"  # missing values: error | previous | linear
   c.data.difference = False  # True: model first differences (levels that leave the training range)
   c.data.seasonal_period = 4  # quarters a year (seasonal naive)
-  c.data.arima_order = "2,1,0"
+  c.data.arima_order = "auto"  # or "p,d,q"; auto: KPSS for d, then AIC, on the training rows
   c.data.loss = "gaussian"  # mean and scale by likelihood: 80% and 95% prediction intervals
 
   c.model = ml_collections.ConfigDict()
@@ -58,7 +58,7 @@ def get_config(arg=None):
   c.model.attention_units = 32
   c.model.attention_window = 4  # D, local_m / local_p only
   c.model.energy_bias = 5.0  # course_mlp only: b_w's initial value (configs/dates.py)
-  c.model.highway = True  # + a linear autoregression on the window (LSTNet), trained jointly
+  c.model.highway = "target"  # + a linear autoregression (LSTNet), trained jointly
 
   # Training, decoding and mesh settings are the date model's (configs/dates.py) but these:
   dates = load_file(pathlib.Path(__file__).with_name("dates.py"))

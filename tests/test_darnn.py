@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.stats
 
 from seqattn import decode
 from seqattn.config import ConfigError, freeze, load_file
@@ -21,7 +22,7 @@ from conftest import CONFIGS, recomputes
 B, T, H, N = 3, 6, 3, 4  # windows, steps, horizon, driving series
 CFG = DARNNConfig("darnn", encoder_units=8, decoder_units=5, input_attention=True,
                   attention="additive", attention_units=7, attention_window=2,
-                  energy_bias=5.0, highway=False)
+                  energy_bias=5.0, highway="none")
 
 
 @functools.cache
@@ -128,6 +129,72 @@ def test_forecast_feeds_back_its_own_values():
   other, _ = _teacher_forced(model, params, batch)
   chex.assert_trees_all_close(other[:, 0], found.values_BxTxN[:, 0], atol=1e-5)
   assert not np.allclose(other[:, 1:], found.values_BxTxN[:, 1:], atol=1e-3)
+
+
+@functools.cache
+def _gaussian_model(**changes):
+  """The model with a distributional readout (μ and σ of each step)."""
+  model = architectures.build(dataclasses.replace(CFG, **changes), ends.Features(N + 1),
+                              ends.Features(1, "gaussian"), T, H)
+  return model, init_params(model, jax.random.key(3))
+
+
+@pytest.mark.parametrize("highway", ["target", "window"])
+def test_the_highway_adds_a_linear_autoregression_to_the_mean(highway):
+  """With the network's readout at zero, every forecast step h is the highway's a_hᵀ z + b_h
+  (z: the target's history in the window, or all of it), teacher-forced and decoded alike;
+  the scale σ is the network's alone."""
+  model, params = _gaussian_model(highway=highway)
+  rng = np.random.default_rng(0)
+  kernel_ZxH = rng.normal(size=params["ar"]["kernel"].shape).astype(np.float32)
+  bias_H = rng.normal(size=H).astype(np.float32)
+  params = dict(params, ar=dict(kernel=kernel_ZxH, bias=bias_H),
+                v_y=dict(kernel=np.zeros_like(params["v_y"]["kernel"]),
+                         bias=np.array([0.0, 0.3], np.float32)))
+  batch = _batch()
+  z = np.asarray(batch["inputs"])[..., N:] if highway == "target" else np.asarray(batch["inputs"])
+  expected_BxH = z.reshape(B, -1) @ kernel_ZxH + bias_H
+  outputs, _ = _teacher_forced(model, params, batch)
+  np.testing.assert_allclose(outputs[..., 0], expected_BxH, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(outputs[..., 1], 0.3)
+  found = jax.jit(decode.forecast, static_argnums=(0, 4))(
+      model, params, batch["inputs"], batch["input_lengths"], H)
+  np.testing.assert_allclose(found.values_BxTxN[..., 0], expected_BxH, rtol=1e-5, atol=1e-5)
+
+
+def test_gaussian_loss_is_the_normal_negative_log_likelihood():
+  target = ends.Features(2, "gaussian")
+  outputs = jax.random.normal(jax.random.key(0), (3, 4, 4))
+  y = jax.random.normal(jax.random.key(1), (3, 4, 2))
+  mu, sigma = np.asarray(target.point(outputs)), np.log1p(np.exp(np.asarray(outputs[..., 2:])))
+  expected = -scipy.stats.norm.logpdf(y, mu, sigma + ends.MIN_SCALE).mean(-1)
+  np.testing.assert_allclose(target.losses(outputs, y), expected, rtol=1e-5)
+
+
+def test_sample_paths_draw_from_the_readout_and_feed_their_draws_back():
+  """Step 1 of the paths is N(μ, σ²) of the model's first forecast step (mean and spread
+  within sampling error); step 2 reads the drawn value (made to weigh: w̃ scaled up), and is
+  N(μ_2, σ_2²) of teacher forcing on it."""
+  model, params = _gaussian_model()
+  params = dict(params, w_tilde=dict(params["w_tilde"], kernel=params["w_tilde"]["kernel"] * 30))
+  batch = _batch()
+  samples = 4000
+  paths = jax.jit(decode.sample_paths, static_argnums=(0, 4, 6))(
+      model, params, batch["inputs"], batch["input_lengths"], H, jax.random.key(5), samples)
+  chex.assert_shape(paths, (B, samples, H, 1))
+  outputs, _ = _teacher_forced(model, params, batch)
+  mu, sigma = model.target.point(outputs)[:, 0, 0], model.target.scale(outputs)[:, 0, 0]
+  first = np.asarray(paths[:, :, 0, 0])
+  np.testing.assert_array_less(np.abs(first.mean(1) - mu), 4 * sigma / np.sqrt(samples))
+  np.testing.assert_allclose(first.std(1), sigma, rtol=0.08)
+  second = np.asarray(paths[:, :, 1, 0])
+  forced, _ = _teacher_forced(model, params, dict(
+      inputs=np.repeat(batch["inputs"], samples, 0), input_lengths=np.full(B * samples, T),
+      targets=np.asarray(paths).reshape(B * samples, H, 1)))
+  residual = ((second.reshape(-1) - model.target.point(forced)[:, 1, 0])
+              / model.target.scale(forced)[:, 1, 0])
+  assert abs(float(np.mean(residual))) < 0.05 and abs(float(np.std(residual)) - 1) < 0.05
+  assert all(np.corrcoef(first[b], second[b])[0, 1] > 0.1 for b in range(B))  # fed back
 
 
 def test_ablations_drop_their_parameters():

@@ -37,12 +37,34 @@ def linear(train_inputs_WxTxK: np.ndarray, train_targets_WxH: np.ndarray,
   return design(inputs_WxTxK) @ coef
 
 
-def parse_order(text: str) -> tuple[int, int, int]:
-  """'p,d,q' -> (p, d, q)."""
+def parse_order(text: str) -> tuple[int, int, int] | None:
+  """'p,d,q' -> (p, d, q); 'auto' -> None (chosen on the training rows: select_order)."""
+  if text == "auto":
+    return None
   parts = [p.strip() for p in text.split(",")]
   if len(parts) != 3 or not all(p.isdigit() for p in parts):
-    raise ValueError(f"data.arima_order={text!r} is not valid; use 'p,d,q', e.g. '1,1,0'.")
+    raise ValueError(f"data.arima_order={text!r} is not valid; use 'p,d,q', e.g. '1,1,0', or "
+                     f"'auto'.")
   return tuple(int(p) for p in parts)
+
+
+def select_order(y_train: np.ndarray, max_p: int = 3, max_q: int = 2) -> tuple[int, int, int]:
+  """The order auto.arima would choose, in its simplest form (Hyndman & Khandakar 2008): d = 1
+  when the KPSS test rejects level stationarity at 5%, else 0; then (p, q) of the lowest AIC
+  over p <= max_p, q <= max_q, each fitted on `y_train` alone."""
+  from statsmodels.tsa.arima.model import ARIMA
+  from statsmodels.tsa.stattools import kpss
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # look-up table bounds, convergence chatter
+    d = int(kpss(y_train, regression="c", nlags="auto")[1] < 0.05)
+    fits = {}
+    for p in range(max_p + 1):
+      for q in range(max_q + 1):
+        try:
+          fits[p, d, q] = ARIMA(y_train, order=(p, d, q)).fit().aic
+        except (ValueError, np.linalg.LinAlgError):
+          continue
+  return min(fits, key=fits.get)
 
 
 def arima(y_N: np.ndarray, train_rows: int, origins_W: np.ndarray, horizon: int,

@@ -176,11 +176,13 @@ def forecast(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Arr
 
 
 def sample_paths(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
-                 max_len: int, key: jax.Array, samples: int, chunk: int = 100) -> jax.Array:
+                 max_len: int, key: jax.Array, samples: int, spread: jax.Array | float = 1.0,
+                 chunk: int = 100) -> jax.Array:
   """[B, samples, max_len, N]: ancestral draws from a distributional readout, each step's draw
   fed back as the next step's input (DeepAR, Salinas et al. 2020), so that the spread of step
-  h carries the uncertainty of the steps before it. The input is encoded once; the paths are
-  drawn `chunk` at a time (memory grows with B · chunk, not B · samples)."""
+  h carries the uncertainty of the steps before it; every σ is multiplied by `spread` (the
+  calibration of evaluation.spread_factor). The input is encoded once; the paths are drawn
+  `chunk` at a time (memory grows with B · chunk, not B · samples)."""
   variables = {"params": params}
   carry, memory = model.apply(variables, inputs_BxS, lengths_B, method=model.encode)
 
@@ -189,7 +191,7 @@ def sample_paths(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax
       carry, y_prev_BxN = state
       carry, (outputs_BxV, _) = model.apply(variables, carry, y_prev_BxN, memory,
                                             method=model.step)
-      y_BxN = model.target.sample(key_t, outputs_BxV)
+      y_BxN = model.target.sample(key_t, outputs_BxV, spread)
       return (carry, y_BxN), y_BxN
 
     start = (carry, model.target.start(inputs_BxS.shape[0]))

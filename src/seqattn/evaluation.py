@@ -58,16 +58,16 @@ def paths_key(seed: int) -> jax.Array:
 
 
 # One compiled program per model, batch shape and number of paths.
-_sample_paths = jax.jit(decode.sample_paths, static_argnums=(0, 4, 6))
+sample_paths = jax.jit(decode.sample_paths, static_argnums=(0, 4, 6))
 
 
 def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: DecodeConfig,
-             task: Task, data: Data, mesh=None, sample_key: jax.Array | None = None
-             ) -> Evaluation:
+             task: Task, data: Data, mesh=None, sample_key: jax.Array | None = None,
+             spread: float = 1.0) -> Evaluation:
   """Metrics over a whole split of `data` (the shared ones, the task's and the attention's
   liveness), decoding with `search`; with a `mesh`, each batch is split along its data axis.
-  With `sample_key`, a distributional forecast also draws `search.samples` paths a window,
-  which the task scores (prediction intervals)."""
+  With `sample_key`, a distributional forecast also draws `search.samples` paths a window (σ
+  times `spread`), which the task scores (prediction intervals)."""
   sample = sample_key is not None and getattr(model.target, "distributional", False)
   sums, predictions, attention, paths = None, [], [], []
   for i, batch in enumerate(eval_batches(split, batch_size)):
@@ -78,9 +78,9 @@ def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: Deco
     predictions.append(predictions_B)
     attention.append(attention_B)
     if sample:
-      paths.append(_sample_paths(model, params, batch["inputs"], batch["input_lengths"],
+      paths.append(sample_paths(model, params, batch["inputs"], batch["input_lengths"],
                                  batch["targets"].shape[1], jax.random.fold_in(sample_key, i),
-                                 search.samples))
+                                 search.samples, spread))
   n = len(split)
   sums, predictions, attention, paths = parallel.to_host((sums, predictions, attention, paths))
   predictions = np.concatenate(predictions)[:n]
@@ -91,6 +91,43 @@ def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: Deco
                             np.asarray(model.target.mask(split.targets)))
   return Evaluation(dict(shared, **task.score(data, split, predictions, paths), **alive),
                     predictions, attention["temporal"], attention.get("input"), paths)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _standardised_sums(model: Seq2Seq, params, batch: Batch) -> tuple[jax.Array, jax.Array]:
+  """(Σ ((y - μ) / σ)², the number of terms) over a batch's real steps, teacher-forced."""
+  outputs, _ = teacher_forced(model, params, batch)
+  z = (batch["targets"] - model.target.point(outputs)) / model.target.scale(outputs)
+  mask = model.target.mask(batch["targets"])[..., None] * batch["weights"][:, None, None]
+  return jnp.sum(z ** 2 * mask), jnp.sum(mask) * z.shape[-1]
+
+
+def spread_factor(model: Seq2Seq, params, split: Split, batch_size: int) -> float:
+  """The factor by which a distributional forecast's σ must grow to fit `split` (the
+  validation part): s = √(mean ((y - μ) / σ)²), the maximum-likelihood scale of the
+  standardised errors (a variance recalibration: Levi et al. 2019). A network trained by
+  likelihood fits its training windows more closely than new ones, so s > 1 widens its
+  intervals to what held-out data shows; 1 for a point forecast."""
+  if not getattr(model.target, "distributional", False):
+    return 1.0
+  sums = [_standardised_sums(model, params, b) for b in eval_batches(split, batch_size)]
+  total, count = (sum(float(x) for x in parts) for parts in zip(*sums))
+  return float(np.sqrt(total / count))
+
+
+def ensemble(members: list[Evaluation], split: Split, task: Task, data: Data) -> Evaluation:
+  """The evaluation of an ensemble of real-valued forecasters (seeds of one config): the mean
+  of their forecasts, scored again; their sample paths pooled (a mixture's intervals); their
+  attention and loss averaged."""
+  mean = lambda arrays: None if arrays[0] is None else np.mean(arrays, 0)
+  predictions = mean([m.predictions for m in members])
+  paths = (None if members[0].paths_NxSxTyxN is None
+           else np.concatenate([m.paths_NxSxTyxN for m in members], 1))
+  shared = {k: float(np.mean([m.metrics[k] for m in members]))
+            for k in ("loss", "examples", "attention_entropy_ratio", "attention_uniform_rows")}
+  return Evaluation(dict(shared, **task.score(data, split, predictions, paths)), predictions,
+                    mean([m.alpha_NxTxS for m in members]),
+                    mean([m.input_alpha_NxSxK for m in members]), paths)
 
 
 def attention_images(model: Seq2Seq, split: Split, evaluation: Evaluation,

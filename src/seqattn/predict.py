@@ -10,7 +10,7 @@ import json
 import pathlib
 import re
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import numpy as np
@@ -33,6 +33,7 @@ class Trained:
   model: Seq2Seq
   params: dict
   step: int
+  spread: float = 1.0  # σ's calibration on validation (evaluation.spread_factor)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +83,8 @@ def load(workdir: str | pathlib.Path, train_command: str,
         f"{config_path}: {e} It was written by an older version of seqattn: give --config "
         f"(the config file it was trained with) to fill the settings added since.") from e
   step = tested_step(workdir, step)
+  results = workdir / "results.json"
+  spread = json.loads(results.read_text()).get("interval_spread", 1.0) if results.exists() else 1.0
   if search is not None:
     config = dataclasses.replace(config, decode=search)
   task = tasks.make(config.data)
@@ -89,7 +92,23 @@ def load(workdir: str | pathlib.Path, train_command: str,
   model = architectures.build(config.model, codec.source, codec.target, task.max_input_len,
                              task.max_target_len)
   params = checkpoint.restore_params(workdir, step, abstract_params(model))
-  return Trained(config, task, codec, model, params, step)
+  return Trained(config, task, codec, model, params, step, spread)
+
+
+def ensemble(members: list[Trained]) -> list[Trained]:
+  """`members` checked to be one ensemble: real-valued forecasters trained under one config
+  but for the seed, whose forecasts may be averaged; ValueError naming what differs."""
+  first = members[0]
+  if not getattr(first.model.target, "features", None):
+    raise ValueError("an ensemble averages real-valued forecasts (data.task='series'); this "
+                     "model emits tokens.")
+  unseeded = lambda t: dict(t.config.to_dict(), seed=None, decode=None, mesh=None)
+  for m in members[1:]:
+    if unseeded(m) != unseeded(first):
+      differ = [k for k in unseeded(first) if unseeded(first)[k] != unseeded(m)[k]]
+      raise ValueError(f"the ensemble's models differ in {', '.join(differ)}, not only in "
+                       f"their seed; train each member with the same config and its own seed.")
+  return members
 
 
 def tested_step(workdir: pathlib.Path, latest: int) -> int:
@@ -132,39 +151,55 @@ def read_all(trained: Trained, texts: list[str]) -> list[tasks.Source]:
   return sources
 
 
-def predict(trained: Trained, texts: list[str], batch_size: int | None = None) -> list[Prediction]:
+def predict(trained: Trained, texts: list[str], batch_size: int | None = None,
+            members: Sequence[Trained] = ()) -> list[Prediction]:
   """Reads every text (all errors come before any decoding), then decodes them with the
   config's search, `batch_size` at a time (None: all in one batch). Every batch has the same
-  shape (the last is filled with copies), so the search compiles once."""
+  shape (the last is filled with copies), so the search compiles once. With `members` (more
+  seeds of the config: `ensemble`), the forecasts and attention are their mean with
+  `trained`'s."""
   sources = read_all(trained, texts)
   size = batch_size or len(sources)
   out = []
   for start in range(0, len(sources), size):
     chunk = sources[start:start + size]
-    out += _decode(trained, chunk, chunk + [chunk[0]] * (size - len(chunk)))
+    out += _decode([trained, *members], chunk, chunk + [chunk[0]] * (size - len(chunk)))
   return out
 
 
-def _decode(trained: Trained, sources: list[tasks.Source],
+def _decode(ensemble: list[Trained], sources: list[tasks.Source],
             filled: list[tasks.Source]) -> list[Prediction]:
+  trained = ensemble[0]
   batch = batch_of(filled, trained.task.max_input_len)
   search = trained.config.decode
-  found = jax.device_get(_search(trained.model, trained.params, batch.inputs,
-                                 batch.input_lengths, trained.task.max_target_len, search))
-  if isinstance(found, decode.Forecast):  # one hypothesis, no score
+  found = [jax.device_get(_search(m.model, m.params, batch.inputs, batch.input_lengths,
+                                  trained.task.max_target_len, search)) for m in ensemble]
+  if isinstance(found[0], decode.Forecast):  # one hypothesis, no score; an ensemble's mean
+    found = decode.Forecast(*(np.mean(parts, 0) for parts in zip(*found)))
     found = decode.Beams(found.values_BxTxN[:, None], *(np.zeros((len(filled), 1)),) * 3,
                          found.alpha_BxTxS[:, None])
+  else:
+    found = found[0]
   input_alpha = None
   if evaluation.has_input_attention(trained.model):
-    input_alpha = jax.device_get(_input_attention(trained.model, trained.params, batch.inputs,
-                                                  batch.input_lengths))
+    input_alpha = np.mean([jax.device_get(_input_attention(m.model, m.params, batch.inputs,
+                                                           batch.input_lengths))
+                           for m in ensemble], 0)
+  paths = None
+  if getattr(trained.model.target, "distributional", False):  # an ensemble's pooled
+    paths = np.concatenate([jax.device_get(evaluation.sample_paths(
+        m.model, m.params, batch.inputs, batch.input_lengths, trained.task.max_target_len,
+        evaluation.paths_key(m.config.seed), search.samples, m.spread)) for m in ensemble], 1)
   out = []
   for i, source in enumerate(sources):
     hypotheses = []
     for k in range(min(search.n_best, found.tokens_BxKxT.shape[1])):
       output = trained.task.write(trained.codec, found.tokens_BxKxT[i, k], source)
+      text = output.text
+      if paths is not None:
+        text += "   " + trained.task.intervals(trained.codec, paths[i], source)
       hypotheses.append(Hypothesis(
-          output.text, output.labels, output.warnings, float(found.scores_BxK[i, k]),
+          text, output.labels, output.warnings, float(found.scores_BxK[i, k]),
           float(found.log_probs_BxK[i, k]),
           found.alpha_BxKxTxS[i, k][:len(output.labels), :len(source.labels)]))
     out.append(Prediction(source, hypotheses,

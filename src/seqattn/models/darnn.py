@@ -10,7 +10,8 @@ h_t (hidden) and s_t (cell) of size m; decoder states d_t (hidden) and s'_t (cel
                    c_t = Σ_i β^i_t h_i
   decoder          ỹ_{t-1} = w̃ᵀ [y_{t-1}; c_{t-1}] + b̃;  d_t = LSTM(d_{t-1}, ỹ_{t-1})
   output           ŷ_t = v_yᵀ (W_y [d_t; c_t] + b_w) + b_v
-  highway (option) ŷ_{T+h} += a_hᵀ vec(x_1..x_T, y_0..y_{T-1}) + b_h  (Lai et al. 2018)
+  highway (option) ŷ_{T+h} += a_hᵀ z + b_h, z = (y_0..y_{T-1}) or vec(x_1..x_T, y_0..y_{T-1})
+                   (Lai et al. 2018)
 
 The decoder starts with d_1 = s'_1 = 0, c_1 = 0 (the paper leaves step 1 open), reads
 y_1..y_{T-1} and emits ŷ_T; for H > 1 it goes on, reading y_T, y_{T+1}, ... (the truth in
@@ -25,7 +26,7 @@ The source is the series task's layout: step t holds x^1_t..x^n_t, then y_{t-1}.
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -48,9 +49,10 @@ class DARNNConfig:
   attention_units: int = dataclasses.field(metadata=POSITIVE)
   attention_window: int = dataclasses.field(metadata=POSITIVE)  # D of local_m / local_p
   energy_bias: float  # course_mlp: b_w's initial value (scores.CourseMLP)
-  # The linear highway of LSTNet (Lai et al. 2018): ŷ_{T+h} = the network's + a_hᵀ vec(window)
-  # + b_h, a direct linear autoregression on every input of the window, trained jointly.
-  highway: bool
+  # The linear highway of LSTNet (Lai et al. 2018), trained jointly: ŷ_{T+h} = the network's
+  # + a_hᵀ z + b_h, a direct linear autoregression on z, the target's own history in the window
+  # ('target', LSTNet's) or every input of the window ('window'); 'none': the network alone.
+  highway: Literal["none", "target", "window"]
 
   feed_previous_token = True  # the decoder always reads y_{t-1} (scheduled sampling applies)
 
@@ -119,7 +121,7 @@ class DARNN(nn.Module):
     self.decoder_cell = cells.make("lstm", cfg.decoder_units)
     self.W_y = nn.Dense(cfg.decoder_units)  # W_y [d_t; c_t] + b_w
     self.v_y = nn.Dense(self.target.size)  # v_yᵀ(...) + b_v (with σ's, for a distribution)
-    if cfg.highway:  # zeros: the forecast starts as the network's, the linear part grows
+    if cfg.highway != "none":  # zeros: the forecast starts as the network's
       self.ar = nn.Dense(self.max_target_len * self.target.features,
                          kernel_init=nn.initializers.zeros)
 
@@ -201,8 +203,9 @@ class DARNN(nn.Module):
     y_BxTxY = inputs_BxTxK[..., self.n_driving:]  # y_0..y_{T-1}; y_0 is not read
     mask_BxT = jnp.ones((batch, window), bool)
     highway = None
-    if self.cfg.highway:
-      highway = self.ar(inputs_BxTxK.reshape(batch, -1)).reshape(batch, self.max_target_len, -1)
+    if self.cfg.highway != "none":
+      z_BxTxZ = y_BxTxY if self.cfg.highway == "target" else inputs_BxTxK
+      highway = self.ar(z_BxTxZ.reshape(batch, -1)).reshape(batch, self.max_target_len, -1)
     memory = Memory(h_BxTxM, self.score.project_keys(h_BxTxM), mask_BxT, lengths_B,
                     y_BxTxY[:, -1], highway)
     start = Carry(cells.zeros_carry("lstm", batch, self.cfg.decoder_units),

@@ -122,12 +122,15 @@ class Features:
       return jnp.mean(nll, -1)
     return jnp.mean(error ** 2 if self.loss == "mse" else jnp.abs(error), -1)
 
-  def sample(self, key: jax.Array, outputs_BxN: jax.Array) -> jax.Array:
-    """A draw from the readout's distribution; a point forecast is its own sample."""
+  def sample(self, key: jax.Array, outputs_BxN: jax.Array, spread: jax.Array | float = 1.0
+             ) -> jax.Array:
+    """A draw from the readout's distribution, its σ times `spread` (a calibration); a point
+    forecast is its own sample."""
     if not self.distributional:
       return outputs_BxN
     mean = self.point(outputs_BxN)
-    return mean + self.scale(outputs_BxN) * jax.random.normal(key, mean.shape, mean.dtype)
+    sigma = self.scale(outputs_BxN) * spread
+    return mean + sigma * jax.random.normal(key, mean.shape, mean.dtype)
 
 
 Spec = Tokens | Features

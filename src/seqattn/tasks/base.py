@@ -122,6 +122,12 @@ class Task:
     del data, predictions, attention, workdir, paths
     return {}
 
+  def summary(self, results: dict[str, Any]) -> str | None:
+    """A table of a finished run's test results that the task prints (None: the line of
+    metrics alone)."""
+    del results
+    return None
+
   def test_data(self, codec: Codec, path: str) -> Data:
     """A user's test file as the test split (for `evaluate`), read with the trained codec."""
     raise ValueError(f"data.task={self.cfg.task!r} reads no test file; evaluate its own test "

@@ -52,7 +52,7 @@ class SeriesConfig:
   # the last known level; levels that leave the training range then stay readable.
   difference: bool
   seasonal_period: int = dataclasses.field(metadata=POSITIVE)  # m of the seasonal naive
-  arima_order: str  # 'p,d,q'
+  arima_order: str  # 'p,d,q', or 'auto': chosen on each fit's training rows (KPSS, then AIC)
   # The forecasts' training loss; 'gaussian': a normal distribution per step (mean and scale,
   # by negative log-likelihood), whose sample paths give 80% and 95% prediction intervals.
   loss: Literal["mse", "mae", "gaussian"]
@@ -215,8 +215,15 @@ class Series(Task):
       out.update(metrics.interval_scores(data.path_levels(name, paths[..., 0]), actual))
     return out
 
-  def baselines(self, data: SeriesData) -> dict[str, np.ndarray]:
-    """Forecasts [W, H] of each baseline on the test windows, data units."""
+  def arima_order(self, data: SeriesData) -> tuple[int, int, int]:
+    """data.arima_order, or the order chosen on the training rows ('auto')."""
+    return (baselines.parse_order(self.cfg.arima_order)
+            or baselines.select_order(data.y_N[:data.fold.train_end]))
+
+  def baselines(self, data: SeriesData,
+                arima_order: tuple[int, int, int] | None = None) -> dict[str, np.ndarray]:
+    """Forecasts [W, H] of each baseline on the test windows, data units, each fitted on the
+    training rows alone."""
     cfg, y = self.cfg, data.y_N
     origins = data.origins["test"]
     linear = baselines.linear(data.train.inputs, data.train.targets[..., 0], data.test.inputs)
@@ -225,7 +232,7 @@ class Series(Task):
                                                         cfg.seasonal_period),
                 linear=data.levels("test", linear),
                 arima=baselines.arima(y, data.fold.train_end, origins, cfg.horizon,
-                                      baselines.parse_order(cfg.arima_order)))
+                                      arima_order or self.arima_order(data)))
 
   def report(self, data: SeriesData, predictions: np.ndarray, attention: dict[str, np.ndarray],
              workdir: pathlib.Path | None, paths: np.ndarray | None = None) -> dict[str, Any]:
@@ -233,9 +240,11 @@ class Series(Task):
     workdir, the plots of the test part and forecasts_test.npz (the origins, actual values,
     forecasts and sample paths in the data's units: what `--mode backtest` reads)."""
     actual = data.actual("test")
-    forecasts = dict(model=data.levels("test", predictions[..., 0]), **self.baselines(data))
+    order = self.arima_order(data)
+    forecasts = dict(model=data.levels("test", predictions[..., 0]), **self.baselines(data, order))
     out = dict(baselines={name: metrics.forecast_errors(f, actual, data.naive_mae)
                           for name, f in forecasts.items() if name != "model"},
+               arima_order=list(order),
                rmse_by_horizon={name: np.sqrt(np.mean((f - actual) ** 2, 0)).tolist()
                                 for name, f in forecasts.items()})
     if workdir is not None:
@@ -253,6 +262,22 @@ class Series(Task):
       np.savez(workdir / "forecasts_test.npz", origins=data.origins["test"], actual=actual,
                naive_mae=data.naive_mae, **forecasts, **extra)
     return out
+
+  def summary(self, results: dict[str, Any]) -> str:
+    """The model's test errors beside every baseline's (and its intervals, where it has
+    them), as a markdown table."""
+    rows = dict(model={k[len("test_"):]: v for k, v in results.items() if k.startswith("test_")},
+                **results["baselines"])
+    columns = [c for c in ("rmse", "mae", "smape", "mape", "mase", "coverage_80", "coverage_95",
+                           "crps") if c in rows["model"]]
+    lines = [f"| test, {int(results['test_examples'])} windows | " + " | ".join(columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for name, errors in rows.items():
+      cells = [("" if c not in errors else f"{errors[c]:.1%}" if c.startswith("coverage")
+                else f"{errors[c]:.4g}") for c in columns]
+      label = f"arima{tuple(results['arima_order'])}" if name == "arima" else name
+      lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
   def read(self, codec: SeriesCodec, text: str) -> Source:
     """The latest window of the CSV at path `text`: the H rows after it are forecast. In the
@@ -283,6 +308,17 @@ class Series(Task):
     values = to_levels(output[None, :, 0], codec.scaler, self.cfg.difference, last)[0]
     labels = [f"+{h + 1}" for h in range(len(values))]
     return Output(" ".join(f"{v:.6g}" for v in values), labels)
+
+  def intervals(self, codec: SeriesCodec, paths_SxHx1: np.ndarray, source: SeriesSource) -> str:
+    """The 80% and 95% prediction intervals of each step, from the forecast's sample paths:
+    '80%: lo-hi lo-hi | 95%: ...' in the data's units."""
+    last = np.full(len(paths_SxHx1), source.last_level if self.cfg.difference else 0.0)
+    levels_SxH = to_levels(paths_SxHx1[..., 0], codec.scaler, self.cfg.difference, last)
+    parts = []
+    for level, (lo, hi) in metrics.INTERVALS.items():
+      low, high = np.quantile(levels_SxH, [lo, hi], axis=0)
+      parts.append(f"{level}%: " + " ".join(f"{a:.6g}..{b:.6g}" for a, b in zip(low, high)))
+    return " | ".join(parts)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -127,8 +127,9 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
   before = prog.seconds
   elapsed = lambda: before + time.perf_counter() - start
   lr = learning_rate(cfg, total_steps)
-  evaluate = lambda split, key=None: evaluation.evaluate(
-      model, state.params, split, cfg.eval_batch_size, config.decode, task, data, mesh, key)
+  evaluate = lambda split, key=None, spread=1.0: evaluation.evaluate(
+      model, state.params, split, cfg.eval_batch_size, config.decode, task, data, mesh, key,
+      spread)
   primary = parallel.is_primary()
 
   with logs.Logs(workdir, step, enabled=primary) as log, \
@@ -181,11 +182,12 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
     if tested != step:
       best = checkpoint.restore_params(workdir, tested, abstract_params(model))
       state = state.replace(params=parallel.place_state(mesh, best))
-    final = evaluate(data.test, evaluation.paths_key(config.seed))
+    spread = evaluation.spread_factor(model, state.params, data.val, cfg.eval_batch_size)
+    final = evaluate(data.test, evaluation.paths_key(config.seed), spread)
     test = {f"test_{k}": v for k, v in final.metrics.items()}
     log.scalars(dict(step=step, **test))
   results = dict(step=step, **test, dead_attention=liveness.is_dead(test),
-                 best_step=prog.best_step,
+                 best_step=prog.best_step, interval_spread=spread,
                  **{f"best_{cfg.best_metric}": prog.best_value}, tested_step=tested,
                  stopped_early=prog.stop_early(cfg), stopped_by_time_budget=prog.out_of_time,
                  seconds=elapsed(), malloc=allocator.name(),
