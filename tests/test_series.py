@@ -9,9 +9,10 @@ import sys
 import jax
 import numpy as np
 import pytest
+import scipy.stats
 
 from conftest import CONFIGS, ROOT
-from seqattn import baselines, decode, evaluation, metrics, tasks
+from seqattn import backtest, baselines, decode, evaluation, metrics, tasks
 from seqattn.config import freeze, load_file, override
 from seqattn.data import series
 from seqattn.models.seq2seq import init_params
@@ -51,7 +52,7 @@ def _write(path: pathlib.Path, columns: dict, encoding: str = "utf-8") -> str:
 def _config(path, **data):
   overrides = {"data.path": path, "data.time_column": "time", "data.target_column": "y",
                "data.driving_columns": "x1,x2", "data.window": 6, "data.seasonal_period": 5,
-               "data.arima_order": "1,0,0"}
+               "data.arima_order": "1,0,0", "data.difference": False, "data.test_fraction": 0.15}
   overrides.update({f"data.{k}": v for k, v in data.items()})
   return override(load_file(CONFIGS / "series.py"), overrides)
 
@@ -190,8 +191,7 @@ def test_linear_fill_reads_no_later_part(tmp_path):
   """A gap at the end of the training part is filled from training values alone: changing the
   first validation value changes no training input (it did when the whole file was filled)."""
   frame = {k: [str(v) for v in vs] for k, vs in _frame().items()}
-  fold = series.fold(ROWS, 0.15, 0.15, 1, 5, -1)
-  end = fold.train_end
+  end = series.fold(ROWS, 0.15, 0.15, 1, 5, -1).train_end
   frame["x1"][end - 2] = frame["x1"][end - 1] = ""
   _, _, data = _load(_write(tmp_path / "a.csv", frame), fill="linear")
   frame["x1"][end] = "1000"
@@ -206,6 +206,26 @@ def test_mape_is_left_out_where_a_target_is_zero():
   assert "mape" not in errors
   assert errors["smape"] == pytest.approx(100 * (1 + 0.5 / 4.5))  # 200/2 · Σ |e| / (|ŷ| + |y|)
   assert metrics.forecast_errors(np.array([[1.0]]), np.array([[2.0]]), 1.0)["mape"] == 50.0
+
+
+def test_interval_scores_of_a_calibrated_forecast():
+  """Actual values drawn from the forecast's own distribution N(μ, 1): coverage within
+  sampling error of 80% and 95%, the widths of N(0, 1)'s intervals, and CRPS equal to its
+  closed form (Gneiting & Raftery 2007)."""
+  rng = np.random.default_rng(0)
+  mu = rng.normal(size=(3000, 1))
+  paths = mu[:, None] + rng.normal(size=(3000, 400, 1))
+  actual = mu + rng.normal(size=(3000, 1))
+  found = metrics.interval_scores(paths, actual)
+  assert abs(found["coverage_80"] - 0.80) < 0.025 and abs(found["coverage_95"] - 0.95) < 0.015
+  assert found["width_80"] == pytest.approx(2 * 1.2816, rel=0.03)
+  assert found["width_95"] == pytest.approx(2 * 1.9600, rel=0.03)
+  z = actual - mu
+  closed = z * (2 * scipy.stats.norm.cdf(z) - 1) + 2 * scipy.stats.norm.pdf(z) - 1 / np.sqrt(np.pi)
+  assert found["crps"] == pytest.approx(float(np.mean(closed)), rel=0.02)
+  # Too narrow a forecast covers less.
+  assert metrics.interval_scores(mu[:, None] + 0.5 * (paths - mu[:, None]), actual)[
+      "coverage_95"] < 0.8
 
 
 @pytest.mark.parametrize("k", [-1, 0, 4])
@@ -266,7 +286,7 @@ def test_missing_values_filled_when_configured(tmp_path):
 def trained(tmp_path_factory):
   root = tmp_path_factory.mktemp("series")
   path = _write(root / "driven.csv", _frame())
-  config = _config(path, horizon=1)
+  config = _config(path, horizon=1, difference=False)  # |x1| is a function of levels
   config.model.encoder_units = config.model.decoder_units = config.model.attention_units = 16
   config.train.num_epochs, config.train.learning_rate = 50, 0.01
   config.train.eval_every_steps = config.train.checkpoint_every_steps = 100
@@ -302,3 +322,36 @@ def test_predict_prints_the_next_values_with_attention_plots(trained, capsys):
   again = launch.evaluate(root / "work")
   assert again["rmse"] == pytest.approx(results["test_rmse"], rel=1e-5)
   assert json.loads((root / "work" / "series.json").read_text())["names"] == ["x1", "x2", "y"]
+
+
+def test_backtest_refits_every_forecaster_per_fold_and_scores_the_ensemble(tmp_path):
+  """2 folds x 2 seeds: the folds' test blocks cover the test part once; each fold's baselines
+  are fitted on that fold's training rows alone; the ensemble row scores the mean of the
+  seeds' forecasts, as `--mode evaluate --ensemble` does."""
+  path = _write(tmp_path / "s.csv", _frame())
+  config = _config(path, folds=2, seeds=2, test_fraction=0.2)
+  config.model.encoder_units = config.model.decoder_units = config.model.attention_units = 8
+  config.train.num_epochs, config.decode.samples = 3, 50
+  summary = backtest.run(None, tmp_path / "bt", base=config, progress=False)
+  point = lambda k, s: tmp_path / "bt" / "points" / f"fold={k},seed={s}"
+  saved = {(k, s): np.load(point(k, s) / "forecasts_test.npz") for k in (0, 1) for s in (0, 1)}
+  whole = series.fold(ROWS, 0.15, 0.2, 1, 2, -1)
+  np.testing.assert_array_equal(
+      np.concatenate([saved[0, 0]["origins"], saved[1, 0]["origins"]]), whole.test_origins)
+  for k in (0, 1):
+    _, task, data = _load(path, folds=2, test_fraction=0.2, fold=k)
+    linear = baselines.linear(data.train.inputs, data.train.targets[..., 0], data.test.inputs)
+    np.testing.assert_allclose(saved[k, 0]["linear"], data.levels("test", linear), rtol=1e-6)
+    np.testing.assert_array_equal(saved[k, 0]["naive"], saved[k, 1]["naive"])
+  rmse = lambda f, k: float(np.sqrt(np.mean((f - saved[k, 0]["actual"]) ** 2)))
+  ensemble = summary["per_run"]["model: ensemble of 2 seeds"]
+  for k in (0, 1):
+    mean = (saved[k, 0]["model"] + saved[k, 1]["model"]) / 2
+    assert ensemble[k]["rmse"] == pytest.approx(rmse(mean, k))
+  runs = [rmse(saved[k, s]["model"], k) for k in (0, 1) for s in (0, 1)]
+  assert summary["rows"]["model"]["rmse"][0] == pytest.approx(np.mean(runs))
+  assert 0 <= summary["rows"]["model"]["coverage_95"][0] <= 1
+  for name in ("backtest.json", "backtest.md", "backtest_by_horizon.png"):
+    assert (tmp_path / "bt" / name).exists()
+  again = launch.evaluate(point(0, 0), ensemble=[str(point(0, 1))])
+  assert again["rmse"] == pytest.approx(ensemble[0]["rmse"], rel=1e-5)

@@ -94,25 +94,24 @@ def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: Deco
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _standardised_sums(model: Seq2Seq, params, batch: Batch) -> tuple[jax.Array, jax.Array]:
-  """(Σ ((y - μ) / σ)², the number of terms) over a batch's real steps, teacher-forced."""
+def _standardised(model: Seq2Seq, params, batch: Batch) -> jax.Array:
+  """z = (y - μ) / σ of every step of a batch, teacher-forced."""
   outputs, _ = teacher_forced(model, params, batch)
-  z = (batch["targets"] - model.target.point(outputs)) / model.target.scale(outputs)
-  mask = model.target.mask(batch["targets"])[..., None] * batch["weights"][:, None, None]
-  return jnp.sum(z ** 2 * mask), jnp.sum(mask) * z.shape[-1]
+  return (batch["targets"] - model.target.point(outputs)) / model.target.scale(outputs)
 
 
 def spread_factor(model: Seq2Seq, params, split: Split, batch_size: int) -> float:
-  """The factor by which a distributional forecast's σ must grow to fit `split` (the
-  validation part): s = √(mean ((y - μ) / σ)²), the maximum-likelihood scale of the
-  standardised errors (a variance recalibration: Levi et al. 2019). A network trained by
-  likelihood fits its training windows more closely than new ones, so s > 1 widens its
-  intervals to what held-out data shows; 1 for a point forecast."""
+  """The factor by which a distributional forecast's σ must change to fit `split` (the
+  validation part): the maximum-likelihood scale of its standardised errors (a variance
+  recalibration, Levi et al. 2019; ends.Features.spread). The parameters chosen on validation
+  RMSE often come early in training, before σ has settled, and a network fits its training
+  windows more closely than new ones: s rescales σ to what held-out data shows. 1 for a
+  point forecast."""
   if not getattr(model.target, "distributional", False):
     return 1.0
-  sums = [_standardised_sums(model, params, b) for b in eval_batches(split, batch_size)]
-  total, count = (sum(float(x) for x in parts) for parts in zip(*sums))
-  return float(np.sqrt(total / count))
+  z = np.concatenate([np.asarray(_standardised(model, params, b))[np.asarray(b["weights"]) > 0]
+                      for b in eval_batches(split, batch_size)])
+  return model.target.spread(z)
 
 
 def ensemble(members: list[Evaluation], split: Split, task: Task, data: Data) -> Evaluation:

@@ -6,10 +6,11 @@ shared by every task.
                softmax cross-entropy, predictions by argmax (or beam search); y_0 = <bos>.
   Features(n)  n real values a step. In: the values as they are (embed_dim = 0) or a dense
                projection E x. Out: n values W_o s_t, mean squared (or absolute) error,
-               predictions fed back as the next input; y_0 = 0. With loss='gaussian' the
-               readout is 2n wide: the mean μ and a raw scale of a normal distribution per
+               predictions fed back as the next input; y_0 = 0. With loss='gaussian' or
+               'student_t' the readout is 2n wide: the location μ and a raw scale of a normal
+               (or Student-t, STUDENT_DOF degrees of freedom: heavier tails) distribution per
                value, σ = softplus(raw) + MIN_SCALE, trained by its negative log-likelihood;
-               μ is the prediction fed back, draws of N(μ, σ²) are the sample paths
+               μ is the prediction fed back, draws of the distribution are the sample paths
                (seqattn.decode.sample_paths) that give prediction intervals.
 
 A spec is a frozen dataclass: hashable, so the jitted step may take it as a static argument.
@@ -23,6 +24,7 @@ from typing import Literal
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from seqattn.data.vocab import BOS_ID, PAD_ID
@@ -72,12 +74,15 @@ class Tokens:
 
 
 MIN_SCALE = 1e-3  # σ's floor, in the scaled units the model reads: the NLL stays bounded
+# ν of the Student-t readout: tails heavy enough for the surprises of real series, a variance
+# still finite (ν > 2) and an NLL that an outlier moves less than the normal's.
+STUDENT_DOF = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Features:
   features: int
-  loss: Literal["mse", "mae", "gaussian"] = "mse"
+  loss: Literal["mse", "mae", "gaussian", "student_t"] = "mse"
 
   @property
   def size(self) -> int:
@@ -87,7 +92,7 @@ class Features:
   @property
   def distributional(self) -> bool:
     """Whether the readout is a distribution (intervals), not only a value."""
-    return self.loss == "gaussian"
+    return self.loss in ("gaussian", "student_t")
 
   def example(self, batch: int, length: int) -> jax.Array:
     return jnp.zeros((batch, length, self.features), jnp.float32)
@@ -116,11 +121,30 @@ class Features:
              label_smoothing: float = 0.0) -> jax.Array:
     del label_smoothing  # a classification setting
     error = self.point(outputs_BxTxN) - targets_BxTxN
-    if self.distributional:  # -log N(y; μ, σ²)
+    if self.distributional:  # -log p(y; μ, σ)
       sigma = self.scale(outputs_BxTxN)
-      nll = jnp.log(sigma) + 0.5 * (error / sigma) ** 2 + 0.5 * jnp.log(2 * jnp.pi)
-      return jnp.mean(nll, -1)
+      return jnp.mean(jnp.log(sigma) + self.standard_nll(error / sigma), -1)
     return jnp.mean(error ** 2 if self.loss == "mse" else jnp.abs(error), -1)
+
+  def standard_nll(self, z: jax.Array) -> jax.Array:
+    """-log p(z) of the standardised distribution (location 0, scale 1)."""
+    if self.loss == "gaussian":
+      return 0.5 * z ** 2 + 0.5 * jnp.log(2 * jnp.pi)
+    nu = STUDENT_DOF
+    return (0.5 * (nu + 1) * jnp.log1p(z ** 2 / nu) + 0.5 * jnp.log(nu * jnp.pi)
+            + jax.scipy.special.gammaln(nu / 2) - jax.scipy.special.gammaln((nu + 1) / 2))
+
+  def spread(self, z: np.ndarray) -> float:
+    """The maximum-likelihood factor s of σ for standardised errors z = (y - μ) / σ: z / s
+    is most likely under the standardised distribution. Normal: s² = mean(z²); Student-t: the
+    fixed point of s² = mean((ν + 1) z² / (ν + z²/s²)) (its EM iteration)."""
+    z2 = np.asarray(z, np.float64) ** 2
+    s2 = float(np.mean(z2))
+    if self.loss == "student_t":
+      nu = STUDENT_DOF
+      for _ in range(100):
+        s2 = float(np.mean((nu + 1) * z2 / (nu + z2 / s2)))
+    return float(np.sqrt(s2))
 
   def sample(self, key: jax.Array, outputs_BxN: jax.Array, spread: jax.Array | float = 1.0
              ) -> jax.Array:
@@ -130,6 +154,8 @@ class Features:
       return outputs_BxN
     mean = self.point(outputs_BxN)
     sigma = self.scale(outputs_BxN) * spread
+    if self.loss == "student_t":
+      return mean + sigma * jax.random.t(key, STUDENT_DOF, mean.shape, mean.dtype)
     return mean + sigma * jax.random.normal(key, mean.shape, mean.dtype)
 
 

@@ -53,9 +53,10 @@ class SeriesConfig:
   difference: bool
   seasonal_period: int = dataclasses.field(metadata=POSITIVE)  # m of the seasonal naive
   arima_order: str  # 'p,d,q', or 'auto': chosen on each fit's training rows (KPSS, then AIC)
-  # The forecasts' training loss; 'gaussian': a normal distribution per step (mean and scale,
-  # by negative log-likelihood), whose sample paths give 80% and 95% prediction intervals.
-  loss: Literal["mse", "mae", "gaussian"]
+  # The forecasts' training loss; 'gaussian' / 'student_t': a normal (Student-t) distribution
+  # per step (location and scale, by negative log-likelihood), whose sample paths give 80% and
+  # 95% prediction intervals.
+  loss: Literal["mse", "mae", "gaussian", "student_t"]
 
   def __post_init__(self):
     refuse([(self.window < 2, "data.window must be >= 2 (the target's history is T-1 steps)"),
