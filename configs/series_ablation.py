@@ -1,34 +1,38 @@
-"""The paper's table: the encoder-decoder without attention, temporal attention only, input
-attention only and DA-RNN, 3 seeds each, with the baselines (naive, seasonal naive, linear
-autoregression, ARIMA) added as rows by the sweep.
+"""The paper's ablations and this project's variants of the default forecaster, backtested: the
+encoder-decoder without attention, temporal attention only, input attention only and the
+DA-RNN (each with the default's highway and normal readout), then the DA-RNN without the
+highway, with the highway on the whole window, with a Student-t readout and with a point (MSE)
+readout; every variant over data.folds x data.seeds runs, the
+baselines (naive, seasonal naive, linear autoregression, ARIMA) refitted per fold as rows.
 
-  python launch.py --config configs/series_ablation.py --workdir runs/series_ablation --mode sweep
-  python launch.py --config configs/series_ablation.py:nasdaq --workdir runs/nasdaq_ablation \
-      --mode sweep --config.data.path=../shared/data/nasdaq100-sample.csv
+  python launch.py --config configs/series_ablation.py:macrodata --workdir runs/macro_ablation \
+      --mode backtest
+  python launch.py --config configs/series_ablation.py:sunspots --workdir runs/sun_ablation \
+      --mode backtest
 
-Expected result: the tables of docs/forecasting.md (results.md in the workdir).
+The argument names a series of configs/forecasting.py. Expected result: docs/forecasting.md.
 """
 
 import pathlib
 
 from seqattn.config import load_file
 
-SEEDS = (0, 1, 2)
-VARIANTS = (  # (input attention, temporal score)
-    (False, "none"),  # encoder-decoder
-    (False, "additive"),  # temporal attention only (attention RNN)
-    (True, "none"),  # input attention only
-    (True, "additive"),  # DA-RNN
+VARIANTS = (  # overrides of configs/series.py
+    {"model.input_attention": False, "model.attention": "none"},  # encoder-decoder
+    {"model.input_attention": False},  # temporal attention only (attention RNN)
+    {"model.attention": "none"},  # input attention only
+    {},  # DA-RNN, the default
+    {"model.highway": "none"},  # DA-RNN, no highway
+    {"model.highway": "window"},  # DA-RNN, the highway on the whole window
+    {"data.loss": "student_t"},  # DA-RNN, Student-t intervals
+    {"data.loss": "mse"},  # DA-RNN, a point forecast (no intervals)
 )
 
 
 def get_config(arg=None):
-  name = "nasdaq" if arg == "nasdaq" else "series"
-  return load_file(pathlib.Path(__file__).with_name(f"{name}.py"))
+  return load_file(f"{pathlib.Path(__file__).with_name('forecasting.py')}:{arg or 'macrodata'}")
 
 
 def sweep(add):
-  for input_attention, attention in VARIANTS:
-    for seed in SEEDS:
-      add(**{"model.input_attention": input_attention, "model.attention": attention,
-             "seed": seed})
+  for overrides in VARIANTS:
+    add(**overrides)
