@@ -132,6 +132,8 @@ def _load_members(workdirs: list[str], config: ConfigDict | None, config_path: s
                   trained) -> list:
   """The --ensemble workdirs' models, checked to be seeds of `trained`'s config."""
   from seqattn import predict
+  if not workdirs:
+    return []
   members = [_load_trained(pathlib.Path(w), config, config_path) for w in workdirs]
   return predict.ensemble([trained, *members])[1:]
 

@@ -31,6 +31,7 @@ SERIES = {
 
 
 def get_config(arg=None):
+  arg = arg or "macrodata"
   if arg not in SERIES:
     raise ValueError(f"configs/forecasting.py:{arg}: use one of {', '.join(SERIES)}")
   c = load_file(pathlib.Path(__file__).with_name("series.py"))

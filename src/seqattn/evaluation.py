@@ -89,8 +89,15 @@ def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: Deco
   shared = metrics.summarise({k: float(v) for k, v in sums.items()})
   alive = liveness.measures(attention["temporal"], split.input_lengths,
                             np.asarray(model.target.mask(split.targets)))
-  return Evaluation(dict(shared, **task.score(data, split, predictions, paths), **alive),
+  return Evaluation(dict(shared, **task.score(data, split, predictions, **_paths(paths)),
+                         **alive),
                     predictions, attention["temporal"], attention.get("input"), paths)
+
+
+def _paths(paths: np.ndarray | None) -> dict[str, np.ndarray]:
+  """`paths` as a keyword argument of Task.score / Task.report where there are any, so that a
+  task written before they existed (without the argument) still serves."""
+  return {} if paths is None else dict(paths=paths)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -124,7 +131,8 @@ def ensemble(members: list[Evaluation], split: Split, task: Task, data: Data) ->
            else np.concatenate([m.paths_NxSxTyxN for m in members], 1))
   shared = {k: float(np.mean([m.metrics[k] for m in members]))
             for k in ("loss", "examples", "attention_entropy_ratio", "attention_uniform_rows")}
-  return Evaluation(dict(shared, **task.score(data, split, predictions, paths)), predictions,
+  return Evaluation(dict(shared, **task.score(data, split, predictions, **_paths(paths))),
+                    predictions,
                     mean([m.alpha_NxTxS for m in members]),
                     mean([m.input_alpha_NxSxK for m in members]), paths)
 
@@ -150,7 +158,8 @@ def report(model: Seq2Seq, task: Task, data: Data, evaluation: Evaluation,
   attention = dict(temporal=evaluation.alpha_NxTxS)
   if evaluation.input_alpha_NxSxK is not None:
     attention["input"] = evaluation.input_alpha_NxSxK
-  out = task.report(data, evaluation.predictions, attention, workdir, evaluation.paths_NxSxTyxN)
+  out = task.report(data, evaluation.predictions, attention, workdir,
+                    **_paths(evaluation.paths_NxSxTyxN))
   if data.test_examples:
     gold = alignment.gold(data.test_examples, *evaluation.alpha_NxTxS.shape[1:])
     out["alignment"] = alignment.scores(evaluation.alpha_NxTxS, *gold)

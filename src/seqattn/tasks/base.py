@@ -109,7 +109,8 @@ class Task:
   def score(self, data: Data, split: Split, predictions: np.ndarray,
             paths: np.ndarray | None = None) -> dict[str, Any]:
     """Metrics of the task's own on a split's decoded predictions (none by default); `paths`
-    [N, S, Ty, n] are sample paths of a distributional forecast, where drawn."""
+    [N, S, Ty, n] are sample paths of a distributional forecast, passed where drawn (a task
+    without distributional forecasts may leave the argument out)."""
     del data, split, predictions, paths
     return {}
 

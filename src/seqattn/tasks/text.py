@@ -195,8 +195,7 @@ class Text(Task):
   def hypotheses(self, codec: TextCodec, predictions: np.ndarray) -> list[str]:
     return [self.write(codec, p).text for p in predictions]
 
-  def score(self, data: Data, split: TextSplit, predictions: np.ndarray,
-            paths: np.ndarray | None = None) -> dict[str, float]:
+  def score(self, data: Data, split: TextSplit, predictions: np.ndarray) -> dict[str, float]:
     return bleu.scores(self.hypotheses(data.codec, predictions), split.references,
                        self.cfg.target_language)
 
