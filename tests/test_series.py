@@ -332,6 +332,8 @@ def test_backtest_refits_every_forecaster_per_fold_and_scores_the_ensemble(tmp_p
   config = _config(path, folds=2, seeds=2, test_fraction=0.2)
   config.model.encoder_units = config.model.decoder_units = config.model.attention_units = 8
   config.train.num_epochs, config.decode.samples = 3, 50
+  # A constant rate: the folds' runs (of different lengths) then share one compiled step.
+  config.train.schedule, config.train.eval_every_steps = "constant", 100
   summary = backtest.run(None, tmp_path / "bt", base=config, progress=False)
   point = lambda k, s: tmp_path / "bt" / "points" / f"fold={k},seed={s}"
   saved = {(k, s): np.load(point(k, s) / "forecasts_test.npz") for k in (0, 1) for s in (0, 1)}

@@ -109,11 +109,10 @@ def _standardised(model: Seq2Seq, params, batch: Batch) -> jax.Array:
 
 def spread_factor(model: Seq2Seq, params, split: Split, batch_size: int) -> float:
   """The factor by which a distributional forecast's σ must change to fit `split` (the
-  validation part): the maximum-likelihood scale of its standardised errors (a variance
-  recalibration, Levi et al. 2019; ends.Features.spread). The parameters chosen on validation
-  RMSE often come early in training, before σ has settled, and a network fits its training
-  windows more closely than new ones: s rescales σ to what held-out data shows. 1 for a
-  point forecast."""
+  validation part): the conformal scale of its standardised errors at 95%
+  (ends.Features.spread). The parameters chosen on validation RMSE often come early in
+  training, before σ has settled, and a network fits its training windows more closely than
+  new ones: s rescales σ to what held-out data shows. 1 for a point forecast."""
   if not getattr(model.target, "distributional", False):
     return 1.0
   z = np.concatenate([np.asarray(_standardised(model, params, b))[np.asarray(b["weights"]) > 0]

@@ -134,17 +134,17 @@ class Features:
     return (0.5 * (nu + 1) * jnp.log1p(z ** 2 / nu) + 0.5 * jnp.log(nu * jnp.pi)
             + jax.scipy.special.gammaln(nu / 2) - jax.scipy.special.gammaln((nu + 1) / 2))
 
-  def spread(self, z: np.ndarray) -> float:
-    """The maximum-likelihood factor s of σ for standardised errors z = (y - μ) / σ: z / s
-    is most likely under the standardised distribution. Normal: s² = mean(z²); Student-t: the
-    fixed point of s² = mean((ν + 1) z² / (ν + z²/s²)) (its EM iteration)."""
-    z2 = np.asarray(z, np.float64) ** 2
-    s2 = float(np.mean(z2))
-    if self.loss == "student_t":
-      nu = STUDENT_DOF
-      for _ in range(100):
-        s2 = float(np.mean((nu + 1) * z2 / (nu + z2 / s2)))
-    return float(np.sqrt(s2))
+  def spread(self, z: np.ndarray, level: float = 0.95) -> float:
+    """The factor s of σ by which the central `level` interval holds held-out standardised
+    errors z = (y - μ) / σ as split conformal prediction would (Vovk et al. 2005; scaled by σ:
+    Lei et al. 2018): the ⌈(n + 1) level⌉-th smallest |z| (the largest, for few z) over the
+    standardised distribution's own (1 + level) / 2 quantile."""
+    from scipy import stats
+    ranked = np.sort(np.abs(np.asarray(z, np.float64)).ravel())
+    k = min(len(ranked), int(np.ceil((len(ranked) + 1) * level))) - 1
+    q = (1 + level) / 2
+    quantile = stats.norm.ppf(q) if self.loss == "gaussian" else stats.t.ppf(q, STUDENT_DOF)
+    return float(ranked[k] / quantile)
 
   def sample(self, key: jax.Array, outputs_BxN: jax.Array, spread: jax.Array | float = 1.0
              ) -> jax.Array:
