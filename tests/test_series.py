@@ -283,65 +283,51 @@ def test_missing_values_filled_when_configured(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def backtested(tmp_path_factory):
+  """A backtest of a tiny DA-RNN on the nonlinear driver: 2 folds x 2 seeds (launch.py's
+  --mode backtest), each run trained, tested and plotted as `--mode train` would."""
   root = tmp_path_factory.mktemp("series")
   path = _write(root / "driven.csv", _frame())
-  config = _config(path, horizon=1, difference=False)  # |x1| is a function of levels
+  config = _config(path, horizon=1, difference=False, folds=2, seeds=2, test_fraction=0.2)
   config.model.encoder_units = config.model.decoder_units = config.model.attention_units = 16
-  config.train.num_epochs, config.train.learning_rate = 50, 0.01
+  config.train.num_epochs, config.train.learning_rate, config.decode.samples = 25, 0.01, 100
+  # A constant rate: the folds' runs (of different lengths) then share one compiled step.
+  config.train.schedule = "constant"
   config.train.eval_every_steps = config.train.checkpoint_every_steps = 100
-  results = launch.train(config, root / "work")
-  return root, path, results
+  summary = backtest.run(None, root / "bt", base=config, progress=False)
+  return root, path, summary
 
 
-def test_a_tiny_darnn_beats_naive_and_linear_on_a_nonlinear_driver(trained):
-  root, _, results = trained
-  baseline = results["baselines"]
-  model = results["test_rmse"]
-  assert model < 0.7 * baseline["naive"]["rmse"], (model, baseline)
-  assert model < 0.85 * baseline["linear"]["rmse"], (model, baseline)
-  assert results["test_mase"] < 1.0
+def _point(root, fold, seed):
+  return root / "bt" / "points" / f"fold={fold},seed={seed}"
+
+
+def test_a_tiny_darnn_beats_naive_and_linear_on_a_nonlinear_driver(backtested):
+  """|x1| is what a linear autoregression cannot follow: over both folds and seeds the DA-RNN's
+  RMSE is well below the linear one's and the naive forecast's."""
+  root, _, summary = backtested
+  rmse = lambda row: summary["rows"][row]["rmse"][0]
+  assert rmse("model") < 0.7 * rmse("baseline: naive"), summary["rows"]
+  assert rmse("model") < 0.85 * rmse("baseline: linear"), summary["rows"]
+  assert summary["rows"]["model"]["mase"][0] < 1.0
+  results = json.loads((_point(root, 1, 0) / "results.json").read_text())
   assert set(results["baselines"]) == {"naive", "seasonal_naive", "linear", "arima"}
   for png in ("forecast_test", "input_attention_test", "temporal_attention_test"):
-    assert (root / "work" / f"{png}.png").exists()
+    assert (_point(root, 1, 0) / f"{png}.png").exists()
 
 
-def test_predict_prints_the_next_values_with_attention_plots(trained, capsys):
-  root, path, results = trained
-  capsys.readouterr()
-  launch.predict(root / "work", [path])
-  line = capsys.readouterr().out.strip()
-  assert line.startswith("driven.csv (y up to 1399; the next 1 value) -> ")
-  values = [float(v) for v in line.split(" -> ")[1].split()[:1]]
-  frame = _frame()
-  # The next value follows x1 of the last row (+ noise 0.1): the model reads x1.
-  assert abs(values[0] - (_driver(frame["x1"][-1]) + 10)) < 0.5 * np.std(frame["y"]), values
-  pngs = sorted(p.name for p in (root / "work").glob("*attention_driven*.png"))
-  assert pngs == ["attention_driven_csv_y_up_to_1399_the_next_1_value.png",
-                  "input_attention_driven_csv_y_up_to_1399_the_next_1_value.png"], pngs
-  again = launch.evaluate(root / "work")
-  assert again["rmse"] == pytest.approx(results["test_rmse"], rel=1e-5)
-  assert json.loads((root / "work" / "series.json").read_text())["names"] == ["x1", "x2", "y"]
-
-
-def test_backtest_refits_every_forecaster_per_fold_and_scores_the_ensemble(tmp_path):
-  """2 folds x 2 seeds: the folds' test blocks cover the test part once; each fold's baselines
-  are fitted on that fold's training rows alone; the ensemble row scores the mean of the
-  seeds' forecasts, as `--mode evaluate --ensemble` does."""
-  path = _write(tmp_path / "s.csv", _frame())
-  config = _config(path, folds=2, seeds=2, test_fraction=0.2)
-  config.model.encoder_units = config.model.decoder_units = config.model.attention_units = 8
-  config.train.num_epochs, config.decode.samples = 3, 50
-  # A constant rate: the folds' runs (of different lengths) then share one compiled step.
-  config.train.schedule, config.train.eval_every_steps = "constant", 100
-  summary = backtest.run(None, tmp_path / "bt", base=config, progress=False)
-  point = lambda k, s: tmp_path / "bt" / "points" / f"fold={k},seed={s}"
-  saved = {(k, s): np.load(point(k, s) / "forecasts_test.npz") for k in (0, 1) for s in (0, 1)}
+def test_backtest_refits_every_forecaster_per_fold_and_scores_the_ensemble(backtested):
+  """The folds' test blocks cover the test part once; each fold's baselines are fitted on that
+  fold's training rows alone; the ensemble row scores the mean of the seeds' forecasts, as
+  `--mode evaluate --ensemble` does; the model row is the mean over folds x seeds."""
+  root, path, summary = backtested
+  saved = {(k, s): np.load(_point(root, k, s) / "forecasts_test.npz")
+           for k in (0, 1) for s in (0, 1)}
   whole = series.fold(ROWS, 0.15, 0.2, 1, 2, -1)
   np.testing.assert_array_equal(
       np.concatenate([saved[0, 0]["origins"], saved[1, 0]["origins"]]), whole.test_origins)
   for k in (0, 1):
-    _, task, data = _load(path, folds=2, test_fraction=0.2, fold=k)
+    _, task, data = _load(path, difference=False, folds=2, test_fraction=0.2, fold=k)
     linear = baselines.linear(data.train.inputs, data.train.targets[..., 0], data.test.inputs)
     np.testing.assert_allclose(saved[k, 0]["linear"], data.levels("test", linear), rtol=1e-6)
     np.testing.assert_array_equal(saved[k, 0]["naive"], saved[k, 1]["naive"])
@@ -354,6 +340,30 @@ def test_backtest_refits_every_forecaster_per_fold_and_scores_the_ensemble(tmp_p
   assert summary["rows"]["model"]["rmse"][0] == pytest.approx(np.mean(runs))
   assert 0 <= summary["rows"]["model"]["coverage_95"][0] <= 1
   for name in ("backtest.json", "backtest.md", "backtest_by_horizon.png"):
-    assert (tmp_path / "bt" / name).exists()
-  again = launch.evaluate(point(0, 0), ensemble=[str(point(0, 1))])
+    assert (root / "bt" / name).exists()
+  again = launch.evaluate(_point(root, 0, 0), ensemble=[str(_point(root, 0, 1))])
   assert again["rmse"] == pytest.approx(ensemble[0]["rmse"], rel=1e-5)
+
+
+def test_predict_prints_the_next_values_with_intervals_and_attention_plots(backtested, capsys):
+  root, path, _ = backtested
+  work = _point(root, 1, 0)
+  capsys.readouterr()
+  launch.predict(work, [path])
+  line = capsys.readouterr().out.strip()
+  assert line.startswith("driven.csv (y up to 1399; the next 1 value) -> ")
+  value, intervals = line.split(" -> ")[1].split("   ")[:2]
+  frame = _frame()
+  # The next value follows x1 of the last row (+ noise 0.1): the model reads x1.
+  assert abs(float(value) - (_driver(frame["x1"][-1]) + 10)) < 0.5 * np.std(frame["y"]), value
+  (lo80, hi80), (lo95, hi95) = [[float(v) for v in part.split(": ")[1].split("..")]
+                                for part in intervals.split(" | ")]
+  assert lo95 < lo80 < float(value) < hi80 < hi95, intervals
+  pngs = sorted(p.name for p in work.glob("*attention_driven*.png"))
+  assert pngs == ["attention_driven_csv_y_up_to_1399_the_next_1_value.png",
+                  "input_attention_driven_csv_y_up_to_1399_the_next_1_value.png"], pngs
+  again = launch.evaluate(work)
+  results = json.loads((work / "results.json").read_text())
+  assert again["rmse"] == pytest.approx(results["test_rmse"], rel=1e-5)
+  assert again["coverage_95"] == pytest.approx(results["test_coverage_95"])
+  assert json.loads((work / "series.json").read_text())["names"] == ["x1", "x2", "y"]
