@@ -76,6 +76,8 @@ def lines(curves: dict[str, tuple[Sequence[float], Sequence[float]]], path, xlab
   fig, ax = plt.subplots(figsize=(7, 4.5))
   for name, (x, y) in curves.items():
     ax.plot(x, y, marker="o", markersize=3, label=name)
+  if all(float(v).is_integer() for x, _ in curves.values() for v in x):  # steps, lengths
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
   ax.set_xlabel(xlabel)
   ax.set_ylabel(ylabel)
   if title:
