@@ -19,6 +19,7 @@ from absl import logging
 
 from seqattn import baselines, metrics
 from seqattn.data import series
+from seqattn.data.table import Table, read_csv
 from seqattn.data.batching import Split
 from seqattn.models import ends
 from seqattn.schema import POSITIVE, PROBABILITY, refuse
@@ -111,7 +112,7 @@ def to_levels(z_WxH: np.ndarray, scaler: series.Scaler, difference: bool,
 
 @dataclasses.dataclass(frozen=True)
 class SeriesData(Data):
-  table: series.Table | None = None  # the columns as read, NaN where a cell is empty
+  table: Table | None = None  # the columns as read, NaN where a cell is empty
   values_NxK: np.ndarray | None = None  # the same, filled (data.fill); data units
   fold: series.Fold | None = None  # the rows of each part
   origins: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # per split
@@ -166,8 +167,8 @@ class Series(Task):
   def load(self, seed: int) -> SeriesData:
     del seed  # the data is the file
     cfg = self.cfg
-    table = series.read_csv(cfg.path, cfg.time_column, cfg.target_column, cfg.driving_columns,
-                            cfg.fill)
+    table = read_csv(cfg.path, cfg.time_column, cfg.target_column, cfg.driving_columns,
+                     cfg.fill)
     n_rows = len(table.values_NxK)
     series.check_length(n_rows, cfg.window, cfg.horizon, cfg.path)
     fold = series.fold(n_rows, cfg.val_fraction, cfg.test_fraction, cfg.horizon, cfg.folds,
@@ -285,8 +286,8 @@ class Series(Task):
     paper's setting (data.nowcast) the last row's driving values are read and its target is
     forecast (it may be left empty)."""
     cfg = self.cfg
-    table = series.read_csv(text, cfg.time_column, codec.names[-1], codec.names[:-1],
-                            cfg.fill, target_may_end_empty=cfg.nowcast)
+    table = read_csv(text, cfg.time_column, codec.names[-1], codec.names[:-1],
+                     cfg.fill, target_may_end_empty=cfg.nowcast)
     n_rows = len(table.values_NxK)
     series.check_length(n_rows, cfg.window + cfg.difference, cfg.lead, text)
     origin = n_rows - 1 - cfg.lead  # the driving values of `lead` rows ahead are read
