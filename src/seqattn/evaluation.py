@@ -68,7 +68,7 @@ def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: Deco
   liveness), decoding with `search`; with a `mesh`, each batch is split along its data axis.
   With `sample_key`, a distributional forecast also draws `search.samples` paths a window (σ
   times `spread`), which the task scores (prediction intervals)."""
-  sample = sample_key is not None and getattr(model.target, "distributional", False)
+  sample = sample_key is not None and model.target.distributional
   sums, predictions, attention, paths = None, [], [], []
   for i, batch in enumerate(eval_batches(split, batch_size)):
     if mesh is not None:
@@ -113,7 +113,7 @@ def spread_factor(model: Seq2Seq, params, split: Split, batch_size: int) -> floa
   (ends.Features.spread). The parameters chosen on validation RMSE often come early in
   training, before σ has settled, and a network fits its training windows more closely than
   new ones: s rescales σ to what held-out data shows. 1 for a point forecast."""
-  if not getattr(model.target, "distributional", False):
+  if not model.target.distributional:
     return 1.0
   z = np.concatenate([np.asarray(_standardised(model, params, b))[np.asarray(b["weights"]) > 0]
                       for b in eval_batches(split, batch_size)])

@@ -17,7 +17,7 @@ import numpy as np
 
 from seqattn import checkpoint, config as config_lib, decode, evaluation, tasks
 from seqattn.data.batching import Split, pad
-from seqattn.models import architectures
+from seqattn.models import architectures, ends
 from seqattn.models.seq2seq import Seq2Seq, abstract_params
 
 
@@ -82,9 +82,8 @@ def load(workdir: str | pathlib.Path, train_command: str,
     raise config_lib.ConfigError(
         f"{config_path}: {e} It was written by an older version of seqattn: give --config "
         f"(the config file it was trained with) to fill the settings added since.") from e
-  step = tested_step(workdir, step)
-  results = workdir / "results.json"
-  spread = json.loads(results.read_text()).get("interval_spread", 1.0) if results.exists() else 1.0
+  results = _results(workdir)
+  step = tested_step(workdir, step, results)
   if search is not None:
     config = dataclasses.replace(config, decode=search)
   task = tasks.make(config.data)
@@ -92,14 +91,15 @@ def load(workdir: str | pathlib.Path, train_command: str,
   model = architectures.build(config.model, codec.source, codec.target, task.max_input_len,
                              task.max_target_len)
   params = checkpoint.restore_params(workdir, step, abstract_params(model))
-  return Trained(config, task, codec, model, params, step, spread)
+  return Trained(config, task, codec, model, params, step,
+                 results.get("interval_spread", 1.0))
 
 
 def ensemble(members: list[Trained]) -> list[Trained]:
   """`members` checked to be one ensemble: real-valued forecasters trained under one config
   but for the seed, whose forecasts may be averaged; ValueError naming what differs."""
   first = members[0]
-  if not getattr(first.model.target, "features", None):
+  if not isinstance(first.model.target, ends.Features):
     raise ValueError("an ensemble averages real-valued forecasts (data.task='series'); this "
                      "model emits tokens.")
   unseeded = lambda t: dict(t.config.to_dict(), seed=None, decode=None, mesh=None)
@@ -111,11 +111,16 @@ def ensemble(members: list[Trained]) -> list[Trained]:
   return members
 
 
-def tested_step(workdir: pathlib.Path, latest: int) -> int:
+def _results(workdir: pathlib.Path) -> dict[str, Any]:
+  """The finished run's results.json ({} while it runs)."""
+  path = workdir / "results.json"
+  return json.loads(path.read_text()) if path.exists() else {}
+
+
+def tested_step(workdir: pathlib.Path, latest: int, results: dict[str, Any]) -> int:
   """The step whose parameters the finished run tested (the best one, with
   train.test_checkpoint='best'), while its checkpoint is there; else the latest step."""
-  results = workdir / "results.json"
-  tested = json.loads(results.read_text()).get("tested_step") if results.exists() else None
+  tested = results.get("tested_step")
   return tested if tested in checkpoint.all_steps(workdir) else latest
 
 
@@ -186,7 +191,7 @@ def _decode(ensemble: list[Trained], sources: list[tasks.Source],
                                                            batch.input_lengths))
                            for m in ensemble], 0)
   paths = None
-  if getattr(trained.model.target, "distributional", False):  # an ensemble's pooled
+  if trained.model.target.distributional:  # an ensemble's pooled
     paths = np.concatenate([jax.device_get(evaluation.sample_paths(
         m.model, m.params, batch.inputs, batch.input_lengths, trained.task.max_target_len,
         evaluation.paths_key(m.config.seed), search.samples, m.spread)) for m in ensemble], 1)

@@ -34,6 +34,8 @@ from seqattn.data.vocab import BOS_ID, PAD_ID
 class Tokens:
   vocab_size: int
 
+  distributional = False  # a distribution over symbols, but no intervals to draw
+
   @property
   def size(self) -> int:
     """Width of the readout."""
