@@ -198,7 +198,7 @@ def evaluate(workdir: pathlib.Path, config: ConfigDict | None = None,
   """Scores the test split (or `test_file`) again with the configured search; writes
   results_<search>.json (results_<search>_<file>.json for a test file; _ensemble<K> for the
   mean forecast of --workdir's model and the `ensemble` workdirs')."""
-  from seqattn import evaluation
+  from seqattn import evaluation, workdirs
   trained = _load_trained(workdir, config, config_path)
   members = [trained, *_load_members(ensemble, config, config_path, trained)]
   data = (trained.task.load(trained.config.seed) if test_file is None
@@ -217,9 +217,9 @@ def evaluate(workdir: pathlib.Path, config: ConfigDict | None = None,
   if test_file is not None:
     name += "_" + pathlib.Path(test_file).name
   report = evaluation.report(trained.model, trained.task, data, final)
-  (workdir / f"results_{name}.json").write_text(
-      json.dumps(dict(results, tested_step=trained.step, **report), indent=2,
-                 ensure_ascii=False))
+  workdirs.write_text(workdir / f"results_{name}.json",
+                      json.dumps(dict(results, tested_step=trained.step, **report), indent=2,
+                                 ensure_ascii=False))
   shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in results.items()
                     if k != "examples" and isinstance(v, float))
   print(f"{name}: test {shown} on {int(results['examples'])} test examples")
@@ -260,6 +260,11 @@ def main(argv: list[str]) -> None:
         print((workdir / "backtest.md").read_text())
   except (ValueError, FileNotFoundError, FloatingPointError) as e:
     print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+  except PermissionError as e:  # predict and evaluate write beside the run's files
+    print(f"error: cannot write {e.filename} ({e.strerror}): --mode {_MODE.value} writes its "
+          f"results and plots in the workdir; make {workdir} writable, or copy it "
+          f"(cp -r {workdir} <copy>) and pass the copy as --workdir.", file=sys.stderr)
     sys.exit(1)
 
 

@@ -124,6 +124,22 @@ def test_predict_without_a_trained_model_says_how_to_train(tmp_path):
   assert f"python launch.py --config configs/dates.py --workdir {tmp_path}" in out.stderr
 
 
+def test_a_workdir_that_cannot_be_written_is_named_with_what_to_do(trained_workdir,
+                                                                     monkeypatch):
+  """evaluate writes results_<search>.json beside the run: a read-only workdir gets a message
+  (root, as tests often run, may write anywhere, so the refusal is the file system's, faked)."""
+  from seqattn import workdirs
+
+  def read_only(path, text):
+    raise PermissionError(13, "Permission denied", str(path))
+
+  monkeypatch.setattr(workdirs, "write_text", read_only)
+  out = launch("--workdir", str(trained_workdir), "--mode", "evaluate", check=False)
+  assert out.returncode == 1 and "Traceback" not in out.stderr
+  assert "cannot write" in out.stderr and "results_greedy.json" in out.stderr
+  assert "cp -r" in out.stderr
+
+
 def test_unknown_config_key_names_the_valid_keys(tmp_path):
   out = launch("--config", "configs/dates.py", "--workdir", str(tmp_path),
                "--config.model.decoder_unit=128", check=False)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from seqattn import config as config_lib
+from seqattn import config as config_lib, parallel
 from seqattn.training import run
 
 EIGHT_DEVICES = """
@@ -61,9 +61,16 @@ one = loss_and_grads(None)
 eight = loss_and_grads(mesh_of(-1, 1))
 parallel.MODEL_SHARDED_MIN_SIZE = 0  # split every kernel it can along the model axis
 split = loss_and_grads(mesh_of(4, 2))
+placed = parallel.place_state(mesh_of(4, 2), params)
+kernels = [leaf for leaf in jax.tree.leaves(placed) if leaf.ndim >= 2]
+split_along_model = [tuple(leaf.sharding.spec)[-1:] == ("model",)
+                     and leaf.addressable_data(0).shape[-1] == leaf.shape[-1] // 2
+                     for leaf in kernels]
 print(json.dumps(dict(devices=len(jax.devices()), eight_equal=close(eight, one),
                       split_equal=close(split, one), one_curve=curve(None),
-                      eight_curve=curve(mesh_of(-1, 1)))))
+                      eight_curve=curve(mesh_of(-1, 1)),
+                      split_kernels=sum(split_along_model), kernels=len(kernels),
+                      digest_whole=parallel.digest(placed) == parallel.digest(params))))
 """
 
 
@@ -76,6 +83,9 @@ def test_eight_devices_compute_what_one_does():
   # The loss and gradients of one step, data ×8 or data ×4 with kernels split ×2, equal the
   # single device's (float sums in another order only).
   assert r["eight_equal"] and r["split_equal"]
+  # Kernels really are split along `model` (each device holds half of the last dimension),
+  # and the parameters' digest is of whole arrays: the split copy's equals the original's.
+  assert 0 < r["split_kernels"] <= r["kernels"] and r["digest_whole"], r
   # A 40-step run follows the single-device loss curve: Adam amplifies the rounding
   # differences slowly (≈ 1e-6 at first, a few % by the end).
   one, eight = np.array(r["one_curve"]), np.array(r["eight_curve"])
@@ -155,3 +165,35 @@ def test_two_processes_killed_mid_run_resume_to_the_same_parameters(two_process_
   for p in procs:
     p.communicate()
   assert _finish(_start(tmp_path, _free_port())) == digests
+
+
+@pytest.mark.parametrize("environment, config, expected", [
+    ({}, {}, None),
+    ({"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "1"}, {},
+     ("explicit", dict(coordinator_address="h:1", num_processes=2, process_id=1))),
+    ({}, {"coordinator_address": "h:2", "num_processes": 3, "process_id": 2},
+     ("explicit", dict(coordinator_address="h:2", num_processes=3, process_id=2))),
+    ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4"}, {}, ("SLURM", {})),
+    ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"}, {}, None),  # one task: nothing to join
+    ({"OMPI_COMM_WORLD_SIZE": "2"}, {}, ("Open MPI", {})),
+    ({"TPU_WORKER_HOSTNAMES": "w0,w1,w2,w3"}, {}, ("Cloud TPU", {})),
+])
+def test_how_a_process_joins_a_run(monkeypatch, environment, config, expected):
+  """Explicit values (config, then environment) first; else a cluster job's own environment,
+  for jax.distributed.initialize() to read; else a single process."""
+  for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "SLURM_NTASKS",
+               "OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES", "JOB_COMPLETION_INDEX"):
+    monkeypatch.delenv(name, raising=False)
+  for name, value in environment.items():
+    monkeypatch.setenv(name, value)
+  mesh = config_lib.MeshConfig(-1, 1, config.get("coordinator_address", ""),
+                               config.get("num_processes", 0), config.get("process_id", -1))
+  assert parallel.joining(mesh) == expected
+
+
+def test_a_process_without_its_index_or_with_one_out_of_range_is_refused(monkeypatch):
+  monkeypatch.delenv("JAX_PROCESS_ID", raising=False)
+  with pytest.raises(ValueError, match="JAX_PROCESS_ID=0..1"):
+    parallel.joining(config_lib.MeshConfig(-1, 1, "h:1", 2, -1))
+  with pytest.raises(config_lib.ConfigError, match="mesh.process_id=2 .* use 0..1"):
+    config_lib.MeshConfig(-1, 1, "h:1", 2, 2)

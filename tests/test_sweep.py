@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from seqattn import report, sweep
+from seqattn import report, sweep, workdirs
 from conftest import CONFIGS, ROOT
 
 SWEEP_FILE = f'''
@@ -183,3 +183,33 @@ def test_a_typo_in_a_sweep_override_fails_before_training(tmp_path):
                      match="unknown config key config.model.atention .*: attention, "):
     sweep.run(str(bad), tmp_path / "work", progress=False)
   assert not (tmp_path / "work").exists()
+
+
+def test_a_point_whose_results_json_was_cut_short_is_trained_again(tmp_path, monkeypatch):
+  """A point counts as done only with a whole results.json: one cut short (a crash while an
+  older version wrote it) is trained again; a finished one is not."""
+  todo = [{"seed": 0}, {"seed": 1}]
+  for overrides, text in zip(todo, ['{"test_loss": 0.5}', '{"test_lo']):
+    point = tmp_path / "points" / report.point_name(overrides)
+    point.mkdir(parents=True)
+    (point / "results.json").write_text(text)
+  trained = []
+
+  def train(config, point_dir, progress):
+    trained.append(point_dir.name)
+    workdirs.write_text(point_dir / "results.json", "{}")
+
+  monkeypatch.setattr(sweep.training_run, "train_and_evaluate", train)
+  sweep.train_points(todo, [None, None], tmp_path, progress=False)
+  assert trained == ["seed=1"]
+
+
+def test_a_replaced_file_is_whole_or_untouched(tmp_path):
+  path = tmp_path / "results.json"
+  workdirs.write_text(path, '{"a": 1}')
+  with pytest.raises(RuntimeError):
+    with workdirs.replaced(path) as f:
+      f.write(b'{"a": 2, "b"')
+      raise RuntimeError("killed mid-write")
+  assert json.loads(path.read_text()) == {"a": 1}
+  assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary left

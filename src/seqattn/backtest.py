@@ -49,8 +49,8 @@ def run(config_path: str | None, workdir: str | pathlib.Path, base: ml_collectio
   sweep.train_points(todo, configs, workdir, worker, workers, progress)
   with workdirs.owned(workdir, wait=True):  # one worker at a time writes the tables
     summary = score(workdir, todo)
-    (workdir / "backtest.json").write_text(json.dumps(summary, indent=1))
-    (workdir / "backtest.md").write_text(markdown(summary))
+    workdirs.write_text(workdir / "backtest.json", json.dumps(summary, indent=1))
+    workdirs.write_text(workdir / "backtest.md", markdown(summary))
     plot_by_horizon(summary, workdir / "backtest_by_horizon.png")
   return summary
 

@@ -169,7 +169,10 @@ class MeshConfig:
 
   def __post_init__(self):
     refuse([(self.data == 0 or self.data < -1,
-             f"mesh.data={self.data} is not valid; use -1 (every device) or a number > 0")])
+             f"mesh.data={self.data} is not valid; use -1 (every device) or a number > 0"),
+            (self.num_processes > 0 and self.process_id >= self.num_processes,
+             f"mesh.process_id={self.process_id} is not valid with mesh.num_processes="
+             f"{self.num_processes}; use 0..{self.num_processes - 1} (or -1: JAX_PROCESS_ID)")])
 
 
 @dataclasses.dataclass(frozen=True)

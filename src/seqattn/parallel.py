@@ -17,6 +17,7 @@ import hashlib
 import os
 
 import jax
+from absl import logging
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -27,19 +28,48 @@ DATA, MODEL = "data", "model"
 MODEL_SHARDED_MIN_SIZE = 2 ** 16  # a kernel smaller than this is replicated: not worth a split
 
 
-def initialize(cfg: MeshConfig) -> None:
-  """Joins the processes of a multi-host run: from the config, else from the environment
-  (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); a single process does nothing.
+# Cluster managers whose jobs jax.distributed.initialize() joins by itself (reading the
+# coordinator, the process count and this process's id from the job's environment), each by
+# the variable that says how many processes its job has.
+CLUSTERS = {"SLURM": "SLURM_NTASKS", "Open MPI": "OMPI_COMM_WORLD_SIZE"}
 
-  Must run before anything else touches JAX's devices.
-  """
+
+def joining(cfg: MeshConfig) -> tuple[str, dict] | None:
+  """How this process joins a multi-process run: ('explicit', initialize's arguments) from the
+  config, else the environment (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID);
+  (a cluster's name, {}) inside a multi-process job of a cluster manager that JAX detects
+  (CLUSTERS, a Cloud TPU pod's hosts, a Kubernetes indexed job); None for a single process."""
   address = cfg.coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS", "")
   processes = cfg.num_processes or int(os.environ.get("JAX_NUM_PROCESSES", "0"))
-  if not address or processes <= 1 or jax.distributed.is_initialized():
+  if address and processes > 1:
+    if cfg.process_id < 0 and "JAX_PROCESS_ID" not in os.environ:
+      raise ValueError(f"a run of {processes} processes (coordinator {address}) needs this "
+                       f"process's index: set JAX_PROCESS_ID=0..{processes - 1}, or "
+                       f"--config.mesh.process_id.")
+    process_id = cfg.process_id if cfg.process_id >= 0 else int(os.environ["JAX_PROCESS_ID"])
+    return "explicit", dict(coordinator_address=address, num_processes=processes,
+                            process_id=process_id)
+  for name, count in CLUSTERS.items():
+    if int(os.environ.get(count, "1")) > 1:
+      return name, {}
+  if len(os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",")) > 1:
+    return "Cloud TPU", {}
+  if "KUBERNETES_SERVICE_HOST" in os.environ and "JOB_COMPLETION_INDEX" in os.environ:
+    return "Kubernetes", {}
+  return None
+
+
+def initialize(cfg: MeshConfig) -> None:
+  """Joins the processes of a multi-host run (`joining` says how, and the log which); a single
+  process does nothing. Must run before anything else touches JAX's devices."""
+  how = None if jax.distributed.is_initialized() else joining(cfg)
+  if how is None:
     return
-  process_id = cfg.process_id if cfg.process_id >= 0 else int(os.environ["JAX_PROCESS_ID"])
+  name, arguments = how
   jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts talk over gloo
-  jax.distributed.initialize(address, processes, process_id)
+  logging.warning("joining a multi-process run: %s", f"{arguments}" if arguments else
+                  f"the {name} job's own environment (jax.distributed.initialize's detection)")
+  jax.distributed.initialize(**arguments)
 
 
 def is_primary() -> bool:
@@ -116,13 +146,14 @@ def shard_batch(mesh: Mesh, batch: dict[str, np.ndarray]) -> dict[str, jax.Array
           for k, v in batch.items()}
 
 
-def local_digest(tree) -> str:
-  """sha256 of this process's copy of a replicated tree: equal on every process of a run, and
-  across runs that computed the same numbers."""
-  digest = hashlib.sha256()
-  for leaf in jax.tree.leaves(tree):
-    digest.update(np.asarray(leaf.addressable_data(0)).tobytes())
-  return digest.hexdigest()
+def digest(tree) -> str:
+  """sha256 of a tree's whole arrays, gathered from every device and process (a kernel split
+  along `model` whole): equal on every process of a run, and across runs that computed the
+  same numbers on any mesh. A collective: every process calls it."""
+  found = hashlib.sha256()
+  for leaf in jax.tree.leaves(to_host(tree)):
+    found.update(np.asarray(leaf).tobytes())
+  return found.hexdigest()
 
 
 def to_host(tree):

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from scipy import stats
 
-from seqattn import plots, predict
+from seqattn import plots, predict, workdirs
 
 
 def point_name(overrides: dict[str, Any]) -> str:
@@ -131,7 +131,7 @@ def write_tables(workdir: pathlib.Path, rows: list[dict]) -> None:
   for row in rows:
     cells = [_format(row[m], row[f"{m}_ci95"], m) for m in measures]
     lines.append(f"| {row['group']} | {row['seeds']} | " + " | ".join(cells) + " |")
-  (workdir / "results.md").write_text("\n".join(lines) + "\n")
+  workdirs.write_text(workdir / "results.md", "\n".join(lines) + "\n")
 
 
 def _format(mean: float | None, ci: float, measure: str) -> str:
@@ -176,7 +176,7 @@ def write_length_study(workdir: pathlib.Path, todo: list[dict], width: int = 10)
   for name, curve in curves.items():
     cells = [f"{curve[lo]:.3f}" if lo in curve else "" for lo in buckets]
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
-  (workdir / "length_study.md").write_text("\n".join(lines) + "\n")
+  workdirs.write_text(workdir / "length_study.md", "\n".join(lines) + "\n")
   plots.lines({name: (list(c), list(c.values())) for name, c in curves.items()},
               workdir / "accuracy_by_length.png", xlabel="source length (bucket start)",
               ylabel="test exact match", title="Exact match by source length")
@@ -204,7 +204,7 @@ def write_bleu_by_length(workdir: pathlib.Path, todo: list[dict]) -> None:
     known = sorted(by_bucket)
     curves[name] = ([lo for lo, _ in known], [mean_ci(by_bucket[k])[0] for k in known])
   lines.append("| sentences | " + " | ".join(str(sentences[k]) for k in buckets) + " |")
-  (workdir / "bleu_by_length.md").write_text("\n".join(lines) + "\n")
+  workdirs.write_text(workdir / "bleu_by_length.md", "\n".join(lines) + "\n")
   plots.lines(curves, workdir / "bleu_by_length.png", xlabel="source length in tokens (bucket start)",
               ylabel="test BLEU", title="BLEU by source length (mean over seeds)")
 

@@ -8,7 +8,8 @@ Several workers may share one sweep directory (a cluster's job array: worker i o
 own process, on one or many hosts): a worker claims a point by owning its workdir (the run's
 lock, see workdirs.owned), so each point is trained by one worker; a worker killed mid-point
 releases it with its process, and another worker (or a rerun) resumes it from its checkpoints.
-A point counts once it has its results.json. Every worker waits for the points others are
+A point counts once it has its results.json, whole (a run writes it by renaming a complete
+file over it; one cut short by a crash is not counted). Every worker waits for the points others are
 training, then writes the same tables.
 """
 
@@ -52,11 +53,11 @@ def train_points(todo: list[dict], configs: list, workdir: pathlib.Path, worker:
     busy = 0
     for i in _order(len(todo), worker, workers):
       point_dir = workdir / "points" / point_name(todo[i])
-      if (point_dir / "results.json").exists():
+      if workdirs.finished(point_dir):
         continue
       try:
         with workdirs.owned(point_dir):  # the claim
-          if (point_dir / "results.json").exists():  # finished while this worker looked
+          if workdirs.finished(point_dir):  # finished while this worker looked
             continue
           if progress:
             print(f"[{i + 1}/{len(todo)}] {point_name(todo[i])} (worker {worker})", flush=True)

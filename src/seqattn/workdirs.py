@@ -13,7 +13,7 @@ import json
 import os
 import pathlib
 import tempfile
-from typing import Any, Iterator, Mapping
+from typing import IO, Any, Iterator, Mapping
 
 from seqattn.config import Config
 
@@ -82,6 +82,36 @@ def owned(workdir: pathlib.Path, wait: bool = False) -> Iterator[None]:
     os.close(fd)  # releases the lock
 
 
+@contextlib.contextmanager
+def replaced(path: pathlib.Path) -> Iterator[IO[bytes]]:
+  """A file whose bytes replace `path` whole when the block ends (written beside it, then
+  renamed over it): a reader, or a run killed while writing, never sees part of a file."""
+  temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+  try:
+    with open(temporary, "wb") as f:
+      yield f
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(temporary, path)
+  finally:
+    temporary.unlink(missing_ok=True)
+
+
+def write_text(path: pathlib.Path, text: str) -> None:
+  """`text` as the whole of `path` (UTF-8), written by `replaced`."""
+  with replaced(path) as f:
+    f.write(text.encode())
+
+
+def finished(workdir: pathlib.Path) -> bool:
+  """Whether the run in `workdir` has ended: its results.json is there and whole."""
+  try:
+    json.loads((workdir / "results.json").read_text())
+  except (OSError, ValueError):
+    return False
+  return True
+
+
 def stored_config(workdir: pathlib.Path) -> dict[str, Any] | None:
   """The config.json of an earlier run in `workdir`, or None when there is none."""
   path = workdir / "config.json"
@@ -107,9 +137,10 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
 
 
 # Where and how a run computes (the mesh and this process's id; the backward pass recomputing
-# its time steps) do not change what it computes, so runs resume across them; train.remat is
-# also absent from configs written before it existed.
-NOT_COMPARED = ("mesh", "train.remat")
+# its time steps) do not change what it computes, so runs resume across them; nor do the
+# sample paths its test draws. train.remat and decode.samples are also absent from configs
+# written before they existed.
+NOT_COMPARED = ("mesh", "train.remat", "decode.samples")
 
 
 def _what(values: Mapping[str, Any]) -> dict[str, Any]:

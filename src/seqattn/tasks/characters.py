@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from seqattn import workdirs
 from seqattn.data.batching import Split, pad
 from seqattn.data.examples import Example
 from seqattn.data.vocab import EOS, EOS_ID, PAD_ID, Vocab
@@ -35,8 +36,8 @@ class CharCodec:
     return ends.Tokens(len(self.tgt_vocab))
 
   def save(self, workdir: pathlib.Path) -> None:
-    (workdir / "src_vocab.json").write_text(self.src_vocab.to_json())
-    (workdir / "tgt_vocab.json").write_text(self.tgt_vocab.to_json())
+    workdirs.write_text(workdir / "src_vocab.json", self.src_vocab.to_json())
+    workdirs.write_text(workdir / "tgt_vocab.json", self.tgt_vocab.to_json())
 
   @classmethod
   def restore(cls, workdir: pathlib.Path) -> "CharCodec":

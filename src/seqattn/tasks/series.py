@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from absl import logging
 
-from seqattn import baselines, metrics
+from seqattn import baselines, metrics, workdirs
 from seqattn.data import series
 from seqattn.data.table import Table, read_csv
 from seqattn.data.batching import Split
@@ -91,7 +91,7 @@ class SeriesCodec:
     return ends.Features(1, self.loss)
 
   def save(self, workdir: pathlib.Path) -> None:
-    (workdir / "series.json").write_text(json.dumps(dict(
+    workdirs.write_text(workdir / "series.json", json.dumps(dict(
         names=self.names, mean=self.scaler.mean_K.tolist(), std=self.scaler.std_K.tolist()),
         indent=1))
 
@@ -261,8 +261,9 @@ class Series(Task):
                                workdir / "forecast_test.png", data.codec.names[-1], bands)
       plots.attention_plots(attention, data.codec.names[:-1], workdir, "test")
       extra = {} if levels is None else dict(paths=levels.astype(np.float32))
-      np.savez(workdir / "forecasts_test.npz", origins=data.origins["test"], actual=actual,
-               naive_mae=data.naive_mae, **forecasts, **extra)
+      with workdirs.replaced(workdir / "forecasts_test.npz") as f:
+        np.savez(f, origins=data.origins["test"], actual=actual, naive_mae=data.naive_mae,
+                 **forecasts, **extra)
     return out
 
   def summary(self, results: dict[str, Any]) -> str:

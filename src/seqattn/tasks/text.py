@@ -19,7 +19,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from seqattn import bleu
+from seqattn import bleu, workdirs
 from seqattn.data import corpus, splits, subwords
 from seqattn.data.batching import Split, pad
 from seqattn.data.vocab import EOS, EOS_ID, PAD_ID
@@ -86,7 +86,8 @@ class TextCodec:
   def save(self, workdir: pathlib.Path) -> None:
     self.src.save(workdir / "source.model")
     self.tgt.save(workdir / "target.model")
-    (workdir / "data.json").write_text(json.dumps(self.report, indent=2, ensure_ascii=False))
+    workdirs.write_text(workdir / "data.json",
+                        json.dumps(self.report, indent=2, ensure_ascii=False))
 
   @classmethod
   def restore(cls, workdir: pathlib.Path) -> "TextCodec":

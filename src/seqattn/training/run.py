@@ -135,7 +135,7 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
   with logs.Logs(workdir, step, enabled=primary) as log, \
        checkpoint.manager(workdir, cfg.keep_checkpoints, cfg.best_metric, config.best_mode) as mngr:
     if primary:
-      (workdir / "config.json").write_text(config.to_json())
+      workdirs.write_text(workdir / "config.json", config.to_json())
       data.codec.save(workdir)
     with stop_signals() as stop, tqdm.tqdm(total=total_steps, initial=step, unit="step",
                                            disable=not progress, dynamic_ncols=True) as bar:
@@ -193,8 +193,8 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
                  seconds=elapsed(), malloc=allocator.name(),
                  padding_share=padding_share(plan.split, plan.buckets), batch_shapes=plan.shapes,
                  parameters=sum(x.size for x in jax.tree.leaves(state.params)),
-                 params_sha256=parallel.local_digest(state.params),
+                 params_sha256=parallel.digest(state.params),
                  **evaluation.report(model, task, data, final, workdir if primary else None))
   if primary:
-    (workdir / "results.json").write_text(json.dumps(results, indent=2))
+    workdirs.write_text(workdir / "results.json", json.dumps(results, indent=2))
   return results
