@@ -29,7 +29,7 @@ from seqattn import config as config_lib, parallel
 config = load_config({model!r}, batch_size={batch})
 task, data = load_task(config)
 trainer = JaxTrainer(config, task, data)
-mesh = parallel.mesh(config_lib.MeshConfig(-1, 1, "", 0, -1))
+mesh = parallel.mesh(config_lib.MeshConfig(-1, 1, "", 0, -1, 10))
 trainer.state = parallel.place_state(mesh, trainer.state)
 trainer.key = parallel.place_state(mesh, trainer.key)
 stream = batch_stream(data.train, {batch})

@@ -121,4 +121,5 @@ def get_config(arg=None):
   c.mesh.coordinator_address = ""  # several hosts: "host:port" of process 0 (or the environment)
   c.mesh.num_processes = 0  # several hosts: how many (0: JAX_NUM_PROCESSES, else one)
   c.mesh.process_id = -1  # several hosts: this one's index (-1: JAX_PROCESS_ID)
+  c.mesh.stop_check_steps = 10  # several hosts: they agree on a signal or the time budget
   return c

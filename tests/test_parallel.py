@@ -4,6 +4,7 @@ training together on localhost, killed and resumed."""
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -36,7 +37,7 @@ static = step.StepConfig(run.build_model(config, task, data.codec), config.train
 params = init_params(static.model, jax.random.key(0))
 batches = [b for _, b in zip(range(STEPS), (b for e in range(20)
            for b in train_batches(data.train, 40, np.random.default_rng(e))))]
-mesh_of = lambda data, model: parallel.mesh(config_lib.MeshConfig(data, model, "", 0, -1))
+mesh_of = lambda data, model: parallel.mesh(config_lib.MeshConfig(data, model, "", 0, -1, 10))
 grad_fn = jax.jit(jax.value_and_grad(step.loss_fn), static_argnums=1)
 
 def loss_and_grads(mesh):
@@ -109,9 +110,10 @@ RUN = ("--config", "configs/test.py", *(f"--config.{k}={v}" for k, v in RUN_OVER
 TWO_PROCESS_ENV = dict(os.environ, XLA_FLAGS="--xla_cpu_multi_thread_eigen=false")
 
 
-def _start(workdir: pathlib.Path, port: int) -> list[subprocess.Popen]:
-  """RUN in two processes joined through localhost:port."""
-  mesh = [f"--config.mesh.coordinator_address=localhost:{port}", "--config.mesh.num_processes=2"]
+def _start(workdir: pathlib.Path, port: int, *extra: str) -> list[subprocess.Popen]:
+  """RUN (and `extra` flags) in two processes joined through localhost:port."""
+  mesh = [f"--config.mesh.coordinator_address=localhost:{port}", "--config.mesh.num_processes=2",
+          *extra]
   return [subprocess.Popen([sys.executable, "launch.py", *RUN, "--workdir", str(workdir), *mesh,
                             f"--config.mesh.process_id={i}"], cwd=ROOT, env=TWO_PROCESS_ENV,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -119,12 +121,13 @@ def _start(workdir: pathlib.Path, port: int) -> list[subprocess.Popen]:
 
 
 def _finish(procs: list[subprocess.Popen]) -> list[str]:
-  """The parameter digest each process printed."""
+  """The parameter digest each process printed (each process keeps what it printed as
+  `printed`)."""
   digests = []
   for p in procs:
-    out, err = p.communicate(timeout=600)
+    p.printed, err = p.communicate(timeout=600)
     assert p.returncode == 0, err[-3000:]
-    digests.append(out.split("parameters sha256 ")[1].split(";")[0])
+    digests.append(p.printed.split("parameters sha256 ")[1].split(";")[0])
   return digests
 
 
@@ -167,6 +170,31 @@ def test_two_processes_killed_mid_run_resume_to_the_same_parameters(two_process_
   assert _finish(_start(tmp_path, _free_port())) == digests
 
 
+def test_sigterm_to_one_process_stops_both_at_one_step_and_a_rerun_resumes(two_process_run,
+                                                                            tmp_path):
+  """A preempted host: SIGTERM to process 1 alone, after the first checkpoint. Both processes
+  agree to stop at the same step, save once together and exit 143 (128 + SIGTERM); the rerun
+  says it resumed from that step and ends with the uninterrupted run's parameters."""
+  _, digests = two_process_run
+  agree = "--config.mesh.stop_check_steps=1"
+  procs = _start(tmp_path, _free_port(), agree)
+  deadline = time.monotonic() + 300
+  log = tmp_path / "metrics.jsonl"
+  while not (log.exists() and '"step": 8' in log.read_text()):
+    assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-3000:]
+    assert time.monotonic() < deadline
+    time.sleep(0.01)
+  procs[1].send_signal(signal.SIGTERM)
+  ended = [p.communicate(timeout=300) for p in procs]
+  assert [p.returncode for p in procs] == [143, 143], [err[-2000:] for _, err in ended]
+  steps = {re.search(r"stopped by SIGTERM at step (\d+)", err).group(1) for _, err in ended}
+  assert len(steps) == 1 and 8 <= int(next(iter(steps))) < 16, steps
+  again = _start(tmp_path, _free_port(), agree)
+  assert _finish(again) == digests
+  stopped = next(iter(steps))
+  assert f"resuming from step {stopped} " in again[0].printed, again[0].printed[-2000:]
+
+
 @pytest.mark.parametrize("environment, config, expected", [
     ({}, {}, None),
     ({"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "1"}, {},
@@ -187,13 +215,13 @@ def test_how_a_process_joins_a_run(monkeypatch, environment, config, expected):
   for name, value in environment.items():
     monkeypatch.setenv(name, value)
   mesh = config_lib.MeshConfig(-1, 1, config.get("coordinator_address", ""),
-                               config.get("num_processes", 0), config.get("process_id", -1))
+                               config.get("num_processes", 0), config.get("process_id", -1), 10)
   assert parallel.joining(mesh) == expected
 
 
 def test_a_process_without_its_index_or_with_one_out_of_range_is_refused(monkeypatch):
   monkeypatch.delenv("JAX_PROCESS_ID", raising=False)
   with pytest.raises(ValueError, match="JAX_PROCESS_ID=0..1"):
-    parallel.joining(config_lib.MeshConfig(-1, 1, "h:1", 2, -1))
+    parallel.joining(config_lib.MeshConfig(-1, 1, "h:1", 2, -1, 10))
   with pytest.raises(config_lib.ConfigError, match="mesh.process_id=2 .* use 0..1"):
-    config_lib.MeshConfig(-1, 1, "h:1", 2, 2)
+    config_lib.MeshConfig(-1, 1, "h:1", 2, 2, 10)

@@ -166,6 +166,9 @@ class MeshConfig:
   coordinator_address: str  # several processes: process 0's "host:port"; "": from environment
   num_processes: int = dataclasses.field(metadata=NON_NEGATIVE)  # 0: from the environment
   process_id: int  # -1: from the environment (JAX_PROCESS_ID)
+  # Several processes agree whether to stop (a signal, the time budget) every this many steps:
+  # each agreement waits for the devices, so not at every step (one process checks each step).
+  stop_check_steps: int = dataclasses.field(metadata=POSITIVE)
 
   def __post_init__(self):
     refuse([(self.data == 0 or self.data < -1,

@@ -156,6 +156,19 @@ def digest(tree) -> str:
   return found.hexdigest()
 
 
+def agree(flags: list[int], step: int, every: int) -> list[int] | None:
+  """Each flag's largest value over the processes (a signal any of them received, a time
+  budget any of them saw run out), so that all stop at the same step; None between the steps
+  where they agree (every `every` steps: each agreement waits for the devices). A single
+  process has its own flags at every step."""
+  if jax.process_count() == 1:
+    return flags
+  if step % every:
+    return None
+  gathered = multihost_utils.process_allgather(np.asarray(flags, np.int32))
+  return [int(v) for v in np.asarray(gathered).reshape(jax.process_count(), -1).max(0)]
+
+
 def to_host(tree):
   """Every leaf as one host numpy array, gathered from every process."""
   if jax.process_count() == 1:

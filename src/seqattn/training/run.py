@@ -137,22 +137,28 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
     if primary:
       workdirs.write_text(workdir / "config.json", config.to_json())
       data.codec.save(workdir)
+    stopping = 0  # the signal every process agreed to stop for
     with stop_signals() as stop, tqdm.tqdm(total=total_steps, initial=step, unit="step",
                                            disable=not progress, dynamic_ncols=True) as bar:
       for epoch, index, batch in batches_from(plan, keys["shuffle"], cfg.num_epochs, prog.epoch,
                                               prog.batch):
-        if stop:
+        if stopping:
           check_finite(cfg, parallel.to_host(state.sums), step, mngr.latest_step(), workdir)
           prog.seconds = elapsed()
           save_checkpoint(mngr, config, state, keys, prog, None)
-          raise Interrupted(stop[0], step, checkpoint.directory(workdir) / str(step))
+          raise Interrupted(stopping, step, checkpoint.directory(workdir) / str(step))
         if prog.stop_early(cfg) or prog.out_of_time:
           break
         state, _ = train_step(state, parallel.shard_batch(mesh, batch), keys["dropout"], static)
         step += 1
         prog.epoch, prog.batch = epoch, index + 1
         bar.update()
-        prog.out_of_time = 0 < cfg.time_budget_minutes * 60 <= elapsed()
+        # Every process must stop at the same step, or their collectives part ways.
+        agreed = parallel.agree(
+            [max(stop, default=0), int(0 < cfg.time_budget_minutes * 60 <= elapsed())], step,
+            config.mesh.stop_check_steps)
+        if agreed is not None:
+          stopping, prog.out_of_time = agreed[0], bool(agreed[1])
         last = (epoch == cfg.num_epochs - 1 and index == steps_per_epoch - 1) or prog.out_of_time
         if step % cfg.eval_every_steps and not last:
           continue
