@@ -155,11 +155,12 @@ def test_two_processes_train_together_as_one(two_process_run, tmp_path):
 
 
 def test_two_processes_killed_mid_run_resume_to_the_same_parameters(two_process_run, tmp_path):
+  """SIGKILL after the first checkpoint (step 8, committed: orbax renames its directory into
+  place when every process has written): the rerun resumes from it, to the same digest."""
   _, digests = two_process_run
   procs = _start(tmp_path, _free_port())
   deadline = time.monotonic() + 300
-  log = tmp_path / "metrics.jsonl"
-  while not (log.exists() and '"step": 8' in log.read_text()):
+  while not (tmp_path / "checkpoints" / "8").is_dir():
     assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-3000:]
     assert time.monotonic() < deadline
     time.sleep(0.01)
@@ -167,7 +168,9 @@ def test_two_processes_killed_mid_run_resume_to_the_same_parameters(two_process_
   procs[0].send_signal(signal.SIGKILL)  # ... and the job with it
   for p in procs:
     p.communicate()
-  assert _finish(_start(tmp_path, _free_port())) == digests
+  again = _start(tmp_path, _free_port())
+  assert _finish(again) == digests
+  assert "resuming from step 8 " in again[0].printed, again[0].printed[-2000:]
 
 
 def test_sigterm_to_one_process_stops_both_at_one_step_and_a_rerun_resumes(two_process_run,
