@@ -149,6 +149,22 @@ def test_early_stopping_after_patience_evaluations_without_a_better_value(tiny_c
   assert logged_steps(tmp_path) == [8, 16, 24]
 
 
+def test_a_bucketed_run_resumes_only_on_the_devices_its_batches_were_cut_for(tiny_config,
+                                                                             tmp_path):
+  """Length buckets are cut so that each batch splits over the devices along mesh.data: on
+  another count the batches would differ. Refused, with the count to use, unless forced
+  (then planned again, and said)."""
+  config = dataclasses.replace(tiny_config,
+                               train=dataclasses.replace(tiny_config.train, buckets=2))
+  _run(config, tmp_path, num_epochs=1)
+  config = dataclasses.replace(config, train=dataclasses.replace(config.train, num_epochs=1))
+  assert checkpoint.read_meta(tmp_path, checkpoint.latest_step(tmp_path))["progress"][
+      "plan_devices"] == 1
+  two = type("Mesh", (), {"shape": {"data": 2}})()  # what a 2-device mesh reports
+  with pytest.raises(workdirs.WorkdirError, match=r"cut for 1 devices .* has 2\b.*mesh\.data=1"):
+    run.resume(tmp_path, config, None, two, force=False)  # refused before anything is read
+
+
 def test_leftovers_of_a_save_killed_mid_way_are_ignored_and_cleaned(tiny_config, tmp_path):
   _run(tiny_config, tmp_path, num_epochs=2)
   leftover = checkpoint.directory(tmp_path) / "24.orbax-checkpoint-tmp-1234"

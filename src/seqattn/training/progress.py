@@ -59,6 +59,9 @@ class Progress:
 
   epoch: int = 0  # data position: the epoch being read ...
   batch: int = 0  # ... and the index of its next batch
+  # ... in a plan of batches made for this many devices along mesh.data (length buckets are
+  # cut so that each batch splits over them); 0: not recorded (a checkpoint of an older run)
+  plan_devices: int = 0
   best_step: int = 0  # the evaluation with the best train.best_metric so far (0: none yet)
   best_value: float | None = None
   evals_since_best: int = 0

@@ -63,8 +63,10 @@ def resume(workdir: pathlib.Path, config: Config, static: StepConfig, mesh,
            force: bool) -> tuple[TrainState, dict[str, jax.Array], Progress] | None:
   """(state, PRNG keys, progress) of the latest checkpoint in `workdir`; None without one.
 
-  Refuses a checkpoint of another config (unless `force`), or one that is damaged or does not
-  fit the train state, before anything is written.
+  Refuses a checkpoint of another config (unless `force`), one whose length buckets were cut
+  for another number of devices along mesh.data (unless `force`: then the batches are
+  planned again, and the run no longer computes what an uninterrupted one would), or one that
+  is damaged or does not fit the train state, before anything is written.
   """
   step = checkpoint.latest_step(workdir)
   if step is None:
@@ -72,11 +74,22 @@ def resume(workdir: pathlib.Path, config: Config, static: StepConfig, mesh,
   meta = checkpoint.read_meta(workdir, step)
   where = f"checkpoint {checkpoint.directory(workdir) / str(step)}"
   workdirs.check_config(config, meta["config"], where, force)
+  prog = Progress(**meta["progress"])
+  devices = mesh.shape[parallel.DATA]
+  if config.train.buckets > 1 and prog.plan_devices not in (0, devices):
+    if not force:
+      raise workdirs.WorkdirError(
+          f"{where} was trained with its length buckets cut for {prog.plan_devices} devices "
+          f"along mesh.data; this run has {devices}, so its batches would differ from the "
+          f"ones the run began with. Resume on {prog.plan_devices} devices (mesh.data="
+          f"{prog.plan_devices}), or pass --force to plan the batches again for {devices}.")
+    tqdm.tqdm.write(f"the batches are planned again for {devices} devices along mesh.data "
+                    f"(the run began on {prog.plan_devices}): it goes on from epoch "
+                    f"{prog.epoch}, batch {prog.batch} of the new plan")
   key_data = jax.eval_shape(lambda: {k: jax.random.key_data(v) for k, v in root_keys(0).items()})
   abstract = parallel.abstract_on(mesh, dict(state=abstract_state(static), rng=key_data))
   arrays = checkpoint.restore(workdir, step, abstract)
   keys = {k: jax.random.wrap_key_data(v) for k, v in arrays["rng"].items()}
-  prog = Progress(**meta["progress"])
   if meta["config"]["train"]["best_metric"] != config.train.best_metric:  # --force: start over
     prog = dataclasses.replace(prog, best_step=0, best_value=None, evals_since_best=0)
   return arrays["state"], keys, prog
@@ -120,6 +133,7 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
     prog = Progress()
   else:
     state, keys, prog = resumed
+  prog.plan_devices = mesh.shape[parallel.DATA]
   step = int(state.step)
   if resumed is not None:
     tqdm.tqdm.write(f"resuming from step {step} in {checkpoint.directory(workdir)}"
