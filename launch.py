@@ -86,13 +86,9 @@ def _parse_flags(argv: list[str]) -> list[str]:
 def train(config: ConfigDict, workdir: pathlib.Path, force: bool = False) -> dict:
   """Trains and evaluates; prints the result."""
   from seqattn import config as config_lib
-  from seqattn.training import progress, run
+  from seqattn.training import run
   frozen = config_lib.freeze(config)
-  try:
-    results = run.train_and_evaluate(frozen, workdir, force=force)
-  except progress.Interrupted as e:
-    print(e, file=sys.stderr)
-    sys.exit(128 + e.signum)  # the shell's convention for a process ended by a signal
+  results = run.train_and_evaluate(frozen, workdir, force=force)
   if results["dead_attention"]:
     from seqattn import liveness
     print(f"warning: {liveness.describe(results)}", file=sys.stderr)
@@ -228,6 +224,7 @@ def evaluate(workdir: pathlib.Path, config: ConfigDict | None = None,
 
 def main(argv: list[str]) -> None:
   logging.set_verbosity(logging.WARNING)  # keep library INFO chatter (orbax, fonts) off the console
+  from seqattn.training.progress import Interrupted
   workdir = pathlib.Path(_WORKDIR.value)
   config, config_path = _CONFIG.value, _config_path(sys.argv)
   try:
@@ -261,6 +258,9 @@ def main(argv: list[str]) -> None:
   except (ValueError, FileNotFoundError, FloatingPointError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
+  except Interrupted as e:  # a run, or a sweep's or backtest's worker, stopped by a signal
+    print(e, file=sys.stderr)
+    sys.exit(128 + e.signum)  # the shell's convention for a process ended by a signal
   except PermissionError as e:  # predict and evaluate write beside the run's files
     print(f"error: cannot write {e.filename} ({e.strerror}): --mode {_MODE.value} writes its "
           f"results and plots in the workdir; make {workdir} writable, or copy it "

@@ -140,6 +140,30 @@ def test_a_workdir_that_cannot_be_written_is_named_with_what_to_do(trained_workd
   assert "cp -r" in out.stderr
 
 
+def test_a_sweep_worker_stopped_by_sigterm_exits_with_its_status(tmp_path, monkeypatch):
+  """A worker whose point's run was stopped (it saved a checkpoint) exits 143, no traceback."""
+  from seqattn import sweep
+  from seqattn.training.progress import Interrupted
+  sweep_file = tmp_path / "sweep.py"
+  sweep_file.write_text(f"""
+import pathlib
+from seqattn.config import load_file
+def get_config(arg=None):
+  return load_file(pathlib.Path({str(ROOT / "configs/test.py")!r}))
+def sweep(add):
+  add(seed=0)
+""")
+
+  def stopped(config, point_dir, progress=True):
+    raise Interrupted(15, 5, point_dir / "checkpoints" / "5")
+
+  monkeypatch.setattr(sweep.training_run, "train_and_evaluate", stopped)
+  out = launch("--config", str(sweep_file), "--workdir", str(tmp_path / "sweep"), "--mode",
+               "sweep", check=False)
+  assert out.returncode == 143 and "stopped by SIGTERM at step 5" in out.stderr
+  assert "Traceback" not in out.stderr
+
+
 def test_unknown_config_key_names_the_valid_keys(tmp_path):
   out = launch("--config", "configs/dates.py", "--workdir", str(tmp_path),
                "--config.model.decoder_unit=128", check=False)

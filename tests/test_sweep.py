@@ -213,3 +213,25 @@ def test_a_replaced_file_is_whole_or_untouched(tmp_path):
       raise RuntimeError("killed mid-write")
   assert json.loads(path.read_text()) == {"a": 1}
   assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary left
+
+
+def test_a_point_that_raises_is_recorded_and_skipped_the_others_finish(tmp_path, monkeypatch):
+  """The failing point's error goes to its failed.json; the other points train; no worker
+  (nor a rerun) tries it again until the file is removed; the tables leave it out."""
+  todo = [{"seed": 0}, {"seed": 1}, {"seed": 2}]
+  calls = []
+
+  def train(config, point_dir, progress):
+    calls.append(point_dir.name)
+    if point_dir.name == "seed=1":
+      raise RuntimeError("out of memory on this point")
+    workdirs.write_text(point_dir / "results.json", "{}")
+
+  monkeypatch.setattr(sweep.training_run, "train_and_evaluate", train)
+  sweep.train_points(todo, [None] * 3, tmp_path, progress=False)
+  sweep.train_points(todo, [None] * 3, tmp_path, progress=False)  # a rerun
+  assert calls == ["seed=0", "seed=1", "seed=2"]
+  failure = json.loads((tmp_path / "points" / "seed=1" / "failed.json").read_text())
+  assert failure["error"] == "RuntimeError: out of memory on this point"
+  assert "Traceback" in failure["traceback"]
+  assert sweep.finished_points(todo, tmp_path) == [{"seed": 0}, {"seed": 2}]

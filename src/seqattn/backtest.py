@@ -47,6 +47,7 @@ def run(config_path: str | None, workdir: str | pathlib.Path, base: ml_collectio
   todo = points(base, module)
   configs = [config_lib.freeze(config_lib.override(base, o)) for o in todo]  # typos fail here
   sweep.train_points(todo, configs, workdir, worker, workers, progress)
+  todo = sweep.finished_points(todo, workdir)
   with workdirs.owned(workdir, wait=True):  # one worker at a time writes the tables
     summary = score(workdir, todo)
     workdirs.write_text(workdir / "backtest.json", json.dumps(summary, indent=1))

@@ -15,8 +15,11 @@ training, then writes the same tables.
 
 from __future__ import annotations
 
+import json
 import pathlib
+import sys
 import time
+import traceback
 from typing import Any
 
 import ml_collections
@@ -24,6 +27,7 @@ import ml_collections
 from seqattn import config as config_lib, report, workdirs
 from seqattn.report import point_name
 from seqattn.training import run as training_run
+from seqattn.training.progress import Interrupted
 
 
 def load_module(path: str):
@@ -46,27 +50,58 @@ def _order(n: int, worker: int, workers: int) -> list[int]:
   return own + [i for i in range(n) if i not in own]
 
 
+FAILED = "failed.json"  # in a point's workdir: the error that stopped it
+
+
+def failed(point_dir: pathlib.Path) -> bool:
+  """Whether the point was tried and raised (its failed.json is there)."""
+  return (point_dir / FAILED).exists()
+
+
 def train_points(todo: list[dict], configs: list, workdir: pathlib.Path, worker: int = 0,
                  workers: int = 1, progress: bool = True, poll_seconds: float = 1.0) -> None:
-  """Trains every point without results, claiming each; returns once all have results."""
+  """Trains every point without results, claiming each; returns once all have results or
+  failed. A point that raises is recorded in its failed.json and skipped, by every worker,
+  until the file is removed; a stop signal (training.progress.Interrupted) ends the worker."""
   while True:
     busy = 0
     for i in _order(len(todo), worker, workers):
       point_dir = workdir / "points" / point_name(todo[i])
-      if workdirs.finished(point_dir):
+      if workdirs.finished(point_dir) or failed(point_dir):
         continue
       try:
         with workdirs.owned(point_dir):  # the claim
-          if workdirs.finished(point_dir):  # finished while this worker looked
+          if workdirs.finished(point_dir) or failed(point_dir):  # done while this one looked
             continue
           if progress:
             print(f"[{i + 1}/{len(todo)}] {point_name(todo[i])} (worker {worker})", flush=True)
-          training_run.train_and_evaluate(configs[i], point_dir, progress=progress)
+          try:
+            training_run.train_and_evaluate(configs[i], point_dir, progress=progress)
+          except Interrupted:
+            raise
+          except Exception as e:  # one point that cannot be trained must not stop the rest
+            workdirs.write_text(point_dir / FAILED, json.dumps(dict(
+                error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()), indent=1))
+            print(f"point {point_name(todo[i])} failed ({type(e).__name__}: {e}); recorded in "
+                  f"{point_dir / FAILED}, skipped; remove that file to try it again",
+                  file=sys.stderr, flush=True)
       except workdirs.WorkdirBusy:
         busy += 1
     if not busy:
       return
     time.sleep(poll_seconds)  # another worker is training a point: wait for its results
+
+
+def finished_points(todo: list[dict], workdir: pathlib.Path) -> list[dict]:
+  """The points that have results, saying which did not (they failed); ValueError if none."""
+  done = [o for o in todo if workdirs.finished(workdir / "points" / point_name(o))]
+  missing = [point_name(o) for o in todo if o not in done]
+  if missing:
+    print(f"{len(missing)} of {len(todo)} points failed and are left out of the tables: "
+          f"{', '.join(missing)} (see each one's {FAILED})", file=sys.stderr)
+  if not done:
+    raise ValueError(f"every point of {workdir} failed; see their {FAILED} files.")
+  return done
 
 
 def run(config_path: str, workdir: str | pathlib.Path, progress: bool = True,
@@ -83,6 +118,7 @@ def run(config_path: str, workdir: str | pathlib.Path, progress: bool = True,
   todo = points(module)
   configs = [config_lib.freeze(config_lib.override(base, o)) for o in todo]  # typos fail here
   train_points(todo, configs, workdir, worker, workers, progress)
+  todo = finished_points(todo, workdir)
   with workdirs.owned(workdir, wait=True):  # one worker at a time writes the tables
     rows = report.aggregate(workdir, todo, getattr(module, "TARGET_EXACT_MATCH", None))
     rows += report.baseline_rows(workdir, todo, rows[0])
