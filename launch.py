@@ -248,13 +248,14 @@ def main(argv: list[str]) -> None:
         raise ValueError(f"--sweep_worker={_SWEEP_WORKER.value!r}: use 'i/N' with 0 <= i < N")
       if _MODE.value == "sweep":
         from seqattn import sweep
-        sweep.run(config_path, workdir, base=config, worker=int(worker), workers=int(workers))
-        print((workdir / "results.md").read_text())
+        if sweep.run(config_path, workdir, base=config, worker=int(worker),
+                     workers=int(workers)) is not None:  # process 0 wrote the tables
+          print((workdir / "results.md").read_text())
       else:
         from seqattn import backtest
-        backtest.run(config_path, workdir, base=config, worker=int(worker),
-                     workers=int(workers))
-        print((workdir / "backtest.md").read_text())
+        if backtest.run(config_path, workdir, base=config, worker=int(worker),
+                        workers=int(workers)) is not None:  # process 0 wrote the tables
+          print((workdir / "backtest.md").read_text())
   except (ValueError, FileNotFoundError, FloatingPointError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)

@@ -98,7 +98,8 @@ def get_config(arg=None):
   c.train.buckets = 1
   c.train.token_budget = 0
   # Stop training after this many minutes of wall time (0: no limit). The one setting whose
-  # step count is not reproducible: a run stopped by it says so in results.json.
+  # step count is not reproducible: a run stopped by it says so in results.json, and goes on
+  # from its last checkpoint when run again with a larger budget.
   c.train.time_budget_minutes = 0.0
   c.train.test_checkpoint = "last"  # last | best (on best_metric): the parameters tested
   # Recompute each time step's activations in the backward pass instead of storing them all

@@ -17,7 +17,6 @@ import pytest
 
 from conftest import ROOT
 from seqattn import config as config_lib, parallel
-from seqattn.training import run
 
 EIGHT_DEVICES = """
 import json, os
@@ -101,13 +100,19 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-RUN_OVERRIDES = {"train.num_epochs": 2}  # 16 steps, 2 logs
+RUN_OVERRIDES = {"train.num_epochs": 2, "train.batch_size": 40}  # 20 steps, logs at 8, 16, 20
 RUN = ("--config", "configs/test.py", *(f"--config.{k}={v}" for k, v in RUN_OVERRIDES.items()))
 
 
-# The suite's cheaper code generation (conftest) halves these runs' speed: their steps exchange
-# gradients between the processes, and at XLA's -O0 a two-process run took 34 s against 15 s.
-TWO_PROCESS_ENV = dict(os.environ, XLA_FLAGS="--xla_cpu_multi_thread_eigen=false")
+def _devices(n: int) -> dict[str, str]:
+  """The environment of a process with n simulated CPU devices. Not the suite's cheaper code
+  generation (conftest): these runs' steps exchange gradients between the processes, and at
+  XLA's -O0 a two-process run took 34 s against 15 s."""
+  return dict(os.environ, XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=false "
+                                    f"--xla_force_host_platform_device_count={n}")
+
+
+TWO_PROCESS_ENV = _devices(2)  # two processes of two devices: a global mesh of four
 
 
 def _start(workdir: pathlib.Path, port: int, *extra: str) -> list[subprocess.Popen]:
@@ -143,17 +148,22 @@ def two_process_run(tmp_path_factory):
   return workdir, _finish(_start(workdir, _free_port()))
 
 
-def test_two_processes_train_together_as_one(two_process_run, tmp_path):
+def test_two_processes_of_two_devices_train_as_one_process_of_four(two_process_run, tmp_path):
   workdir, digests = two_process_run
   assert digests[0] == digests[1]  # each process holds the same parameters
-  log = [json.loads(l) for l in (workdir / "metrics.jsonl").open()]
-  assert [r["step"] for r in log] == [8, 16]  # process 0 alone writes the log
-  one = config_lib.override(config_lib.load_file(ROOT / "configs/test.py"), RUN_OVERRIDES)
-  run.train_and_evaluate(config_lib.freeze(one), tmp_path, progress=False)  # RUN, in-process
-  for two, one in zip(_params(workdir), _params(tmp_path)):  # float sums in another order
-    np.testing.assert_allclose(two, one, rtol=1e-3, atol=1e-5)
+  two = [json.loads(l) for l in (workdir / "metrics.jsonl").open()]
+  assert [r["step"] for r in two if "val_loss" in r] == [8, 16, 20]  # process 0 alone logs
+  one = subprocess.run([sys.executable, "launch.py", *RUN, "--workdir", str(tmp_path)], cwd=ROOT,
+                       env=_devices(4), capture_output=True, text=True, timeout=600)
+  assert one.returncode == 0, one.stderr[-3000:]
+  four = [json.loads(l) for l in (tmp_path / "metrics.jsonl").open()]
+  assert [r["val_loss"] for r in two if "val_loss" in r] == pytest.approx(
+      [r["val_loss"] for r in four if "val_loss" in r], rel=1e-5)  # float sums in another order
+  for two, four in zip(_params(workdir), _params(tmp_path)):
+    np.testing.assert_allclose(two, four, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.slow  # multi-process: the SIGTERM test stands for them in the default run
 def test_two_processes_killed_mid_run_resume_to_the_same_parameters(two_process_run, tmp_path):
   """SIGKILL after the first checkpoint (step 8, committed: orbax renames its directory into
   place when every process has written): the rerun resumes from it, to the same digest."""
@@ -191,11 +201,27 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_a_rerun_resumes(two_p
   ended = [p.communicate(timeout=300) for p in procs]
   assert [p.returncode for p in procs] == [143, 143], [err[-2000:] for _, err in ended]
   steps = {re.search(r"stopped by SIGTERM at step (\d+)", err).group(1) for _, err in ended}
-  assert len(steps) == 1 and 8 <= int(next(iter(steps))) < 16, steps
+  assert len(steps) == 1 and 8 <= int(next(iter(steps))) < 20, steps
   again = _start(tmp_path, _free_port(), agree)
   assert _finish(again) == digests
   stopped = next(iter(steps))
   assert f"resuming from step {stopped} " in again[0].printed, again[0].printed[-2000:]
+
+
+@pytest.mark.slow  # multi-process: the SIGTERM test stands for them in the default run
+def test_a_time_budget_stops_both_processes_at_one_step_and_a_larger_one_goes_on(
+    two_process_run, tmp_path):
+  """A budget that runs out in the first step (its compilation alone takes longer): the
+  processes agree on it at their first agreement (mesh.stop_check_steps, 10), stop there
+  together, test that step's parameters, say so in results.json and exit 0. Run again with no
+  budget, the run goes on from that step to the uninterrupted run's parameters."""
+  _, digests = two_process_run
+  _finish(_start(tmp_path, _free_port(), "--config.train.time_budget_minutes=0.0001"))
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["stopped_by_time_budget"] and results["step"] == 10, results
+  again = _start(tmp_path, _free_port())
+  assert _finish(again) == digests
+  assert "resuming from step 10 " in again[0].printed, again[0].printed[-2000:]
 
 
 @pytest.mark.parametrize("environment, config, expected", [
@@ -228,3 +254,50 @@ def test_a_process_without_its_index_or_with_one_out_of_range_is_refused(monkeyp
     parallel.joining(config_lib.MeshConfig(-1, 1, "h:1", 2, -1, 10))
   with pytest.raises(config_lib.ConfigError, match="mesh.process_id=2 .* use 0..1"):
     config_lib.MeshConfig(-1, 1, "h:1", 2, 2, 10)
+
+
+CLUSTER_SWEEP = f'''
+import pathlib
+from seqattn.config import load_file
+
+def get_config(arg=None):
+  c = load_file(pathlib.Path({str(ROOT / "configs" / "test.py")!r}))
+  c.train.num_epochs = 1
+  c.train.batch_size = 40  # splits over the 4 devices
+  return c
+
+def sweep(add):
+  add(seed=0)
+  add(**{{"train.batch_size": 1000, "seed": 0}})  # more than the 400 examples: it raises
+  add(seed=1)
+'''
+
+
+@pytest.mark.slow  # multi-process: the SIGTERM test stands for them in the default run
+def test_a_sweep_of_two_workers_of_two_processes_trains_each_point_once(tmp_path):
+  """Two workers (two jobs of a job array), each of two processes training every point
+  together: process 0 of each claims points and tells its other process which. Each point is
+  trained by one worker; the one that raises is recorded in failed.json and the others finish;
+  every process exits 0 and process 0s write the tables."""
+  config = tmp_path / "cluster_sweep.py"
+  config.write_text(CLUSTER_SWEEP)
+  procs = []
+  for worker in range(2):
+    port = _free_port()
+    procs += [subprocess.Popen(
+        [sys.executable, "launch.py", "--mode", "sweep", "--config", str(config), "--workdir",
+         str(tmp_path / "work"), f"--sweep_worker={worker}/2",
+         f"--config.mesh.coordinator_address=localhost:{port}", "--config.mesh.num_processes=2",
+         f"--config.mesh.process_id={i}"], cwd=ROOT, env=TWO_PROCESS_ENV,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+  ended = [p.communicate(timeout=600) for p in procs]
+  assert [p.returncode for p in procs] == [0] * 4, [err[-2000:] for _, err in ended]
+  trained = [name for out, _ in ended for name in re.findall(r"\] (\S+) \(worker", out)]
+  points = tmp_path / "work" / "points"
+  assert sorted(trained) == sorted(p.name for p in points.iterdir())  # each once, by a process 0
+  failed = [p.name for p in points.iterdir() if (p / "failed.json").exists()]
+  assert len(failed) == 1 and "batch_size=1000" in failed[0], failed
+  assert "exceeds the 400 training examples" in (points / failed[0] / "failed.json").read_text()
+  done = [p.name for p in points.iterdir() if (p / "results.json").exists()]
+  assert sorted(done) == ["seed=0", "seed=1"], done
+  assert "\n| all | 2 |" in (tmp_path / "work" / "results.md").read_text()  # both seeds

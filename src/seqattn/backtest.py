@@ -20,7 +20,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from seqattn import config as config_lib, metrics, plots, report, sweep, workdirs
+from seqattn import config as config_lib, metrics, parallel, plots, report, sweep, workdirs
 from seqattn.report import mean_ci, point_name
 
 
@@ -35,9 +35,10 @@ def points(config: ml_collections.ConfigDict, module=None) -> list[dict[str, Any
 
 
 def run(config_path: str | None, workdir: str | pathlib.Path, base: ml_collections.ConfigDict,
-        progress: bool = True, worker: int = 0, workers: int = 1) -> dict[str, Any]:
+        progress: bool = True, worker: int = 0, workers: int = 1) -> dict[str, Any] | None:
   """Trains the missing (group, fold, seed) runs as worker `worker` of `workers`, then scores
-  them all; returns what backtest.json holds."""
+  them all; returns what backtest.json holds (None in a worker's processes other than 0:
+  process 0 writes the tables)."""
   module = config_lib.load_module(config_path)[0] if config_path else None
   frozen = config_lib.freeze(base)
   if frozen.data.task != "series":
@@ -46,7 +47,10 @@ def run(config_path: str | None, workdir: str | pathlib.Path, base: ml_collectio
   workdir = pathlib.Path(workdir)
   todo = points(base, module)
   configs = [config_lib.freeze(config_lib.override(base, o)) for o in todo]  # typos fail here
+  parallel.initialize(frozen.mesh)  # a worker of several processes
   sweep.train_points(todo, configs, workdir, worker, workers, progress)
+  if not parallel.is_primary():
+    return None
   todo = sweep.finished_points(todo, workdir)
   with workdirs.owned(workdir, wait=True):  # one worker at a time writes the tables
     summary = score(workdir, todo)

@@ -169,6 +169,13 @@ def agree(flags: list[int], step: int, every: int) -> list[int] | None:
   return [int(v) for v in np.asarray(gathered).reshape(jax.process_count(), -1).max(0)]
 
 
+def broadcast(value: int) -> int:
+  """Process 0's `value`, in every process (a collective: every process calls it)."""
+  if jax.process_count() == 1:
+    return value
+  return int(multihost_utils.broadcast_one_to_all(np.int32(value)))
+
+
 def to_host(tree):
   """Every leaf as one host numpy array, gathered from every process."""
   if jax.process_count() == 1:

@@ -4,17 +4,19 @@ A config file that defines `sweep(add)` calls `add(**{"model.attention": "dot", 
 once per point. `run` trains the points that have no `results.json` yet (so a re-run resumes),
 then writes the tables and plots of seqattn.report.
 
-Several workers may share one sweep directory (a cluster's job array: worker i of N, each its
-own process, on one or many hosts): a worker claims a point by owning its workdir (the run's
+Several workers may share one sweep directory (a cluster's job array: worker i of N, on one
+or many hosts): a worker claims a point by owning its workdir (the run's
 lock, see workdirs.owned), so each point is trained by one worker; a worker killed mid-point
 releases it with its process, and another worker (or a rerun) resumes it from its checkpoints.
 A point counts once it has its results.json, whole (a run writes it by renaming a complete
-file over it; one cut short by a crash is not counted). Every worker waits for the points others are
-training, then writes the same tables.
+file over it; one cut short by a crash is not counted). Every worker waits for the points
+others are training, then writes the same tables. A worker may itself be several processes (hosts) that
+train each point together: its process 0 claims the point and tells the others which.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import sys
@@ -24,7 +26,7 @@ from typing import Any
 
 import ml_collections
 
-from seqattn import config as config_lib, report, workdirs
+from seqattn import config as config_lib, parallel, report, workdirs
 from seqattn.report import point_name
 from seqattn.training import run as training_run
 from seqattn.training.progress import Interrupted
@@ -58,38 +60,66 @@ def failed(point_dir: pathlib.Path) -> bool:
   return (point_dir / FAILED).exists()
 
 
+WAIT, DONE = -1, -2  # what process 0 tells the others instead of a point's index
+
+
+def _claim(todo: list[dict], workdir: pathlib.Path, worker: int, workers: int,
+           claims: contextlib.ExitStack) -> int:
+  """The index of the next point this worker trains, its workdir's lock held on `claims`;
+  WAIT while other workers train the points left, DONE when every point has results or
+  failed."""
+  busy = False
+  for i in _order(len(todo), worker, workers):
+    point_dir = workdir / "points" / point_name(todo[i])
+    if workdirs.finished(point_dir) or failed(point_dir):
+      continue
+    try:
+      claims.enter_context(workdirs.owned(point_dir))
+    except workdirs.WorkdirBusy:
+      busy = True
+      continue
+    if not (workdirs.finished(point_dir) or failed(point_dir)):  # not done while this looked
+      return i
+    claims.close()
+  return WAIT if busy else DONE
+
+
 def train_points(todo: list[dict], configs: list, workdir: pathlib.Path, worker: int = 0,
                  workers: int = 1, progress: bool = True, poll_seconds: float = 1.0) -> None:
   """Trains every point without results, claiming each; returns once all have results or
   failed. A point that raises is recorded in its failed.json and skipped, by every worker,
-  until the file is removed; a stop signal (training.progress.Interrupted) ends the worker."""
+  until the file is removed; a stop signal (training.progress.Interrupted) ends the worker.
+
+  A worker of several processes (hosts) trains each point with all of them: process 0 claims
+  it and tells the others which (they take no locks). A point must then raise in every
+  process or in none (a config error, a non-finite loss: they are computed alike), or the
+  processes part ways.
+  """
+  primary = parallel.is_primary()
   while True:
-    busy = 0
-    for i in _order(len(todo), worker, workers):
-      point_dir = workdir / "points" / point_name(todo[i])
-      if workdirs.finished(point_dir) or failed(point_dir):
+    with contextlib.ExitStack() as claims:
+      i = parallel.broadcast(_claim(todo, workdir, worker, workers, claims) if primary else 0)
+      if i == DONE:
+        return
+      if i == WAIT:  # another worker is training a point: wait for its results
+        claims.close()
+        time.sleep(poll_seconds)
         continue
+      point_dir = workdir / "points" / point_name(todo[i])
+      if progress and primary:
+        print(f"[{i + 1}/{len(todo)}] {point_name(todo[i])} (worker {worker})", flush=True)
       try:
-        with workdirs.owned(point_dir):  # the claim
-          if workdirs.finished(point_dir) or failed(point_dir):  # done while this one looked
-            continue
-          if progress:
-            print(f"[{i + 1}/{len(todo)}] {point_name(todo[i])} (worker {worker})", flush=True)
-          try:
-            training_run.train_and_evaluate(configs[i], point_dir, progress=progress)
-          except Interrupted:
-            raise
-          except Exception as e:  # one point that cannot be trained must not stop the rest
-            workdirs.write_text(point_dir / FAILED, json.dumps(dict(
-                error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()), indent=1))
-            print(f"point {point_name(todo[i])} failed ({type(e).__name__}: {e}); recorded in "
-                  f"{point_dir / FAILED}, skipped; remove that file to try it again",
-                  file=sys.stderr, flush=True)
-      except workdirs.WorkdirBusy:
-        busy += 1
-    if not busy:
-      return
-    time.sleep(poll_seconds)  # another worker is training a point: wait for its results
+        training_run.train_and_evaluate(configs[i], point_dir, progress=progress)
+      except Interrupted:
+        raise
+      except Exception as e:  # one point that cannot be trained must not stop the rest
+        if not primary:
+          continue
+        workdirs.write_text(point_dir / FAILED, json.dumps(dict(
+            error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()), indent=1))
+        print(f"point {point_name(todo[i])} failed ({type(e).__name__}: {e}); recorded in "
+              f"{point_dir / FAILED}, skipped; remove that file to try it again",
+              file=sys.stderr, flush=True)
 
 
 def finished_points(todo: list[dict], workdir: pathlib.Path) -> list[dict]:
@@ -106,9 +136,10 @@ def finished_points(todo: list[dict], workdir: pathlib.Path) -> list[dict]:
 
 def run(config_path: str, workdir: str | pathlib.Path, progress: bool = True,
         base: ml_collections.ConfigDict | None = None, worker: int = 0,
-        workers: int = 1) -> list[dict]:
+        workers: int = 1) -> list[dict] | None:
   """Trains the missing points (as worker `worker` of `workers`), then aggregates all of
-  them; returns the aggregate rows.
+  them; returns the aggregate rows (None in a worker's processes other than 0: process 0
+  writes the tables).
 
   `base` (default: the file's get_config) is the config every point overrides.
   """
@@ -117,7 +148,10 @@ def run(config_path: str, workdir: str | pathlib.Path, progress: bool = True,
   workdir = pathlib.Path(workdir)
   todo = points(module)
   configs = [config_lib.freeze(config_lib.override(base, o)) for o in todo]  # typos fail here
+  parallel.initialize(config_lib.freeze(base).mesh)  # a worker of several processes
   train_points(todo, configs, workdir, worker, workers, progress)
+  if not parallel.is_primary():
+    return None
   todo = finished_points(todo, workdir)
   with workdirs.owned(workdir, wait=True):  # one worker at a time writes the tables
     rows = report.aggregate(workdir, todo, getattr(module, "TARGET_EXACT_MATCH", None))

@@ -139,9 +139,10 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
 # Where and how a run computes (the mesh and this process's id; the backward pass recomputing
 # its time steps) do not change what it computes, so runs resume across them (but for length
 # buckets, which training.run.resume checks against the devices they were cut for); nor do
-# the sample paths its test draws. train.remat and decode.samples are also absent from configs
-# written before they existed.
-NOT_COMPARED = ("mesh", "train.remat", "decode.samples")
+# the sample paths its test draws, nor the time budget (only where training stops: a run it
+# stopped goes on under a larger one). train.remat and decode.samples are also absent from
+# configs written before they existed.
+NOT_COMPARED = ("mesh", "train.remat", "decode.samples", "train.time_budget_minutes")
 
 
 def _what(values: Mapping[str, Any]) -> dict[str, Any]:

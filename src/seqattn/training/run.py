@@ -90,6 +90,8 @@ def resume(workdir: pathlib.Path, config: Config, static: StepConfig, mesh,
   abstract = parallel.abstract_on(mesh, dict(state=abstract_state(static), rng=key_data))
   arrays = checkpoint.restore(workdir, step, abstract)
   keys = {k: jax.random.wrap_key_data(v) for k, v in arrays["rng"].items()}
+  # A run its time budget stopped goes on under a larger one (the budget is not compared).
+  prog.out_of_time = 0 < config.train.time_budget_minutes * 60 <= prog.seconds
   if meta["config"]["train"]["best_metric"] != config.train.best_metric:  # --force: start over
     prog = dataclasses.replace(prog, best_step=0, best_value=None, evals_since_best=0)
   return arrays["state"], keys, prog
