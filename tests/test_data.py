@@ -109,6 +109,24 @@ def test_train_batches_shuffle_full_batches_and_eval_batches_cover_each_example_
   assert weights.tolist() == [1] * 7 + [0] * 2
 
 
+def test_each_process_builds_its_rows_of_the_global_batches_and_together_they_are_whole():
+  """Two processes' parts of every train, bucketed and eval batch, stacked, are the single
+  process's batch: the same global batches on any number of hosts, half of each built per
+  host."""
+  split = _split([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] * 2, [4] * 24)
+  plan = batching.Plan(split, 4, batching.make_buckets(split, 2, 4, 0, multiple=2))
+  producers = [lambda part: batching.train_batches(split, 4, np.random.default_rng(0), part),
+               lambda part: plan.epoch(np.random.default_rng(0), part),
+               lambda part: batching.eval_batches(split, 10, part)]
+  for batches in producers:
+    whole = list(batches(batching.WHOLE))
+    halves = zip(batches((0, 2)), batches((1, 2)))
+    for batch, (first, second) in zip(whole, halves, strict=True):
+      assert len(first["inputs"]) == len(batch["inputs"]) // 2
+      for key in batch:
+        np.testing.assert_array_equal(np.concatenate([first[key], second[key]]), batch[key])
+
+
 def _split(source_lengths, target_lengths, max_source: int = 12, max_target: int = 4):
   """Examples of the given lengths, encoded and padded to (max_source, max_target)."""
   vocab = Vocab.from_texts(["ab"])

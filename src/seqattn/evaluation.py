@@ -70,7 +70,7 @@ def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: Deco
   times `spread`), which the task scores (prediction intervals)."""
   sample = sample_key is not None and model.target.distributional
   sums, predictions, attention, paths = None, [], [], []
-  for i, batch in enumerate(eval_batches(split, batch_size)):
+  for i, batch in enumerate(eval_batches(split, batch_size, parallel.part())):
     if mesh is not None:
       batch = parallel.shard_batch(mesh, batch)
     counts, predictions_B, attention_B = eval_step(model, params, batch, search)

@@ -43,17 +43,33 @@ def pad(seqs: Sequence[Sequence[int]], length: int) -> np.ndarray:
   return out
 
 
-def _take(split: Split, idx: np.ndarray, weights: np.ndarray) -> Batch:
-  return dict(inputs=split.inputs[idx], input_lengths=split.input_lengths[idx],
-              targets=split.targets[idx], weights=weights)
+# (this process's index, the number of processes): every process draws the same global batches
+# and builds only its own rows of each, rows [i·B/n, (i+1)·B/n) of a batch of B.
+Part = tuple[int, int]
+WHOLE: Part = (0, 1)
 
 
-def train_batches(split: Split, batch_size: int, rng: np.random.Generator) -> Iterator[Batch]:
-  """One epoch of shuffled full batches; the remainder (< batch_size) is dropped."""
+def _rows(idx: np.ndarray, part: Part) -> np.ndarray:
+  """`part`'s rows of a global batch's example indices `idx` [B]."""
+  i, n = part
+  return idx[i * len(idx) // n:(i + 1) * len(idx) // n]
+
+
+def _take(split: Split, idx: np.ndarray, weights: np.ndarray, input_len: int | None = None,
+          target_len: int | None = None) -> Batch:
+  """Examples `idx` (weighted), cut to the bucket's lengths when given."""
+  return dict(inputs=split.inputs[idx, :input_len], input_lengths=split.input_lengths[idx],
+              targets=split.targets[idx, :target_len], weights=weights)
+
+
+def train_batches(split: Split, batch_size: int, rng: np.random.Generator,
+                  part: Part = WHOLE) -> Iterator[Batch]:
+  """One epoch of shuffled full batches (`part`'s rows of each); the remainder (< batch_size)
+  is dropped."""
   order = rng.permutation(len(split))
-  ones = np.ones(batch_size, np.float32)
   for start in range(0, len(split) - batch_size + 1, batch_size):
-    yield _take(split, order[start:start + batch_size], ones)
+    idx = _rows(order[start:start + batch_size], part)
+    yield _take(split, idx, np.ones(len(idx), np.float32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,11 +176,11 @@ class Plan:
       return [(self.batch_size, self.split.inputs.shape[1], self.split.targets.shape[1])]
     return [(b.batch_size, b.input_len, b.target_len) for b in self.buckets]
 
-  def epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
-    """One epoch: within each bucket shuffled full batches (the remainder left for this epoch),
-    the batches of all buckets in shuffled order."""
+  def epoch(self, rng: np.random.Generator, part: Part = WHOLE) -> Iterator[Batch]:
+    """One epoch (`part`'s rows of each batch): within each bucket shuffled full batches (the
+    remainder left for this epoch), the batches of all buckets in shuffled order."""
     if not self.buckets:
-      yield from train_batches(self.split, self.batch_size, rng)
+      yield from train_batches(self.split, self.batch_size, rng, part)
       return
     batches = []
     for k, b in enumerate(self.buckets):
@@ -173,16 +189,15 @@ class Plan:
                   for i in range(0, len(order) - b.batch_size + 1, b.batch_size)]
     for i in rng.permutation(len(batches)):
       k, idx = batches[i]
-      b = self.buckets[k]
-      yield dict(inputs=self.split.inputs[idx, :b.input_len],
-                 input_lengths=self.split.input_lengths[idx],
-                 targets=self.split.targets[idx, :b.target_len],
-                 weights=np.ones(len(idx), np.float32))
+      idx = _rows(idx, part)
+      yield _take(self.split, idx, np.ones(len(idx), np.float32), self.buckets[k].input_len,
+                  self.buckets[k].target_len)
 
 
-def eval_batches(split: Split, batch_size: int) -> Iterator[Batch]:
-  """Every example once, in order; the last batch is filled with weight-0 copies of row 0."""
+def eval_batches(split: Split, batch_size: int, part: Part = WHOLE) -> Iterator[Batch]:
+  """Every example once, in order (`part`'s rows of each batch); the last batch is filled with
+  weight-0 copies of row 0."""
   for start in range(0, len(split), batch_size):
-    idx = np.arange(start, start + batch_size)
+    idx = _rows(np.arange(start, start + batch_size), part)
     weights = (idx < len(split)).astype(np.float32)
     yield _take(split, np.where(idx < len(split), idx, 0), weights)

@@ -16,7 +16,7 @@ import numpy as np
 
 from seqattn import checkpoint
 from seqattn.config import TrainConfig
-from seqattn.data.batching import Batch, Plan
+from seqattn.data.batching import WHOLE, Batch, Part, Plan
 
 
 class NonFiniteError(FloatingPointError):
@@ -45,10 +45,11 @@ def epoch_rng(shuffle_key: jax.Array, epoch: int) -> np.random.Generator:
 
 
 def batches_from(plan: Plan, shuffle_key: jax.Array, num_epochs: int, epoch: int,
-                 index: int) -> Iterator[tuple[int, int, Batch]]:
-  """(epoch, index in epoch, batch) of training from data position (epoch, index) to the end."""
+                 index: int, part: Part = WHOLE) -> Iterator[tuple[int, int, Batch]]:
+  """(epoch, index in epoch, batch) of training from data position (epoch, index) to the end;
+  `part`'s rows of each batch."""
   for e in range(epoch, num_epochs):
-    batches = enumerate(plan.epoch(epoch_rng(shuffle_key, e)))
+    batches = enumerate(plan.epoch(epoch_rng(shuffle_key, e), part))
     for i, batch in itertools.islice(batches, index if e == epoch else 0, None):
       yield e, i, batch
 

@@ -157,7 +157,7 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
     with stop_signals() as stop, tqdm.tqdm(total=total_steps, initial=step, unit="step",
                                            disable=not progress, dynamic_ncols=True) as bar:
       for epoch, index, batch in batches_from(plan, keys["shuffle"], cfg.num_epochs, prog.epoch,
-                                              prog.batch):
+                                              prog.batch, parallel.part()):
         if stopping:
           check_finite(cfg, parallel.to_host(state.sums), step, mngr.latest_step(), workdir)
           prog.seconds = elapsed()
