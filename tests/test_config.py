@@ -11,9 +11,10 @@ def _dates(**overrides):
                   {path.replace("__", "."): value for path, value in overrides.items()})
 
 
-def test_shipped_configs_freeze():
+def test_shipped_configs_freeze_and_round_trip():
   for path in sorted(CONFIGS.glob("*.py")):
-    assert freeze(load_file(path)).seed == 0, path
+    frozen = freeze(load_file(path))
+    assert freeze(frozen.to_dict()) == frozen, path  # what config.json holds reads back
 
 
 @pytest.mark.parametrize("overrides, message", [

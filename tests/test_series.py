@@ -4,22 +4,19 @@ evaluate, predict with plots) on a generated series with a driving signal."""
 
 import json
 import pathlib
-import sys
 
 import jax
 import numpy as np
 import pytest
 import scipy.stats
 
-from conftest import CONFIGS, ROOT
-from seqattn import backtest, baselines, decode, evaluation, metrics, tasks
+import seqattn
+from conftest import CONFIGS
+from seqattn import backtest, baselines, cli, decode, evaluation, metrics, tasks
 from seqattn.config import freeze, load_file, override
 from seqattn.data import series
 from seqattn.models.seq2seq import init_params
 from seqattn.training.run import build_model
-
-sys.path.insert(0, str(ROOT))
-import launch  # noqa: E402
 
 ROWS = 400
 
@@ -341,7 +338,7 @@ def test_backtest_refits_every_forecaster_per_fold_and_scores_the_ensemble(backt
   assert 0 <= summary["rows"]["model"]["coverage_95"][0] <= 1
   for name in ("backtest.json", "backtest.md", "backtest_by_horizon.png"):
     assert (root / "bt" / name).exists()
-  again = launch.evaluate(_point(root, 0, 0), ensemble=[str(_point(root, 0, 1))])
+  _, again = seqattn.load(_point(root, 0, 0), ensemble=[_point(root, 0, 1)]).evaluate()
   assert again["rmse"] == pytest.approx(ensemble[0]["rmse"], rel=1e-5)
 
 
@@ -349,7 +346,7 @@ def test_predict_prints_the_next_values_with_intervals_and_attention_plots(backt
   root, path, _ = backtested
   work = _point(root, 1, 0)
   capsys.readouterr()
-  launch.predict(work, [path])
+  cli.run("predict", work, None, None, [path])
   line = capsys.readouterr().out.strip()
   assert line.startswith("driven.csv (y up to 1399; the next 1 value) -> ")
   value, intervals = line.split(" -> ")[1].split("   ")[:2]
@@ -362,7 +359,7 @@ def test_predict_prints_the_next_values_with_intervals_and_attention_plots(backt
   pngs = sorted(p.name for p in work.glob("*attention_driven*.png"))
   assert pngs == ["attention_driven_csv_y_up_to_1399_the_next_1_value.png",
                   "input_attention_driven_csv_y_up_to_1399_the_next_1_value.png"], pngs
-  again = launch.evaluate(work)
+  _, again = seqattn.load(work).evaluate()
   results = json.loads((work / "results.json").read_text())
   assert again["rmse"] == pytest.approx(results["test_rmse"], rel=1e-5)
   assert again["coverage_95"] == pytest.approx(results["test_coverage_95"])

@@ -34,6 +34,28 @@ def test_train_step_is_traced_once_across_batches_and_seeds(tiny_config):
   assert losses[9] < losses[0] and losses[19] < losses[10]
 
 
+def test_the_logged_attention_gradient_is_zero_exactly_when_the_attention_is_dead(tiny_config):
+  """The course's relu energies below 0 everywhere (b_w = -100) give uniform weights and no
+  gradient to the attention: the step's attention_grad_norm is 0, while the loss still has a
+  gradient; with the live default (b_w = 5) the norm is positive."""
+  _, data, model = task_and_model(tiny_config)
+  static = step.StepConfig(model, tiny_config.train, total_steps=10)
+  params = init_params(model, jax.random.key(0))
+  dead = jax.tree_util.tree_map_with_path(
+      lambda path, x: jnp.full_like(x, -100.0) if "energy" in jax.tree_util.keystr(path)
+      and "bias" in jax.tree_util.keystr(path) else x, params)
+  changed = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(dead),
+                                                      jax.tree.leaves(params))]
+  assert sum(changed) == 1  # the energy's bias, found
+  batch = next(train_batches(data.train, 40, np.random.default_rng(0)))
+  norms = {}
+  for name, p in dict(live=params, dead=dead).items():
+    state, loss = step.update(step.create_state(p, static), batch, jax.random.key(0), static)
+    norms[name] = float(state.sums["attention_grad_norm"])
+    assert np.isfinite(float(loss)) and int(state.sums["finite"]) == 1
+  assert norms["dead"] == 0.0 and norms["live"] > 1e-6, norms
+
+
 def test_initialisation_is_compiled_once_for_every_seed(tiny_config):
   _, _, model = task_and_model(tiny_config)
   counted = jax.jit(chex.assert_max_traces(init_params.__wrapped__, n=1), static_argnums=0)

@@ -33,6 +33,7 @@ class Trained:
   model: Seq2Seq
   params: dict
   step: int
+  workdir: pathlib.Path
   spread: float = 1.0  # σ's calibration on validation (evaluation.spread_factor)
 
 
@@ -91,7 +92,7 @@ def load(workdir: str | pathlib.Path, train_command: str,
   model = architectures.build(config.model, codec.source, codec.target, task.max_input_len,
                              task.max_target_len)
   params = checkpoint.restore_params(workdir, step, abstract_params(model))
-  return Trained(config, task, codec, model, params, step,
+  return Trained(config, task, codec, model, params, step, workdir,
                  results.get("interval_spread", 1.0))
 
 

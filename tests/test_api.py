@@ -1,0 +1,78 @@
+"""The Python API: the README's example as written, and the same outputs and metrics as the
+command line's."""
+
+import contextlib
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+
+import seqattn
+from conftest import ROOT
+from seqattn import cli, predict
+
+
+def _readme_example() -> str:
+  readme = (ROOT / "README.md").read_text()
+  section = readme[readme.index("## Python API"):]
+  return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+  """The README's Python block, run where its relative paths hold (configs/ at hand)."""
+  where = tmp_path_factory.mktemp("api")
+  (where / "configs").symlink_to(ROOT / "configs")
+  scope, printed = {}, io.StringIO()
+  with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+    patch.chdir(where)
+    exec(compile(_readme_example(), "<README.md: Python API>", "exec"), scope)  # noqa: S102
+  return where / "runs" / "api", scope, printed.getvalue()
+
+
+def test_the_readme_example_trains_loads_predicts_and_evaluates(example):
+  workdir, scope, printed = example
+  results = json.loads((workdir / "results.json").read_text())
+  assert scope["results"]["params_sha256"] == results["params_sha256"]
+  assert json.loads((workdir / "config.json").read_text())["model"]["attention"] == "additive"
+  outputs = scope["model"].predict(["3 may 1979", "tuesday june 5 2018"])
+  assert len(outputs) == 2 and all(len(o) == 10 for o in outputs)  # YYYY-MM-DD, 10 steps
+  a = scope["a"]
+  assert a.weights.shape == (len(a.output), len(a.source)) == (10, len("3 may 1979"))
+  np.testing.assert_allclose(a.weights.sum(-1), 1.0, rtol=1e-5)
+  # Evaluating the loaded model gives the run's own test metrics.
+  assert scope["name"] == "greedy"
+  assert scope["metrics"]["exact_match"] == pytest.approx(results["test_exact_match"])
+  assert scope["metrics"]["loss"] == pytest.approx(results["test_loss"], rel=1e-5)
+  assert f"greedy {scope['metrics']['exact_match']}" in printed
+
+
+def test_predict_and_evaluate_give_what_the_command_line_gives(example, capsys):
+  workdir, scope, _ = example
+  inputs = ["3 may 1979", "tuesday june 5 2018", "1 jan 2000"]
+  capsys.readouterr()
+  cli.run("predict", workdir, None, None, inputs)
+  printed = [line.split(" -> ")[1].split()[0] for line in capsys.readouterr().out.splitlines()
+             if " -> " in line]
+  assert printed == scope["model"].predict(inputs)
+  cli.run("evaluate", workdir, None, None, [])
+  written = json.loads((workdir / "results_greedy.json").read_text())
+  api = seqattn.load(workdir).evaluate()[1]
+  assert {k: written[k] for k in api} == api
+
+
+def test_attention_in_a_batch_is_each_inputs_own(example):
+  """Inputs of other lengths decoded together (padded to one shape) do not mix: each one's
+  attention and output equal its decode alone."""
+  model = example[1]["model"]
+  together = model.attention(["tuesday june 5 2018", "1 jan 2000"])
+  alone = model.attention("1 jan 2000")[0]
+  assert together[1].output == alone.output and together[1].source == alone.source
+  np.testing.assert_allclose(together[1].weights, alone.weights, atol=1e-6)
+
+
+def test_an_untrained_workdir_names_how_to_train_it(tmp_path):
+  with pytest.raises(predict.NotTrainedError, match=r"seqattn.train\(config, "):
+    seqattn.load(tmp_path)
