@@ -5,13 +5,14 @@ import contextlib
 import io
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 
 import seqattn
 from conftest import ROOT
-from seqattn import cli, predict
+from seqattn import cli, parallel, predict
 
 
 def _readme_example() -> str:
@@ -76,3 +77,17 @@ def test_attention_in_a_batch_is_each_inputs_own(example):
 def test_an_untrained_workdir_names_how_to_train_it(tmp_path):
   with pytest.raises(predict.NotTrainedError, match=r"seqattn.train\(config, "):
     seqattn.load(tmp_path)
+
+
+def test_a_workdir_written_before_the_layers_moved_still_loads(tmp_path):
+  """tests/data/workdir_before_layers: a tiny run trained by commit aa68fd4 (configs/test.py,
+  1 epoch, 4/8 units), before the model configs moved beside their models. It loads to the
+  parameters its run wrote (their digest) and scores its own test loss again."""
+  workdir = tmp_path / "old"
+  shutil.copytree(ROOT / "tests" / "data" / "workdir_before_layers", workdir)
+  results = json.loads((workdir / "results.json").read_text())
+  model = seqattn.load(workdir)
+  assert parallel.digest(model.trained.params) == results["params_sha256"]
+  _, metrics = model.evaluate()
+  assert metrics["loss"] == pytest.approx(results["test_loss"], rel=1e-5)
+  assert len(model.predict("3 may 1979")[0]) == 10

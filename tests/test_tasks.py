@@ -1,24 +1,22 @@
 """The task interface: a task defined here, registered by one line, trains, evaluates and predicts
-through launch.py's own functions, with real-valued inputs and outputs (the other ends of
+through the Python API and the command line's predict, with real-valued inputs and outputs (the other ends of
 seqattn.models.ends) and no change to the library."""
 
 import dataclasses
 import json
 import pathlib
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import CONFIGS, ROOT
-from seqattn import tasks
+import seqattn
+from conftest import CONFIGS
+from seqattn import cli, tasks
 from seqattn.config import load_file
 from seqattn.schema import POSITIVE
 from seqattn.data.batching import Split
 from seqattn.models import ends
 
-sys.path.insert(0, str(ROOT))
-import launch  # noqa: E402
 
 TAIL = 3  # the task: the last TAIL values of a sequence, last first
 
@@ -97,7 +95,7 @@ def tail_config():
 
 def test_a_task_defined_outside_the_library_trains_evaluates_and_predicts(tail_task, tmp_path,
                                                                           capsys):
-  results = launch.train(tail_config(), tmp_path)
+  results = seqattn.train(tail_config(), tmp_path)
   log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").open()]
   assert log[-1]["val_loss"] < 0.5 * log[0]["val_loss"], log
   assert results["best_val_mae"] == min(r["val_mae"] for r in log)
@@ -107,10 +105,10 @@ def test_a_task_defined_outside_the_library_trains_evaluates_and_predicts(tail_t
   assert not results["dead_attention"]
   assert (tmp_path / "tail.json").exists()
 
-  again = launch.evaluate(tmp_path)
+  _, again = seqattn.load(tmp_path).evaluate()
   assert again["mae"] == pytest.approx(results["test_mae"], rel=1e-5)
   capsys.readouterr()
-  launch.predict(tmp_path, ["0.5 -1 2 0.25 1.5"])
+  cli.run("predict", tmp_path, None, None, ["0.5 -1 2 0.25 1.5"])
   line = capsys.readouterr().out.strip()
   assert line.startswith("0.5 -1 2 0.25 1.5 -> ")
   forecast = [float(v) for v in line.split(" -> ")[1].split()[:TAIL]]

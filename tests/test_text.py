@@ -4,7 +4,6 @@ tokenise -> train -> beam search -> sacrebleu, then predict and evaluate on a us
 
 import json
 import re
-import sys
 
 import chex
 import jax
@@ -12,14 +11,13 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from conftest import CONFIGS, ROOT
-from seqattn import bleu, config as config_lib, corpora, tasks
+import seqattn
+from conftest import CONFIGS
+from seqattn import bleu, cli, config as config_lib, corpora, tasks
 from seqattn.data import batching, corpus, splits, subwords
 from seqattn.data.vocab import EOS_ID
 from seqattn.training import run, step
 
-sys.path.insert(0, str(ROOT))
-import launch  # noqa: E402
 
 # A tiny "language pair": target words are the source words' translations, in reverse order.
 WORDS = {"red": "rouge", "cat": "chat", "dog": "chien", "big": "grand", "sees": "voit",
@@ -190,7 +188,7 @@ def test_a_users_corpus_trains_beam_decodes_scores_predicts_and_evaluates(corpus
   counted = jax.jit(chex.assert_max_traces(step.update, n=2), static_argnames="static",
                     donate_argnums=0)
   monkeypatch.setattr(run, "train_step", counted)
-  results = launch.train(text_config(corpus_tsv, **{"decode.method": "beam"}), workdir)
+  results = seqattn.train(text_config(corpus_tsv, **{"decode.method": "beam"}), workdir)
   assert len(results["batch_shapes"]) == 2
   report = json.loads((workdir / "data.json").read_text())
   assert report["all"]["skipped"] == {"empty target": 1, "not UTF-8": 1, "too few columns": 1}
@@ -209,16 +207,16 @@ def test_a_users_corpus_trains_beam_decodes_scores_predicts_and_evaluates(corpus
   inputs.write_text("\n".join(s for s, _ in test_pairs) + "\n")
   user_test.write_text("".join(f"{s}\t{t}\n" for s, t in test_pairs))
   capsys.readouterr()
-  launch.predict(workdir, [], input_path=str(inputs))
+  cli.run("predict", workdir, None, None, [], input_path=str(inputs))
   outputs = capsys.readouterr().out.splitlines()
   assert len(outputs) == 30
-  mine = launch.evaluate(workdir, test_file=str(user_test))
+  _, mine = seqattn.load(workdir).evaluate(user_test)
   assert mine["bleu"] == pytest.approx(
       sacrebleu.corpus_bleu(outputs, [[t for _, t in test_pairs]]).score)
   assert (workdir / "results_beam5_mine.tsv.json").exists()
 
   capsys.readouterr()
-  launch.predict(workdir, ["the big cat sees the dog"])
+  cli.run("predict", workdir, None, None, ["the big cat sees the dog"])
   line = capsys.readouterr().out
   assert line.startswith("the big cat sees the dog -> ")
   assert (workdir / "attention_the_big_cat_sees_the_dog.png").exists()
