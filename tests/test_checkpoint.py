@@ -239,8 +239,8 @@ def test_runs_resume_across_settings_that_do_not_change_what_they_compute(tiny_c
   stored = json.loads(tiny_config.to_json())
   del stored["train"]["remat"]  # a run written before train.remat existed
   stored["mesh"]["data"] = 8
-  assert workdirs.check_config(tiny_config, stored, "runs/old", force=False) == []
+  assert workdirs.check_config(tiny_config.to_dict(), stored, "runs/old", force=False) == []
   stored["train"]["num_epochs"] += 1
   with pytest.raises(workdirs.WorkdirError, match=r"runs/old holds a run of another config "
                                                   r"\(train.num_epochs: 5 -> 4\)"):
-    workdirs.check_config(tiny_config, stored, "runs/old", force=False)
+    workdirs.check_config(tiny_config.to_dict(), stored, "runs/old", force=False)

@@ -14,69 +14,16 @@ from typing import Any, Literal, Mapping
 
 import ml_collections
 
+from seqattn import tasks
 from seqattn.config_files import fill_missing, load_file, load_module, override
+from seqattn.models import architectures
+from seqattn.models.seq2seq_config import ModelConfig
 from seqattn.schema import (NON_NEGATIVE, POSITIVE, PROBABILITY, ConfigError, freeze_dataclass,
-                            lookup, refuse, registered)
+                            refuse)
 
 # Config files and callers read the file API from here too, beside the types.
 __all__ = ["Config", "ConfigError", "DecodeConfig", "MeshConfig", "ModelConfig", "TrainConfig",
            "fill_missing", "freeze", "load_file", "load_module", "override"]
-
-
-CELL = registered("seqattn.models.cells.CELLS")
-_TASKS = "seqattn.tasks.REGISTRY"
-_ARCHITECTURES = "seqattn.models.architectures"
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  embed_dim: int = dataclasses.field(metadata=NON_NEGATIVE)
-  encoder_cell: str = dataclasses.field(metadata=CELL)
-  encoder_units: int = dataclasses.field(metadata=POSITIVE)
-  encoder_layers: int = dataclasses.field(metadata=POSITIVE)
-  bidirectional: bool
-  bridge: str = dataclasses.field(metadata=registered("seqattn.models.bridges.BRIDGES"))
-  attention: str = dataclasses.field(
-      metadata=registered("seqattn.models.attention.REGISTRY"))
-  attention_units: int = dataclasses.field(metadata=POSITIVE)
-  attention_window: int = dataclasses.field(metadata=POSITIVE)
-  energy_bias: float  # course_mlp: b_w's initial value (0: the course's, whose attention dies)
-  coverage: bool
-  placement: Literal["before_rnn", "after_rnn"]
-  feed_previous_token: bool
-  input_feeding: bool
-  deep_output: bool
-  decoder_cell: str = dataclasses.field(metadata=CELL)
-  decoder_units: int = dataclasses.field(metadata=POSITIVE)
-  decoder_layers: int = dataclasses.field(metadata=POSITIVE)
-  dropout: float = dataclasses.field(metadata=PROBABILITY)
-
-  @property
-  def encoder_output_size(self) -> int:
-    return self.encoder_units * (2 if self.bidirectional else 1)
-
-  def __post_init__(self):
-    from seqattn.models import attention
-    size = self.encoder_output_size
-    refuse([
-        (self.coverage and self.attention not in attention.COVERAGE_SCORES,
-         f"model.coverage needs an additive score ({', '.join(attention.COVERAGE_SCORES)})"),
-        (self.attention in attention.DOT_SCORES and self.decoder_units != size,
-         f"model.attention={self.attention!r} needs model.decoder_units == the encoder's "
-         f"output size ({size}); or use 'general'"),
-        (self.placement == "after_rnn" and not (self.feed_previous_token or self.input_feeding),
-         "model.placement='after_rnn' needs an input for the RNN: set "
-         "model.feed_previous_token or model.input_feeding"),
-        (self.input_feeding and self.placement != "after_rnn",
-         "model.input_feeding feeds h̃_{t-1} and needs model.placement='after_rnn'"),
-        (self.deep_output and self.placement != "before_rnn",
-         "model.deep_output is Bahdanau's readout and needs model.placement='before_rnn'"),
-        (self.bridge == "copy" and (self.encoder_cell != self.decoder_cell
-                                    or self.encoder_layers != self.decoder_layers
-                                    or size != self.decoder_units),
-         "model.bridge='copy' needs the same cell and number of layers in encoder and decoder "
-         f"and model.decoder_units == the encoder's output size ({size}); or use 'linear'"),
-    ])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,7 +137,7 @@ class Config:
   mesh: MeshConfig
 
   def __post_init__(self):
-    metrics = lookup(_TASKS)[self.data.task].METRICS
+    metrics = tasks.REGISTRY[self.data.task].METRICS
     refuse([(self.train.scheduled_sampling != "off" and not self.model.feed_previous_token,
              "train.scheduled_sampling replaces fed-back tokens and needs "
              "model.feed_previous_token"),
@@ -203,7 +150,7 @@ class Config:
   @property
   def best_mode(self) -> Literal["min", "max"]:
     """Whether a smaller or a larger train.best_metric is better (the task says)."""
-    return lookup(_TASKS)[self.data.task].METRICS[self.train.best_metric.removeprefix("val_")]
+    return tasks.REGISTRY[self.data.task].METRICS[self.train.best_metric.removeprefix("val_")]
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -215,15 +162,15 @@ class Config:
 def _task_config(values: Mapping[str, Any]) -> type:
   """The data group's dataclass: the Config of the task its `task` key names."""
   task = values.get("task")
-  if task not in lookup(_TASKS):
+  if task not in tasks.REGISTRY:
     raise ConfigError(f"data.task={task!r} is not valid; use one of "
-                      f"{', '.join(repr(n) for n in lookup(_TASKS))} (seqattn.tasks.REGISTRY).")
-  return lookup(_TASKS)[task].Config
+                      f"{', '.join(repr(n) for n in tasks.REGISTRY)} (seqattn.tasks.REGISTRY).")
+  return tasks.REGISTRY[task].Config
 
 
 def _model_config(values: Mapping[str, Any]) -> type:
   """The model group's dataclass: that of `architecture` (left out: seq2seq's ModelConfig)."""
-  registry, default = lookup(_ARCHITECTURES + ".REGISTRY"), lookup(_ARCHITECTURES + ".DEFAULT")
+  registry, default = architectures.REGISTRY, architectures.DEFAULT
   name = values.get("architecture", default)
   if name not in registry or (name == default and "architecture" in values):
     raise ConfigError(f"model.architecture={name!r} is not valid; use one of "

@@ -9,9 +9,8 @@ group's values giving the dataclass that reads them: the config's `data` group i
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import typing
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
 
 class ConfigError(ValueError):
@@ -46,18 +45,11 @@ NON_NEGATIVE = _check(_non_negative, "a number >= 0")
 PROBABILITY = _check(_probability, "a number in [0, 1)")
 
 
-def lookup(where: str) -> Any:
-  """The object at the dotted path `where` ('seqattn.models.cells.CELLS'), imported when asked
-  for: configs are checked against the registries without importing the models to load them."""
-  module, _, name = where.rpartition(".")
-  return getattr(importlib.import_module(module), name)
-
-
-def registered(where: str) -> dict:
-  """Field metadata: the value must be a name of the registry at `where` (read when checked, so
-  that each name lives in its registry alone)."""
-  return dict(check=lambda x: x in lookup(where),
-              description=lambda: f"one of {', '.join(repr(n) for n in lookup(where))} ({where})")
+def registered(registry: Mapping[str, Any] | Sequence[str], where: str) -> dict:
+  """Field metadata: the value must be a name of `registry` (named `where` in the message), so
+  that each name lives in its registry alone."""
+  return dict(check=lambda x: x in registry,
+              description=lambda: f"one of {', '.join(repr(n) for n in registry)} ({where})")
 
 
 def _describe(tp) -> str:

@@ -15,7 +15,6 @@ import pathlib
 import tempfile
 from typing import IO, Any, Iterator, Mapping
 
-from seqattn.config import Config
 
 
 class WorkdirError(ValueError):
@@ -157,15 +156,16 @@ def _what(values: Mapping[str, Any]) -> dict[str, Any]:
   return out
 
 
-def check_config(config: Config, stored: Mapping[str, Any] | None, where: str,
+def check_config(config: Mapping[str, Any], stored: Mapping[str, Any] | None, where: str,
                  force: bool) -> list[str]:
-  """The differences between `config` and the `stored` config of `where`'s run.
+  """The differences between `config` (a config's dict) and the `stored` config of `where`'s
+  run.
 
   Raises WorkdirError when there are some and `force` is not set.
   """
   if stored is None:
     return []
-  diffs = differences(_what(stored), _what(json.loads(config.to_json())))
+  diffs = differences(_what(stored), _what(config))
   if diffs and not force:
     shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
     raise WorkdirError(

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import flax.linen as nn
 
-from seqattn.config import ModelConfig
 from seqattn.models import ends
 from seqattn.models.darnn import DARNN, DARNNConfig
 from seqattn.models.seq2seq import Seq2Seq
+from seqattn.models.seq2seq_config import ModelConfig
 
 DEFAULT = "seq2seq"
 REGISTRY: dict[str, tuple[type, type[nn.Module]]] = {

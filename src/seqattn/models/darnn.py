@@ -45,7 +45,7 @@ class DARNNConfig:
   input_attention: bool  # False: x̃_t = x_t
   # The temporal score over h_1..h_T ('additive' is the paper's); 'none': c_t = h_T.
   attention: str = dataclasses.field(
-      metadata=registered("seqattn.models.attention.REGISTRY"))
+      metadata=registered(attention.REGISTRY, "models.attention.REGISTRY"))
   attention_units: int = dataclasses.field(metadata=POSITIVE)
   attention_window: int = dataclasses.field(metadata=POSITIVE)  # D of local_m / local_p
   energy_bias: float  # course_mlp: b_w's initial value (scores.CourseMLP)

@@ -19,8 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqattn.config import ModelConfig
 from seqattn.models import attention, cells, ends, scores
+from seqattn.models.seq2seq_config import ModelConfig
 
 MAXOUT_POOL = 2  # Bahdanau et al. 2015, App. A: maxout units of two pieces
 

@@ -7,11 +7,11 @@ import functools
 import flax.linen as nn
 import jax
 
-from seqattn.config import ModelConfig
 from seqattn.models import ends
 from seqattn.models.bridges import Bridge
 from seqattn.models.decoders import Carry, Decoder, Memory, Sampling
 from seqattn.models.encoders import Encoder, length_mask
+from seqattn.models.seq2seq_config import ModelConfig
 
 
 class Seq2Seq(nn.Module):

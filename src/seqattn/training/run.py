@@ -73,7 +73,7 @@ def resume(workdir: pathlib.Path, config: Config, static: StepConfig, mesh,
     return None
   meta = checkpoint.read_meta(workdir, step)
   where = f"checkpoint {checkpoint.directory(workdir) / str(step)}"
-  workdirs.check_config(config, meta["config"], where, force)
+  workdirs.check_config(config.to_dict(), meta["config"], where, force)
   prog = Progress(**meta["progress"])
   devices = mesh.shape[parallel.DATA]
   if config.train.buckets > 1 and prog.plan_devices not in (0, devices):
@@ -115,7 +115,8 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
                         force: bool) -> dict[str, Any]:
   start = time.perf_counter()
   cfg = config.train
-  changes = workdirs.check_config(config, workdirs.stored_config(workdir), str(workdir), force)
+  changes = workdirs.check_config(config.to_dict(), workdirs.stored_config(workdir),
+                                  str(workdir), force)
   task = tasks.make(config.data)
   data = task.load(config.seed)
   mesh = parallel.mesh(config.mesh)
