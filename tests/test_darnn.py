@@ -217,7 +217,7 @@ def test_course_mlp_temporal_attention_starts_at_the_configured_energy_bias():
 @pytest.mark.parametrize("score", sorted(attention.REGISTRY))
 def test_every_score_of_the_registry_serves_as_temporal_attention(score):
   """Traced, not compiled: shapes and β's support for every registered score."""
-  units = dict(encoder_units=10) if score in attention.DOT_SCORES else {}
+  units = dict(encoder_units=10) if score in attention.dot_scores() else {}
   model = architectures.build(dataclasses.replace(CFG, attention=score, **units),
                               ends.Features(N + 1), ends.Features(1), T, H)
   params = abstract_params(model)

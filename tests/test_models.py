@@ -142,7 +142,7 @@ def test_bidirectional_encoder_on_a_padded_batch_equals_each_unpadded_sequence(c
 
 @pytest.mark.parametrize("cell", sorted(cells.CELLS))
 def test_fused_cell_steps_equal_flax_cells(cell):
-  """cells.STEPS on cells.Weights (the decoder's and encoder's cells) against Flax's own cell:
+  """Each cell's step on cells.Weights (the decoder's and encoder's cells) against Flax's own cell:
   the same parameters (tree and initial values), carry, output and gradients."""
   units, inputs = 6, 4
   x_BxI = jax.random.normal(jax.random.key(0), (B, inputs))
@@ -154,7 +154,7 @@ def test_fused_cell_steps_equal_flax_cells(cell):
   chex.assert_trees_all_equal(weights.init(jax.random.key(2), inputs)["params"], params)
 
   def ours(params, carry, x):
-    return cells.STEPS[cell](weights.apply({"params": params}, inputs), carry, x)
+    return cells.CELLS[cell].step(weights.apply({"params": params}, inputs), carry, x)
 
   def theirs(params, carry, x):
     return flax_cell.apply({"params": params}, carry, x)

@@ -46,12 +46,12 @@ def variant_config(score, placement, cell, bidirectional):
   m.encoder_cell = m.decoder_cell = cell
   m.encoder_units, m.decoder_units, m.attention_units, m.embed_dim = 8, 16, 8, 6
   m.attention_window = 3
-  m.coverage = score in attention.COVERAGE_SCORES
+  m.coverage = score in attention.coverage_scores()
   m.feed_previous_token = True
   m.input_feeding = placement == "after_rnn"
   m.deep_output = placement == "before_rnn"
   m.bridge = "copy" if bidirectional else "bahdanau"
-  if score in attention.DOT_SCORES or m.bridge == "copy":
+  if score in attention.dot_scores() or m.bridge == "copy":
     m.decoder_units = m.encoder_units * (2 if bidirectional else 1)
   c.train.batch_size = 20
   return freeze(c)

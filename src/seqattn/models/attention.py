@@ -50,14 +50,25 @@ REGISTRY: dict[str, type[nn.Module]] = {
     "local_m": scores.LocalMonotonic,
     "local_p": scores.LocalPredictive,
 }
-COVERAGE_SCORES = ("additive", "normed_additive", "concat", "course_mlp")
-# Scores whose query and keys meet in a dot product: the query size must equal the key size.
-DOT_SCORES = ("dot", "scaled_dot")
+
+
+def coverage_scores() -> list[str]:
+  """The scores that can read the coverage C_{t-1,j} (they declare a `coverage` setting)."""
+  return [n for n, cls in REGISTRY.items() if "coverage" in _settings(cls)]
+
+
+def dot_scores() -> list[str]:
+  """The scores whose query and keys meet in a dot product (they set `query_is_key`): the
+  query's size must equal the keys'."""
+  return [n for n, cls in REGISTRY.items() if getattr(cls, "query_is_key", False)]
+
+
+def _settings(cls: type[nn.Module]) -> set[str]:
+  return {f.name for f in dataclasses.fields(cls)}
 
 
 def make(name: str, **settings) -> nn.Module:
   """The variant registered under `name`, given the settings among
   (units, query_size, max_len, window, coverage, bidirectional, energy_bias) that it declares."""
   cls = REGISTRY[name]
-  fields = {f.name for f in dataclasses.fields(cls)}
-  return cls(**{k: v for k, v in settings.items() if k in fields})
+  return cls(**{k: v for k, v in settings.items() if k in _settings(cls)})

@@ -5,7 +5,7 @@
   linear    s_0 = W h_N + b from the top encoder layer, one map per decoder layer
   bahdanau  s_0 = tanh(W_s h←_1), the backward direction's final state (Bahdanau et al. 2015,
             App. A); a unidirectional encoder gives its forward final state instead
-For LSTM decoders the cell state gets its own map (c_0 = W_c c_N + b_c, unsquashed: a cell state
+For decoders with a cell state (LSTM) it gets its own map (c_0 = W_c c_N + b_c, unsquashed: a cell state
 is unbounded), from the encoder's cell state when it has one, else from its hidden state.
 """
 
@@ -59,10 +59,10 @@ class Bridge(nn.Module):
     for layer in range(self.layers):
       h0 = squash(nn.Dense(self.units, name=f"W_h_{layer}")(h_top))
       c0 = None
-      if self.cell == "lstm":
+      if cells.CELLS[self.cell].cell_state:
         c0 = nn.Dense(self.units, name=f"W_c_{layer}")(h_top if c_top is None else c_top)
       carries.append(self._carry(c0, h0))
     return tuple(carries)
 
   def _carry(self, c, h):
-    return (c, h) if self.cell == "lstm" else h
+    return (c, h) if cells.CELLS[self.cell].cell_state else h

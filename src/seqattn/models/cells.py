@@ -1,42 +1,63 @@
-"""Recurrent cells by config name: Flax's own cells, and the same cells as fused-weight steps.
+"""Recurrent cells by config name (`CELLS`): Flax's own cells, and the same cells as
+fused-weight steps.
 
 The DA-RNN calls Flax's cells (`make`). The encoder and the decoder run the same equations as
-pure steps (`STEPS`) on each cell's weights with the gate blocks side by side (`Fused`), gathered
-before their loops: the backward pass of a loop then accumulates the gradient of one W_x, W_h and
-b_h per cell instead of one per gate (and the encoder's directions share one loop). `Weights`
-creates the parameters of Flax's cell (the same names, shapes, initialisers and initial values)
-and returns them fused, so checkpoints are the same either way.
+pure steps (each `Cell`'s `step`) on each cell's weights with the gate blocks side by side
+(`Fused`), gathered before their loops: the backward pass of a loop then accumulates the
+gradient of one W_x, W_h and b_h per cell instead of one per gate (and the encoder's directions
+share one loop). `Weights` creates the parameters of Flax's cell (the same names, shapes,
+initialisers and initial values) and returns them fused, so checkpoints are the same either
+way.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax.linen.recurrent import DenseParams
 
-CELLS = {
-    "lstm": nn.OptimizedLSTMCell,
-    "gru": nn.GRUCell,
-    "simple": nn.SimpleCell,
-}
 
-# Each cell's gate blocks as Flax names its Dense layers: (input-side name, has a bias),
-# (recurrent-side name, has a bias), in the order the blocks sit side by side.
-GATES = {
-    "lstm": ((("ii", False), ("if", False), ("ig", False), ("io", False)),
-             (("hi", True), ("hf", True), ("hg", True), ("ho", True))),
-    "gru": ((("ir", True), ("iz", True), ("in", True)),
-            (("hr", False), ("hz", False), ("hn", True))),
-    "simple": ((("i", True),), (("h", False),)),
-}
+class Fused(NamedTuple):
+  """A cell's weights with its G gate blocks side by side (H units each)."""
+
+  W_x: jax.Array  # [I, G·H]
+  b_x: jax.Array  # [G·H]; zeros where Flax's input-side Dense has no bias
+  W_h: jax.Array  # [H, G·H]
+  b_h: jax.Array  # [G·H]; zeros where Flax's recurrent Dense has no bias
+
+
+class Cell(NamedTuple):
+  """Everything the models need of a recurrent cell; `CELLS` maps config names to them.
+
+  The encoder and decoder run `step` on the fused weights that `Weights` creates from `gates`
+  and the initialisers. A cell built on Flax's (`of_flax`) keeps Flax's parameter names,
+  shapes and initial values (and is what the DA-RNN runs); a new cell needs only these fields.
+  """
+
+  # (input-side blocks, recurrent-side blocks): each (its parameter's name, has a bias), in
+  # the order `step` splits the fused products.
+  gates: tuple[tuple[tuple[str, bool], ...], tuple[tuple[str, bool], ...]]
+  step: Callable[[Fused, Any, jax.Array], tuple[Any, jax.Array]]  # (w, carry, x_t) -> (carry, h_t)
+  cell_state: bool  # the carry is (c, h), an LSTM's, rather than h alone
+  kernel_init: Callable  # of the input side's kernels
+  recurrent_kernel_init: Callable
+  bias_init: Callable
+  flax: type[nn.RNNCellBase] | None = None  # Flax's own cell, when there is one
+
+  @classmethod
+  def of_flax(cls, flax_cell: type[nn.RNNCellBase], gates, step, cell_state: bool) -> Cell:
+    return cls(gates, step, cell_state, flax_cell.kernel_init, flax_cell.recurrent_kernel_init,
+               flax_cell.bias_init, flax_cell)
 
 
 def make(kind: str, units: int, **kwargs) -> nn.RNNCellBase:
-  """A Flax cell of `kind` (a key of CELLS) with `units` features."""
-  return CELLS[kind](features=units, **kwargs)
+  """Flax's cell of `kind` (a key of CELLS) with `units` features."""
+  if CELLS[kind].flax is None:
+    raise ValueError(f"cell {kind!r} has no Flax cell; the DA-RNN runs Flax's cells only.")
+  return CELLS[kind].flax(features=units, **kwargs)
 
 
 def steps(body, remat: bool, **scan_kwargs):
@@ -60,16 +81,7 @@ def hidden(carry) -> jax.Array:
 def zeros_carry(kind: str, batch: int, units: int):
   """An all-zero carry of a `kind` cell for `batch` sequences."""
   zeros = jax.numpy.zeros((batch, units))
-  return (zeros, zeros) if kind == "lstm" else zeros
-
-
-class Fused(NamedTuple):
-  """A cell's weights with its G gate blocks side by side (H units each)."""
-
-  W_x: jax.Array  # [I, G·H]
-  b_x: jax.Array  # [G·H]; zeros where Flax's input-side Dense has no bias
-  W_h: jax.Array  # [H, G·H]
-  b_h: jax.Array  # [G·H]; zeros where Flax's recurrent Dense has no bias
+  return (zeros, zeros) if CELLS[kind].cell_state else zeros
 
 
 class Weights(nn.Module):
@@ -80,20 +92,19 @@ class Weights(nn.Module):
 
   @nn.compact
   def __call__(self, input_size: int) -> Fused:
-    flax_cell = CELLS[self.kind]
+    cell = CELLS[self.kind]
 
     def side(gates, inputs, kernel_init):
       params = [DenseParams(self.units, use_bias=bias, kernel_init=kernel_init,
-                            bias_init=flax_cell.bias_init, name=name)(inputs)
+                            bias_init=cell.bias_init, name=name)(inputs)
                 for name, bias in gates]
       return (jnp.concatenate([k for k, _ in params], -1),
               jnp.concatenate([jnp.zeros(self.units) if b is None else b for _, b in params]))
 
-    x_gates, h_gates = GATES[self.kind]
-    W_x, b_x = side(x_gates, jax.ShapeDtypeStruct((input_size,), jnp.float32),
-                    flax_cell.kernel_init)
+    x_gates, h_gates = cell.gates
+    W_x, b_x = side(x_gates, jax.ShapeDtypeStruct((input_size,), jnp.float32), cell.kernel_init)
     W_h, b_h = side(h_gates, jax.ShapeDtypeStruct((self.units,), jnp.float32),
-                    flax_cell.recurrent_kernel_init)
+                    cell.recurrent_kernel_init)
     return Fused(W_x, b_x, W_h, b_h)
 
 
@@ -129,4 +140,16 @@ def simple_step(w: Fused, h, x_BxI: jax.Array):
   return h, h
 
 
-STEPS = {"lstm": lstm_step, "gru": gru_step, "simple": simple_step}
+# Flax names its cells' Dense layers as the gates below; the blocks sit side by side in the
+# order each step splits them.
+CELLS: dict[str, Cell] = {
+    "lstm": Cell.of_flax(nn.OptimizedLSTMCell,
+                         ((("ii", False), ("if", False), ("ig", False), ("io", False)),
+                          (("hi", True), ("hf", True), ("hg", True), ("ho", True))),
+                         lstm_step, cell_state=True),
+    "gru": Cell.of_flax(nn.GRUCell, ((("ir", True), ("iz", True), ("in", True)),
+                                     (("hr", False), ("hz", False), ("hn", True))),
+                        gru_step, cell_state=False),
+    "simple": Cell.of_flax(nn.SimpleCell, ((("i", True),), (("h", False),)), simple_step,
+                           cell_state=False),
+}

@@ -57,7 +57,7 @@ class DARNNConfig:
   feed_previous_token = True  # the decoder always reads y_{t-1} (scheduled sampling applies)
 
   def __post_init__(self):
-    refuse([(self.attention in attention.DOT_SCORES
+    refuse([(self.attention in attention.dot_scores()
              and 2 * self.decoder_units != self.encoder_units,
              f"model.attention={self.attention!r} compares [d; s'] with h_i: it needs "
              f"model.encoder_units == 2 * model.decoder_units; or use 'general'")])

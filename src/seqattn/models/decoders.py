@@ -115,7 +115,7 @@ class Decoder(nn.Module):
       if layer > 0:
         x_BxI = self.dropout(x_BxI, deterministic=deterministic)
       w = self.cells[layer](x_BxI.shape[-1]) if weights is None else weights[layer]
-      carry, x_BxI = cells.STEPS[self.cfg.decoder_cell](w, carry, x_BxI)
+      carry, x_BxI = cells.CELLS[self.cfg.decoder_cell].step(w, carry, x_BxI)
       new.append(carry)
     return tuple(new), x_BxI
 

@@ -66,7 +66,7 @@ def scan_directions(kind: str, weights_D: cells.Fused, x_BxTxE: jax.Array, lengt
   xs = (in_order(x_BxTxE.swapaxes(0, 1)), in_order(real_TxB))
   carry_D = jax.tree.map(lambda z: jnp.stack([z] * directions),
                          cells.zeros_carry(kind, x_BxTxE.shape[0], units))
-  step_D = jax.vmap(cells.STEPS[kind])
+  step_D = jax.vmap(cells.CELLS[kind].step)
 
   def body(carry_D, xs_t):
     x_DxBxE, real_DxB = xs_t

@@ -157,6 +157,8 @@ class CourseMLP(AdditiveBase):
 class Dot(nn.Module):
   """Luong 'dot': e_tj = h_tᵀ h_j (query and key sizes must match)."""
 
+  query_is_key: ClassVar[bool] = True  # the config checks the sizes (attention.dot_scores)
+
   def project_keys(self, keys_BxTxH: jax.Array) -> jax.Array:
     return keys_BxTxH
 

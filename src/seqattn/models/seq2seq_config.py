@@ -7,8 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from seqattn.models import bridges, cells
-from seqattn.models.attention import COVERAGE_SCORES, DOT_SCORES, REGISTRY as SCORES
+from seqattn.models import attention, bridges, cells
 from seqattn.schema import NON_NEGATIVE, POSITIVE, PROBABILITY, refuse, registered
 
 CELL = registered(cells.CELLS, "models.cells.CELLS")
@@ -23,7 +22,7 @@ class ModelConfig:
   bidirectional: bool
   bridge: str = dataclasses.field(metadata=registered(bridges.BRIDGES, "models.bridges.BRIDGES"))
   attention: str = dataclasses.field(
-      metadata=registered(SCORES, "models.attention.REGISTRY"))
+      metadata=registered(attention.REGISTRY, "models.attention.REGISTRY"))
   attention_units: int = dataclasses.field(metadata=POSITIVE)
   attention_window: int = dataclasses.field(metadata=POSITIVE)
   energy_bias: float  # course_mlp: b_w's initial value (0: the course's, whose attention dies)
@@ -44,9 +43,9 @@ class ModelConfig:
   def __post_init__(self):
     size = self.encoder_output_size
     refuse([
-        (self.coverage and self.attention not in COVERAGE_SCORES,
-         f"model.coverage needs an additive score ({', '.join(COVERAGE_SCORES)})"),
-        (self.attention in DOT_SCORES and self.decoder_units != size,
+        (self.coverage and self.attention not in attention.coverage_scores(),
+         f"model.coverage needs an additive score ({', '.join(attention.coverage_scores())})"),
+        (self.attention in attention.dot_scores() and self.decoder_units != size,
          f"model.attention={self.attention!r} needs model.decoder_units == the encoder's "
          f"output size ({size}); or use 'general'"),
         (self.placement == "after_rnn" and not (self.feed_previous_token or self.input_feeding),
