@@ -34,11 +34,11 @@ def get_config(arg=None):
 
   c.model = ml_collections.ConfigDict()
   c.model.embed_dim = 0  # 0: one-hot characters, as in the course
-  c.model.encoder_cell = "lstm"  # lstm | gru | simple
+  c.model.encoder_cell = "lstm"
   c.model.encoder_units = 32  # per direction
   c.model.encoder_layers = 1
   c.model.bidirectional = True
-  c.model.bridge = "zeros"  # s_0: zeros | copy | linear | bahdanau (tanh(W h<-_1))
+  c.model.bridge = "zeros"  # s_0 from the encoder (models/bridges.py); the course's: zeros
   c.model.attention = "course_mlp"  # a name in seqattn.models.attention.REGISTRY
   c.model.attention_units = 10  # hidden size of the additive-family scores
   c.model.attention_window = 10  # D of local_m / local_p
@@ -46,7 +46,7 @@ def get_config(arg=None):
   # course's 0 kills the attention (uniform weights, no gradient) on most seeds (BUILD_NOTES).
   c.model.energy_bias = 5.0
   c.model.coverage = False  # Tu et al. 2016 coverage in additive scores
-  c.model.placement = "before_rnn"  # before_rnn (Bahdanau, the course) | after_rnn (Luong)
+  c.model.placement = "before_rnn"  # attention before the RNN (Bahdanau, the course) or after
   c.model.feed_previous_token = False  # the course feeds the context alone
   c.model.input_feeding = False  # after_rnn: feed h~_{t-1} to the RNN (Luong)
   c.model.deep_output = False  # before_rnn: Bahdanau's maxout readout instead of W_o s_t
@@ -60,16 +60,14 @@ def get_config(arg=None):
   # 600 steps: validation exact match reaches 100% near step 400 (BUILD_NOTES, "The default run
   # under 30 s"); 4 epochs (1,200 steps) take twice the training time.
   c.train.num_epochs = 2
-  c.train.optimizer = "adam"  # adam | adamw | sgd
+  c.train.optimizer = "adam"
   # The peak rate of the schedule; the course's 0.005 leaves the early plateau late (BUILD_NOTES).
   c.train.learning_rate = 0.01
   c.train.b1 = 0.9  # adam, adamw
   c.train.b2 = 0.999  # adam, adamw
   c.train.momentum = 0.0  # sgd only; 0: plain SGD
   c.train.weight_decay = 0.0  # adamw: decoupled decay; sgd: L2 term in the gradient; adam: 0 only
-  # constant | cosine (to 0 at the end) | rsqrt (sqrt(warmup_steps/step), the Transformer's) |
-  # exponential (decay_rate ** (step/decay_steps)) | inverse_time (the course's:
-  # lr / (1 + decay_rate * step/decay_steps)); each after warmup_steps of linear warmup from 0.
+  # After warmup_steps of linear warmup from 0 (each schedule's formula: seqattn/schedules.py).
   c.train.schedule = "constant"
   c.train.warmup_steps = 0
   c.train.decay_rate = 0.01  # exponential, inverse_time
@@ -83,7 +81,7 @@ def get_config(arg=None):
   c.train.eval_batch_size = 500
   c.train.checkpoint_every_steps = 500  # a multiple of eval_every_steps; also at the end
   c.train.keep_checkpoints = 2  # the latest ones; the best on best_metric is kept as well
-  c.train.best_metric = "val_exact_match"  # val_loss | val_token_accuracy | val_exact_match
+  c.train.best_metric = "val_exact_match"  # a validation metric of the task (its METRICS)
   # Stop after this many evaluations in a row without a better best_metric; 0: never stop early.
   c.train.early_stopping_patience = 0
   # Scheduled sampling (Bengio et al. 2015) for decoders fed the previous token: the gold token
@@ -101,7 +99,7 @@ def get_config(arg=None):
   # step count is not reproducible: a run stopped by it says so in results.json, and goes on
   # from its last checkpoint when run again with a larger budget.
   c.train.time_budget_minutes = 0.0
-  c.train.test_checkpoint = "last"  # last | best (on best_metric): the parameters tested
+  c.train.test_checkpoint = "last"  # the parameters tested: the last, or the best on best_metric
   # Recompute each time step's activations in the backward pass instead of storing them all
   # (jax.checkpoint): the same gradients, less memory traffic for more arithmetic. On the 2-core
   # CPU: course b100 1.00x, b1000 1.29x, nmt 1.07x, series 1.05x, text ~1 (BUILD_NOTES).

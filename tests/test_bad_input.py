@@ -90,7 +90,7 @@ def latest_checkpoint(workdir: pathlib.Path) -> pathlib.Path:
     (dict(data__n_train=0), "data.n_train=0 is not valid; use a number > 0"),
     (dict(train__keep_checkpoints=None), "config train lacks keep_checkpoints"),
     (dict(train__label_smoothing=1.0), "train.label_smoothing=1.0 is not valid; use a number in"),
-    (dict(train__best_metric="val_acc"), "use one of 'val_loss', 'val_token_accuracy'"),
+    (dict(train__best_metric="val_acc"), "best_metric='val_acc' is not valid.* 'val_token_accuracy'"),
     (dict(train__checkpoint_every_steps=12), "checkpoint_every_steps=12 is not valid; use a "
                                              "multiple of train.eval_every_steps=8"),
     (dict(train__weight_decay=0.01), "weight_decay=0.01 is not valid with train.optimizer='adam'"),

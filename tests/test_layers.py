@@ -13,8 +13,8 @@ PACKAGE = ROOT / "src" / "seqattn"
 
 # Lowest first: docs/architecture.md, "Layers".
 LAYERS = [
-    {"schema", "config_files", "data", "corpora", "workdirs", "checkpoint", "logs", "plots",
-     "liveness", "alignment", "baselines", "bleu", "allocator"},
+    {"schema", "schedules", "config_files", "data", "corpora", "workdirs", "checkpoint", "logs",
+     "plots", "liveness", "alignment", "baselines", "bleu", "allocator"},
     {"models"},
     {"metrics", "tasks"},
     {"config"},

@@ -18,8 +18,9 @@ from seqattn import tasks
 from seqattn.config_files import fill_missing, load_file, load_module, override
 from seqattn.models import architectures
 from seqattn.models.seq2seq_config import ModelConfig
+from seqattn.schedules import SCHEDULES
 from seqattn.schema import (NON_NEGATIVE, POSITIVE, PROBABILITY, ConfigError, freeze_dataclass,
-                            refuse)
+                            refuse, registered)
 
 # Config files and callers read the file API from here too, beside the types.
 __all__ = ["Config", "ConfigError", "DecodeConfig", "MeshConfig", "ModelConfig", "TrainConfig",
@@ -36,7 +37,7 @@ class TrainConfig:
   b2: float = dataclasses.field(metadata=PROBABILITY)
   momentum: float = dataclasses.field(metadata=PROBABILITY)
   weight_decay: float = dataclasses.field(metadata=NON_NEGATIVE)
-  schedule: Literal["constant", "cosine", "rsqrt", "exponential", "inverse_time"]
+  schedule: str = dataclasses.field(metadata=registered(SCHEDULES, "schedules.SCHEDULES"))
   warmup_steps: int = dataclasses.field(metadata=NON_NEGATIVE)
   decay_rate: float = dataclasses.field(metadata=NON_NEGATIVE)
   decay_steps: int = dataclasses.field(metadata=POSITIVE)

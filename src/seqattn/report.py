@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from scipy import stats
 
-from seqattn import plots, predict, workdirs
+from seqattn import plots, predict, tasks, workdirs
 
 
 def point_name(overrides: dict[str, Any]) -> str:
@@ -26,17 +26,13 @@ def group_name(overrides: dict[str, Any]) -> str:
 
 
 # Columns of the aggregate table: (name, how to read it from a point's results and log). A
-# measure the task does not report (no exact match for forecasts) is left out.
+# measure the task does not report (no exact match for forecasts) is left out. First the test
+# metrics that the tasks define (their METRICS; the loss last, as final_loss), then the
+# attention's and the run's own.
+_TEST_METRICS = list(dict.fromkeys(m for task in tasks.REGISTRY.values() for m in task.METRICS
+                                   if m != "loss"))
 MEASURES: dict[str, Callable[[dict, list[dict]], float | None]] = {
-    "bleu": lambda r, log: r["test_bleu"],
-    "chrf": lambda r, log: r["test_chrf"],
-    "exact_match": lambda r, log: r["test_exact_match"],
-    "token_accuracy": lambda r, log: r["test_token_accuracy"],
-    "mae": lambda r, log: r["test_mae"],
-    "rmse": lambda r, log: r["test_rmse"],
-    "smape": lambda r, log: r["test_smape"],
-    "mape": lambda r, log: r["test_mape"],
-    "mase": lambda r, log: r["test_mase"],
+    **{m: (lambda m: lambda r, log: r[f"test_{m}"])(m) for m in _TEST_METRICS},
     "final_loss": lambda r, log: r["test_loss"],
     "attention_mass": lambda r, log: r["alignment"]["mass"],
     "argmax_alignment": lambda r, log: r["alignment"]["argmax"],

@@ -10,8 +10,9 @@ lock, see workdirs.owned), so each point is trained by one worker; a worker kill
 releases it with its process, and another worker (or a rerun) resumes it from its checkpoints.
 A point counts once it has its results.json, whole (a run writes it by renaming a complete
 file over it; one cut short by a crash is not counted). Every worker waits for the points
-others are training, then writes the same tables. A worker may itself be several processes (hosts) that
-train each point together: its process 0 claims the point and tells the others which.
+others are training, then writes the same tables. A worker may itself be several processes
+(hosts) that train each point together: its process 0 claims the point and tells the others
+which.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ class CharTask(Task):
   """A subclass supplies `examples(seed)`, and `normalise` when inputs need it."""
 
   append_eos = True  # variable-length targets end with <eos>
-  METRICS = {"loss": "min", "token_accuracy": "max", "exact_match": "max"}
+  METRICS = {"loss": "min", "exact_match": "max", "token_accuracy": "max"}
 
   def examples(self, seed: int) -> tuple[list[Example], list[Example], list[Example]]:
     raise NotImplementedError

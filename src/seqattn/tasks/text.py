@@ -112,7 +112,7 @@ def encode(pairs: Sequence[tuple[str, str]], codec: TextCodec, max_input_len: in
 
 class Text(Task):
   Config = TextConfig
-  METRICS = {"loss": "min", "token_accuracy": "max", "exact_match": "max", "bleu": "max",
+  METRICS = {"loss": "min", "exact_match": "max", "token_accuracy": "max", "bleu": "max",
              "chrf": "max"}
 
   def read_corpus(self, path: str) -> corpus.Corpus:

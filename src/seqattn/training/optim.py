@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import jax
 import optax
 
 from seqattn.config import TrainConfig
+from seqattn.schedules import SCHEDULES
 
 
 def learning_rate(cfg: TrainConfig, total_steps: int) -> optax.Schedule:
@@ -14,16 +14,8 @@ def learning_rate(cfg: TrainConfig, total_steps: int) -> optax.Schedule:
   After warmup the schedule sees the steps since warmup ended (optax.join_schedules).
   """
   peak, warmup = cfg.learning_rate, cfg.warmup_steps
-  if cfg.schedule == "constant":
-    after = optax.constant_schedule(peak)
-  elif cfg.schedule == "cosine":
-    after = optax.cosine_decay_schedule(peak, max(total_steps - warmup, 1))
-  elif cfg.schedule == "rsqrt":  # peak * sqrt(warmup / step) at step = warmup + s
-    after = lambda s: peak * jax.lax.rsqrt(1.0 + s / warmup)
-  elif cfg.schedule == "exponential":
-    after = optax.exponential_decay(peak, cfg.decay_steps, cfg.decay_rate)
-  else:  # inverse_time: Keras' InverseTimeDecay (the course's `decay`: decay_steps=1)
-    after = lambda s: peak / (1.0 + cfg.decay_rate * s / cfg.decay_steps)
+  after = SCHEDULES[cfg.schedule](peak, total_steps - warmup, warmup, cfg.decay_steps,
+                                  cfg.decay_rate)
   if warmup == 0:
     return after
   return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), after], [warmup])
