@@ -266,7 +266,7 @@ def test_closed_form_local_p():
 def test_make_gives_each_variant_exactly_the_settings_it_declares():
   """One call with every setting builds any variant: each takes the ones it declares (with
   their values) and ignores the rest; the result scores a batch."""
-  settings = dict(units=7, query_size=Q, max_len=T, window=2, coverage=True)
+  settings = dict(units=7, query_size=Q, max_len=T, window=2, coverage=True, energy_bias=1.5)
   for name, cls in attention.REGISTRY.items():
     module = attention.make(name, **settings)
     assert type(module) is cls
@@ -277,6 +277,7 @@ def test_make_gives_each_variant_exactly_the_settings_it_declares():
     chex.assert_shape(scores, (B, T))
   assert attention.make("additive", **settings).units == 7
   assert attention.make("local_m", **settings).window == 2
+  assert attention.make("course_mlp", **settings).energy_bias == 1.5
 
 
 def test_every_registered_score_has_a_closed_form_test():

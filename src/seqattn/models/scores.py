@@ -12,6 +12,7 @@ padding for all. attention.REGISTRY names them for configs.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar, NamedTuple
 
 import flax.linen as nn
@@ -144,7 +145,7 @@ class CourseMLP(AdditiveBase):
   uniform weights and no gradient (BUILD_NOTES.md, "A live default attention").
   """
 
-  energy_bias: float = 0.0
+  energy_bias: float = dataclasses.field(kw_only=True)  # model.energy_bias: no default here
 
   def setup(self):
     super().setup()
