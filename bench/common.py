@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from seqattn import allocator, config as config_lib, tasks  # noqa: E402
 from seqattn.data import batching  # noqa: E402
-from seqattn.models.seq2seq import init_params  # noqa: E402
+from seqattn.models.interface import init_params  # noqa: E402
 from seqattn.training import step  # noqa: E402
 from seqattn.training.run import build_model  # noqa: E402
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from common import emit, load_config, table
 from seqattn.models import ends
-from seqattn.models.seq2seq import Seq2Seq, init_params
+from seqattn.models.interface import init_params
+from seqattn.models.seq2seq import Seq2Seq
 from seqattn.training import step
 
 SRC_VOCAB, TGT_VOCAB = 39, 15  # the date task's vocabularies

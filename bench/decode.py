@@ -19,7 +19,8 @@ import numpy as np
 from common import ROOT, emit, interleave, table
 from seqattn import config as config_lib, decode
 from seqattn.models import ends
-from seqattn.models.seq2seq import Seq2Seq, init_params
+from seqattn.models.interface import init_params
+from seqattn.models.seq2seq import Seq2Seq
 
 
 def model_configs():

@@ -46,7 +46,7 @@ from common import (JaxTrainer, batch_stream, emit, environment, load_config, lo
                     table, timed_windows)
 from seqattn import allocator, evaluation
 from seqattn.data.vocab import PAD_ID
-from seqattn.models.seq2seq import init_params
+from seqattn.models.interface import init_params
 from seqattn.training import step
 from seqattn.training.run import build_model
 import torch_compiled

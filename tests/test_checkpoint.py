@@ -21,7 +21,7 @@ from conftest import CONFIGS, task_and_model
 from seqattn import checkpoint, workdirs
 from seqattn.config import freeze, load_file
 from seqattn.data.batching import train_batches
-from seqattn.models.seq2seq import init_params
+from seqattn.models.interface import init_params
 from seqattn.training import progress, run, step
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from seqattn import decode
 from seqattn.config import ConfigError, freeze, load_file
 from seqattn.models import architectures, attention, ends
 from seqattn.models.darnn import DARNNConfig
-from seqattn.models.seq2seq import abstract_params, init_params, teacher_forced
+from seqattn.models.interface import abstract_params, init_params, teacher_forced
 from seqattn.training.step import loss_fn
 from conftest import CONFIGS, recomputes
 

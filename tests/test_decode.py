@@ -10,7 +10,7 @@ import pytest
 
 from seqattn import decode
 from seqattn.models import ends
-from seqattn.models.seq2seq import init_params
+from seqattn.models.interface import init_params
 from seqattn.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seqattn.models.encoders import length_mask
 

@@ -15,7 +15,7 @@ from seqattn.data.batching import train_batches
 from seqattn.models import attention, cells, ends
 from seqattn.models.encoders import Encoder
 from seqattn.models.scores import Step
-from seqattn.models.seq2seq import init_params
+from seqattn.models.interface import init_params
 from seqattn.training import step
 
 

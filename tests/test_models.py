@@ -12,7 +12,7 @@ import pytest
 
 from conftest import CONFIGS, model_of, recomputes
 from seqattn.models import ends
-from seqattn.models.seq2seq import abstract_params, init_params
+from seqattn.models.interface import abstract_params, init_params
 from seqattn.training.step import loss_fn
 from seqattn.config import freeze, load_file
 from seqattn.data.vocab import PAD_ID

@@ -25,7 +25,7 @@ import jax, numpy as np
 STEPS = 40
 from seqattn import config as config_lib, parallel, tasks
 from seqattn.data.batching import train_batches
-from seqattn.models.seq2seq import init_params
+from seqattn.models.interface import init_params
 from seqattn.training import run, step
 
 config = config_lib.freeze(config_lib.override(config_lib.load_file("configs/test.py"), {

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 
 from conftest import task_and_model
-from seqattn.models.seq2seq import init_params
+from seqattn.models.interface import init_params
 from seqattn.training import seeds
 from seqattn.data.batching import Plan
 from seqattn.training.progress import batches_from

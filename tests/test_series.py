@@ -15,7 +15,8 @@ from conftest import CONFIGS
 from seqattn import backtest, baselines, cli, decode, evaluation, metrics, tasks
 from seqattn.config import freeze, load_file, override
 from seqattn.data import series
-from seqattn.models.seq2seq import init_params
+from seqattn.models import interface
+from seqattn.models.interface import init_params
 from seqattn.training.run import build_model
 
 ROWS = 400
@@ -261,8 +262,9 @@ def test_a_univariate_series_forecasts_from_its_own_history(tmp_path):
   config, task, data = _load(path, driving_columns="", horizon=2)
   assert data.codec.names == ("y",) and data.test.inputs.shape[-1] == 1
   model = build_model(config, task, data.codec)
-  assert not evaluation.has_input_attention(model)
   params = init_params(model, jax.random.key(0))
+  assert interface.input_attention(model, params, data.test.inputs[:2],
+                                   data.test.input_lengths[:2]) is None
   found = evaluation.evaluate(model, params, data.test, 64, config.decode, task, data)
   assert found.input_alpha_NxSxK is None and np.isfinite(found.metrics["rmse"])
   np.testing.assert_allclose(found.alpha_NxTxS.sum(-1), 1.0, atol=1e-5)

@@ -13,7 +13,7 @@ from conftest import task_and_model
 from seqattn import metrics
 from seqattn.data.batching import train_batches
 from seqattn.models import ends
-from seqattn.models.seq2seq import init_params
+from seqattn.models.interface import init_params
 from seqattn.training import optim, run, step
 
 

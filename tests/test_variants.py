@@ -17,7 +17,7 @@ from seqattn import config as config_lib, tasks
 from seqattn.config import freeze, load_file
 from seqattn.data.batching import train_batches
 from seqattn.models import attention, cells
-from seqattn.models.seq2seq import abstract_params, init_params, teacher_forced
+from seqattn.models.interface import abstract_params, init_params, teacher_forced
 from seqattn.training import run, step
 from conftest import CONFIGS
 

@@ -17,29 +17,23 @@ from seqattn import alignment, decode, liveness, metrics, parallel
 from seqattn.config import DecodeConfig
 from seqattn.data.batching import Batch, Split, eval_batches
 from seqattn.models import ends
-from seqattn.models.seq2seq import Seq2Seq, teacher_forced
+from seqattn.models import interface
+from seqattn.models.interface import Model, teacher_forced
 from seqattn.tasks import Data, Task
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def eval_step(model: Seq2Seq, params, batch: Batch, search: DecodeConfig):
+def eval_step(model: Model, params, batch: Batch, search: DecodeConfig):
   """One batch: (summable counts, decoded predictions, teacher-forced α [B, Ty, Tx])."""
   outputs, alpha = teacher_forced(model, params, batch)
   found = decode.search(model, params, batch["inputs"], batch["input_lengths"],
                         batch["targets"].shape[1], search)
   predictions = (found.values_BxTxN if isinstance(found, decode.Forecast)
                  else found.tokens_BxKxT[:, 0])
-  attention = dict(temporal=alpha)
-  if has_input_attention(model):
-    attention["input"] = model.apply({"params": params}, batch["inputs"], batch["input_lengths"],
-                                     method=model.input_attention)
+  attention = dict(temporal=alpha, input=interface.input_attention(
+      model, params, batch["inputs"], batch["input_lengths"]))  # None where there is none
   return (metrics.counts(model.target, outputs, predictions, batch["targets"], batch["weights"]),
           predictions, attention)
-
-
-def has_input_attention(model) -> bool:
-  """Whether the model weighs its input features (the DA-RNN's α^k_t)."""
-  return getattr(model, "weighs_inputs", False)
 
 
 class Evaluation(NamedTuple):
@@ -61,7 +55,7 @@ def paths_key(seed: int) -> jax.Array:
 sample_paths = jax.jit(decode.sample_paths, static_argnums=(0, 4, 6))
 
 
-def evaluate(model: Seq2Seq, params, split: Split, batch_size: int, search: DecodeConfig,
+def evaluate(model: Model, params, split: Split, batch_size: int, search: DecodeConfig,
              task: Task, data: Data, mesh=None, sample_key: jax.Array | None = None,
              spread: float = 1.0) -> Evaluation:
   """Metrics over a whole split of `data` (the shared ones, the task's and the attention's
@@ -101,13 +95,13 @@ def _paths(paths: np.ndarray | None) -> dict[str, np.ndarray]:
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _standardised(model: Seq2Seq, params, batch: Batch) -> jax.Array:
+def _standardised(model: Model, params, batch: Batch) -> jax.Array:
   """z = (y - μ) / σ of every step of a batch, teacher-forced."""
   outputs, _ = teacher_forced(model, params, batch)
   return (batch["targets"] - model.target.point(outputs)) / model.target.scale(outputs)
 
 
-def spread_factor(model: Seq2Seq, params, split: Split, batch_size: int) -> float:
+def spread_factor(model: Model, params, split: Split, batch_size: int) -> float:
   """The factor by which a distributional forecast's σ must change to fit `split` (the
   validation part): the conformal scale of its standardised errors at 95%
   (ends.Features.spread). The parameters chosen on validation RMSE often come early in
@@ -136,7 +130,7 @@ def ensemble(members: list[Evaluation], split: Split, task: Task, data: Data) ->
                     mean([m.input_alpha_NxSxK for m in members]), paths)
 
 
-def attention_images(model: Seq2Seq, split: Split, evaluation: Evaluation,
+def attention_images(model: Model, split: Split, evaluation: Evaluation,
                      n: int = 3) -> dict[str, np.ndarray]:
   """The teacher-forced α of the split's first `n` examples as images (rows: real output
   steps, columns: real input steps), by tag: what tf-nmt logs at each evaluation."""
@@ -149,7 +143,7 @@ def attention_images(model: Seq2Seq, split: Split, evaluation: Evaluation,
   return images
 
 
-def report(model: Seq2Seq, task: Task, data: Data, evaluation: Evaluation,
+def report(model: Model, task: Task, data: Data, evaluation: Evaluation,
            workdir: pathlib.Path | None = None) -> dict[str, Any]:
   """What the test split says beyond its metrics: exact match by source length (token outputs),
   the attention's agreement with the gold alignments (where the task knows them), and the

@@ -18,7 +18,8 @@ import numpy as np
 from seqattn import checkpoint, config as config_lib, decode, evaluation, tasks
 from seqattn.data.batching import Split, pad
 from seqattn.models import architectures, ends
-from seqattn.models.seq2seq import Seq2Seq, abstract_params
+from seqattn.models import interface
+from seqattn.models.interface import abstract_params
 
 
 class NotTrainedError(FileNotFoundError):
@@ -30,7 +31,7 @@ class Trained:
   config: config_lib.Config
   task: tasks.Task
   codec: tasks.base.Codec
-  model: Seq2Seq
+  model: interface.Model
   params: dict
   step: int
   workdir: pathlib.Path
@@ -140,10 +141,7 @@ def batch_of(sources: list[tasks.Source], max_len: int) -> Split:
 # One compiled search per model, search and batch shape (predict may run it batch after batch).
 _search = jax.jit(decode.search, static_argnums=(0, 4, 5))
 # Made once, like _search: a jit of the bound model.apply would compile again at every batch.
-_input_attention = jax.jit(
-    lambda model, params, inputs, lengths: model.apply({"params": params}, inputs, lengths,
-                                                       method=model.input_attention),
-    static_argnums=0)
+_input_attention = jax.jit(interface.input_attention, static_argnums=0)
 
 
 def read_all(trained: Trained, texts: list[str]) -> list[tasks.Source]:
@@ -186,11 +184,9 @@ def _decode(ensemble: list[Trained], sources: list[tasks.Source],
                          found.alpha_BxTxS[:, None])
   else:
     found = found[0]
-  input_alpha = None
-  if evaluation.has_input_attention(trained.model):
-    input_alpha = np.mean([jax.device_get(_input_attention(m.model, m.params, batch.inputs,
-                                                           batch.input_lengths))
-                           for m in ensemble], 0)
+  input_alphas = [jax.device_get(_input_attention(m.model, m.params, batch.inputs,
+                                                  batch.input_lengths)) for m in ensemble]
+  input_alpha = None if input_alphas[0] is None else np.mean(input_alphas, 0)
   paths = None
   if trained.model.target.distributional:  # an ensemble's pooled
     paths = np.concatenate([jax.device_get(evaluation.sample_paths(

@@ -1,8 +1,9 @@
 """Model architectures by config name: `model.architecture` picks the model and the dataclass
 of the config's `model` group (left out: 'seq2seq', so the existing configs stay as they are).
 
-Every architecture has Seq2Seq's interface: built from (config, source end, target end, Tx, Ty);
-`__call__` teacher-forced -> (outputs, α), `encode` and `step` for decoding (seqattn.decode).
+Every architecture implements models.interface.Model, built from (its config, source end, target
+end, Tx, Ty): `__call__` teacher-forced -> (outputs, α), `encode` and `step` for decoding
+(seqattn.decode), `input_attention`, `attention_params`.
 """
 
 from __future__ import annotations

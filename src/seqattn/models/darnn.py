@@ -165,9 +165,11 @@ class DARNN(nn.Module):
     _, (h_TxBxM, alpha_TxBxN) = scan(self, start, x_BxTxN.swapaxes(0, 1), projected)
     return h_TxBxM.swapaxes(0, 1), alpha_TxBxN.swapaxes(0, 1)
 
-  def input_attention(self, inputs_BxTxK: jax.Array, lengths_B: jax.Array) -> jax.Array:
-    """α^k_t of every window, [B, T, n] (uniform 1/n without input attention)."""
+  def input_attention(self, inputs_BxTxK: jax.Array, lengths_B: jax.Array) -> jax.Array | None:
+    """α^k_t of every window, [B, T, n]; None without input attention (or driving series)."""
     del lengths_B  # every window has T steps
+    if not self.weighs_inputs:
+      return None
     return self._encoder(self.encoder_inputs(inputs_BxTxK))[1]
 
   def decoder_step(self, carry: Carry, y_prev_BxY: jax.Array, memory: Memory):

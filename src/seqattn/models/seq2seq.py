@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import flax.linen as nn
 import jax
 
@@ -43,6 +41,10 @@ class Seq2Seq(nn.Module):
     """The attention score's part of a parameter tree (or of its gradient)."""
     return params["decoder"].get("score", {})
 
+  def input_attention(self, inputs_BxTx: jax.Array, lengths_B: jax.Array) -> None:
+    """None: the seq2seq model weighs no input features (interface.Model)."""
+    return None
+
   def step(self, carry: Carry, y_prev_B: jax.Array, memory: Memory):
     """One output step (for decoding): (carry, (outputs_BxV, α_BxTx))."""
     return self.decoder.step(carry, y_prev_B, memory)
@@ -59,35 +61,3 @@ class Seq2Seq(nn.Module):
     """
     carry, memory = self.encode(inputs_BxTx, lengths_B, deterministic)
     return self.decoder(carry, decoder_inputs_BxTy, memory, deterministic, sampling)
-
-
-def example_inputs(model: Seq2Seq) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """A one-example (inputs, lengths, decoder inputs) batch: all that initialisation needs."""
-  tx_len, ty_len = model.max_input_len, model.max_target_len
-  return (model.source.example(1, tx_len), jax.numpy.full((1,), tx_len, jax.numpy.int32),
-          model.target.example(1, ty_len))
-
-
-# Runs once a model and only its outputs matter: compile it fast rather than make it run fast.
-# The model (a hashable dataclass) is the only static argument, so every seed of one model
-# shares one compiled initialisation.
-@functools.partial(jax.jit, static_argnums=0,
-                   compiler_options={"xla_backend_optimization_level": 0})
-def init_params(model: Seq2Seq, key: jax.Array):
-  """θ drawn from `key`: the model's parameters before training."""
-  return model.init(key, *example_inputs(model))["params"]
-
-
-def abstract_params(model: Seq2Seq):
-  """Shapes and dtypes of `model`'s parameters, computed without initialising anything."""
-  return jax.eval_shape(model.init, jax.random.key(0), *example_inputs(model))["params"]
-
-
-def teacher_forced(model: Seq2Seq, params, batch: dict, dropout_key: jax.Array | None = None,
-                   sampling: Sampling | None = None):
-  """(outputs_BxTyxV, α_BxTyxTx) of a batch, the gold targets fed back; dropout is on iff a key
-  is given."""
-  return model.apply({"params": params}, batch["inputs"], batch["input_lengths"],
-                     ends.shift_right(model.target, batch["targets"]),
-                     deterministic=dropout_key is None, sampling=sampling,
-                     rngs={} if dropout_key is None else {"dropout": dropout_key})

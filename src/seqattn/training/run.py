@@ -22,7 +22,7 @@ from seqattn import allocator, checkpoint, evaluation, liveness, logs, parallel,
 from seqattn.config import Config
 from seqattn.data.batching import Plan, make_buckets, padding_share
 from seqattn.models import architectures
-from seqattn.models.seq2seq import Seq2Seq, abstract_params, init_params
+from seqattn.models.interface import Model, abstract_params, init_params
 from seqattn.training.optim import learning_rate
 from seqattn.training.progress import (Interrupted, Progress, batches_from, check_finite,
                                        root_keys, stop_signals)
@@ -30,7 +30,7 @@ from seqattn.training.step import (StepConfig, TrainState, abstract_state, creat
                                    reset_sums, train_step)
 
 
-def build_model(config: Config, task: tasks.Task, codec: tasks.base.Codec) -> Seq2Seq:
+def build_model(config: Config, task: tasks.Task, codec: tasks.base.Codec) -> Model:
   """The configured model between the task's two ends, as trained (train.remat)."""
   return architectures.build(config.model, codec.source, codec.target, task.max_input_len,
                              task.max_target_len, config.train.remat)

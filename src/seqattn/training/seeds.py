@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from seqattn.data.batching import Batch
-from seqattn.models.seq2seq import init_params
+from seqattn.models.interface import init_params
 from seqattn.training.progress import root_keys
 from seqattn.training.step import StepConfig, TrainState, create_state, on_device, update
 

@@ -18,7 +18,7 @@ from seqattn import metrics
 from seqattn.config import TrainConfig
 from seqattn.data.batching import Batch
 from seqattn.models.decoders import Sampling
-from seqattn.models.seq2seq import Seq2Seq, abstract_params, teacher_forced
+from seqattn.models.interface import Model, abstract_params, teacher_forced
 from seqattn.training import optim
 
 
@@ -26,7 +26,7 @@ from seqattn.training import optim
 class StepConfig:
   """Everything the step needs besides arrays (a static argument: hashable, compared by value)."""
 
-  model: Seq2Seq
+  model: Model
   train: TrainConfig  # optimiser, schedule, label smoothing, scheduled sampling
   total_steps: int  # the length of the schedules
 
@@ -97,7 +97,7 @@ def scheduled_sampling(cfg: TrainConfig, step: jax.Array, key: jax.Array) -> Sam
   return Sampling(1.0 - gold, key)
 
 
-def loss_fn(params, model: Seq2Seq, batch: Batch, dropout_key: jax.Array | None = None,
+def loss_fn(params, model: Model, batch: Batch, dropout_key: jax.Array | None = None,
             label_smoothing: float = 0.0, sampling: Sampling | None = None) -> jax.Array:
   """The mean loss per real target step of a batch."""
   outputs, _ = teacher_forced(model, params, batch, dropout_key, sampling)
