@@ -22,7 +22,7 @@ from common import JaxTrainer, ROOT, emit, median_ratio, table, timed_windows
 from seqattn import config as config_lib, tasks
 from seqattn.data import series
 from seqattn.data.batching import Split, train_batches
-from seqattn.tasks.series import SeriesCodec
+from seqattn.tasks.series_data import SeriesCodec
 import torch_darnn
 import torch_models
 
