@@ -65,7 +65,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  from seqattn import allocator
-  allocator.use_tcmalloc()  # first: the allocator is chosen at start-up (seqattn.allocator)
+  from seqattn.runtime import allocator
+  allocator.use_tcmalloc()  # first: the allocator is chosen at start-up (seqattn.runtime.allocator)
   from seqattn import cli
   app.run(main, flags_parser=cli.parse_flags)

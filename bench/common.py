@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from seqattn import allocator, config as config_lib, tasks  # noqa: E402
+from seqattn import config as config_lib, tasks  # noqa: E402
+from seqattn.runtime import allocator
 from seqattn.data import batching  # noqa: E402
 from seqattn.models.interface import init_params  # noqa: E402
 from seqattn.training import step  # noqa: E402

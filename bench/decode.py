@@ -17,7 +17,8 @@ import jax
 import numpy as np
 
 from common import ROOT, emit, interleave, table
-from seqattn import config as config_lib, decode
+from seqattn import config as config_lib
+from seqattn.inference import decode
 from seqattn.models import ends
 from seqattn.models.interface import init_params
 from seqattn.models.seq2seq import Seq2Seq

@@ -5,7 +5,7 @@
 Wraps the run's functions (data, initialisation, the first train step with its compilation,
 evaluations, checkpoints) with timers and runs launch.py unchanged; the first train step is
 waited for so that its compilation is counted there. Training steps are the rest of the run's
-time. Runs under the malloc launch.py picks (seqattn.allocator).
+time. Runs under the malloc launch.py picks (seqattn.runtime.allocator).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import runpy
 import sys
 import time
 
-from seqattn import allocator
+from seqattn.runtime import allocator
 
 START = time.perf_counter()
 allocator.use_tcmalloc()
 import jax  # noqa: E402  (after the allocator's re-execution)
 
-from seqattn import evaluation, tasks  # noqa: E402
+from seqattn import tasks  # noqa: E402
+from seqattn.inference import evaluation
 from seqattn.training import run  # noqa: E402
 
 seconds: dict[str, float] = collections.defaultdict(float)

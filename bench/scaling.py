@@ -24,7 +24,8 @@ import json, statistics, sys, time
 sys.path.insert(0, {bench!r})
 import jax
 from common import JaxTrainer, batch_stream, load_config, load_task
-from seqattn import config as config_lib, parallel
+from seqattn import config as config_lib
+from seqattn.runtime import parallel
 
 config = load_config({model!r}, batch_size={batch})
 task, data = load_task(config)

@@ -24,7 +24,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from common import ROOT, emit, environment
-from seqattn import bleu, config as config_lib, tasks
+from seqattn import config as config_lib, tasks
+from seqattn.measures import bleu
 from seqattn.data.vocab import BOS_ID, EOS_ID, PAD_ID
 import torch_models
 

@@ -35,7 +35,8 @@ import torch.nn.functional as F
 
 from common import (JaxTrainer, PEER_RATIO_COLUMNS, ROOT, emit, environment, one_per_shape,
                     ratios_over_peers, table, timed_windows)
-from seqattn import allocator, config as config_lib, tasks
+from seqattn import config as config_lib, tasks
+from seqattn.runtime import allocator
 from seqattn.data.batching import Plan, make_buckets
 from seqattn.data.vocab import PAD_ID
 from seqattn.models import ends

@@ -44,7 +44,8 @@ import torch
 from common import (JaxTrainer, batch_stream, emit, environment, load_config, load_task,
                     one_per_shape, page_faults_per_call, PEER_RATIO_COLUMNS, ratios_over_peers,
                     table, timed_windows)
-from seqattn import allocator, evaluation
+from seqattn.inference import evaluation
+from seqattn.runtime import allocator
 from seqattn.data.vocab import PAD_ID
 from seqattn.models.interface import init_params
 from seqattn.training import step

@@ -11,7 +11,7 @@ import json
 import pathlib
 import sys
 
-from seqattn.report import mean_ci
+from seqattn.experiments.report import mean_ci
 
 MODELS = {"cho2014": "attention=none", "rnnsearch": "attention=additive",
           "luong": "attention=local_p"}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from seqattn import alignment
+from seqattn.measures import alignment
 from seqattn.data.examples import NO_LINK, Example, possible, sure
 
 # Three target characters over four source positions: a sure link to 2, possible links to

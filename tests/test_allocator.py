@@ -1,4 +1,4 @@
-"""seqattn.allocator: when a command runs again under tcmalloc, and that it then does."""
+"""seqattn.runtime.allocator: when a command runs again under tcmalloc, and that it then does."""
 
 import os
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from seqattn import allocator
+from seqattn.runtime import allocator
 
 LIB = "libtcmalloc_minimal.so.4"
 
@@ -26,7 +26,7 @@ def test_the_command_runs_again_once_with_the_library_added_unless_the_user_says
 
 
 def _run(**env) -> str:
-  script = ("import pathlib, sys; from seqattn import allocator; allocator.use_tcmalloc(); "
+  script = ("import pathlib, sys; from seqattn.runtime import allocator; allocator.use_tcmalloc(); "
             "print(allocator.name(), 'tcmalloc' in pathlib.Path('/proc/self/maps').read_text(), "
             "sys.argv[1:])")
   clean = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", allocator.ENV)}

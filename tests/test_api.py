@@ -12,7 +12,9 @@ import pytest
 
 import seqattn
 from conftest import ROOT
-from seqattn import cli, parallel, predict
+from seqattn import cli
+from seqattn.inference import predict
+from seqattn.runtime import parallel
 
 
 def _readme_example() -> str:

@@ -11,7 +11,8 @@ import shutil
 import pytest
 
 from conftest import CONFIGS
-from seqattn import checkpoint, logs, predict, workdirs
+from seqattn.files import checkpoint, logs, workdirs
+from seqattn.inference import predict
 from seqattn.training import progress, run
 from seqattn.config import ConfigError, freeze, load_file
 

@@ -18,7 +18,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import CONFIGS, task_and_model
-from seqattn import checkpoint, workdirs
+from seqattn.files import checkpoint, workdirs
 from seqattn.config import freeze, load_file
 from seqattn.data.batching import train_batches
 from seqattn.models.interface import init_params

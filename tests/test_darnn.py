@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from seqattn import decode
+from seqattn.inference import decode
 from seqattn.config import ConfigError, freeze, load_file
 from seqattn.models import architectures, attention, ends
 from seqattn.models.darnn import DARNNConfig

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seqattn import decode
+from seqattn.inference import decode
 from seqattn.models import ends
 from seqattn.models.interface import init_params
 from seqattn.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID

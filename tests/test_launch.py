@@ -14,7 +14,10 @@ from unittest import mock
 import pytest
 from absl import flags
 
-from seqattn import allocator, cli, config, predict, workdirs
+from seqattn import cli, config
+from seqattn.files import workdirs
+from seqattn.inference import predict
+from seqattn.runtime import allocator
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -127,7 +130,7 @@ def test_a_workdir_that_cannot_be_written_is_named_with_what_to_do(trained_workd
                                                                      monkeypatch):
   """evaluate writes results_<search>.json beside the run: a read-only workdir gets a message
   (root, as tests often run, may write anywhere, so the refusal is the file system's, faked)."""
-  from seqattn import workdirs
+  from seqattn.files import workdirs
 
   def read_only(path, text):
     raise PermissionError(13, "Permission denied", str(path))
@@ -141,7 +144,7 @@ def test_a_workdir_that_cannot_be_written_is_named_with_what_to_do(trained_workd
 
 def test_a_sweep_worker_stopped_by_sigterm_exits_with_its_status(tmp_path, monkeypatch):
   """A worker whose point's run was stopped (it saved a checkpoint) exits 143, no traceback."""
-  from seqattn import sweep
+  from seqattn.experiments import sweep
   from seqattn.training.progress import Interrupted
   sweep_file = tmp_path / "sweep.py"
   sweep_file.write_text(f"""
@@ -212,14 +215,15 @@ def test_a_second_run_on_a_busy_workdir_is_refused_and_the_first_finishes_clean(
   assert first.returncode == 0, err[-3000:]
   steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()]
   assert steps == list(range(8, 33, 8))
-  # launch.py runs itself again under tcmalloc where the system has it (seqattn.allocator).
+  # launch.py runs itself again under tcmalloc where the system has it (seqattn.runtime.allocator).
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["malloc"] == ("tcmalloc" if allocator.find_tcmalloc() else "system")
   # The lock goes with its process, even after kill -9: tests/test_checkpoint.py resumes one.
 
 
 def test_predict_and_evaluate_import_nothing_from_training():
-  code = ("import sys, launch, seqattn.predict, seqattn.evaluation, seqattn.plots; "
+  code = ("import sys, launch, seqattn.inference.predict, seqattn.inference.evaluation, "
+          "seqattn.files.plots; "
           "print([m for m in sys.modules if m.startswith('seqattn.training')])")
   out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
   assert out.stdout.strip() == "[]", out.stderr

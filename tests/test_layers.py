@@ -13,14 +13,14 @@ PACKAGE = ROOT / "src" / "seqattn"
 
 # Lowest first: docs/architecture.md, "Layers".
 LAYERS = [
-    {"schema", "schedules", "config_files", "data", "corpora", "workdirs", "checkpoint", "logs",
-     "plots", "liveness", "alignment", "baselines", "bleu", "allocator"},
+    {"schema", "schedules", "config_files", "data", "corpora", "files"},
     {"models"},
-    {"metrics", "tasks"},
+    {"measures", "tasks"},
     {"config"},
-    {"parallel", "decode", "evaluation"},
-    {"training", "predict"},
-    {"report", "sweep", "backtest", "api"},
+    {"runtime"},
+    {"inference"},
+    {"training"},
+    {"experiments", "api"},
     {"cli", "__init__"},
 ]
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from seqattn import logs
+from seqattn.files import logs
 from seqattn.training import run
 
 tensorboardX = pytest.importorskip("tensorboardX")

@@ -16,14 +16,16 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from seqattn import config as config_lib, parallel
+from seqattn import config as config_lib
+from seqattn.runtime import parallel
 
 EIGHT_DEVICES = """
 import json, os
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 import jax, numpy as np
 STEPS = 40
-from seqattn import config as config_lib, parallel, tasks
+from seqattn import config as config_lib, tasks
+from seqattn.runtime import parallel
 from seqattn.data.batching import train_batches
 from seqattn.models.interface import init_params
 from seqattn.training import run, step
@@ -138,7 +140,7 @@ def _finish(procs: list[subprocess.Popen]) -> list[str]:
 
 def _params(workdir: pathlib.Path) -> list[np.ndarray]:
   """The final parameters, read back by one process as `predict` reads them."""
-  from seqattn import predict
+  from seqattn.inference import predict
   return [np.asarray(x) for x in jax.tree.leaves(predict.load(workdir, "").params)]
 
 

@@ -12,7 +12,10 @@ import scipy.stats
 
 import seqattn
 from conftest import CONFIGS
-from seqattn import backtest, baselines, cli, decode, evaluation, metrics, tasks
+from seqattn import cli, tasks
+from seqattn.experiments import backtest
+from seqattn.inference import decode, evaluation
+from seqattn.measures import baselines, metrics
 from seqattn.config import freeze, load_file, override
 from seqattn.data import series
 from seqattn.models import interface

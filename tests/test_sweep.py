@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from seqattn import report, sweep, workdirs
+from seqattn.experiments import report, sweep
+from seqattn.files import workdirs
 from conftest import CONFIGS, ROOT
 
 SWEEP_FILE = f'''
@@ -65,7 +66,7 @@ def test_two_workers_train_every_point_exactly_once(swept):
 
 HOLD_LOCK = """
 import pathlib, sys, time
-from seqattn import workdirs
+from seqattn.files import workdirs
 point = pathlib.Path(sys.argv[1])
 with workdirs.owned(point):  # another worker, training this point
   print("locked", flush=True)

@@ -13,7 +13,8 @@ import sacrebleu
 
 import seqattn
 from conftest import CONFIGS
-from seqattn import bleu, cli, config as config_lib, corpora, tasks
+from seqattn import cli, config as config_lib, corpora, tasks
+from seqattn.measures import bleu
 from seqattn.data import batching, corpus, splits, subwords
 from seqattn.data.vocab import EOS_ID
 from seqattn.training import run, step

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import task_and_model
-from seqattn import metrics
+from seqattn.measures import metrics
 from seqattn.data.batching import train_batches
 from seqattn.models import ends
 from seqattn.models.interface import init_params

@@ -8,8 +8,8 @@ __all__ = ["Attention", "Model", "load", "load_config", "train"]
 
 
 def __getattr__(name: str):
-  # Loaded on first use: `import seqattn.allocator` (launch.py's first step, before it may run
-  # itself again under another malloc) must not import JAX.
+  # Loaded on first use: `import seqattn.runtime.allocator` (launch.py's first step, before it
+  # may run itself again under another malloc) must not import JAX.
   if name in __all__:
     from seqattn import api
     return getattr(api, name)

@@ -21,7 +21,9 @@ from typing import Any, Sequence
 import ml_collections
 import numpy as np
 
-from seqattn import config as config_lib, evaluation, predict as predict_lib, workdirs
+from seqattn import config as config_lib
+from seqattn.files import workdirs
+from seqattn.inference import evaluation, predict as predict_lib
 
 Inputs = str | Sequence[str]
 

@@ -50,7 +50,8 @@ def parse_flags(argv: list[str]) -> list[str]:
 def show_training(results: dict, config: config_lib.Config, workdir: pathlib.Path) -> None:
   """A finished run's test metrics (the one it selects on first), how it stopped, and the
   task's own table."""
-  from seqattn import liveness, tasks
+  from seqattn import tasks
+  from seqattn.measures import liveness
   if results["dead_attention"]:
     print(f"warning: {liveness.describe(results)}", file=sys.stderr)
   if results["stopped_by_time_budget"]:
@@ -76,7 +77,9 @@ def show_training(results: dict, config: config_lib.Config, workdir: pathlib.Pat
 def show_prediction(p, workdir: pathlib.Path, attention_text: bool) -> None:
   """One decoded input: its output, attention heatmaps written to the workdir, a dead
   attention noted, the n-best list."""
-  from seqattn import liveness, plots, predict
+  from seqattn.files import plots
+  from seqattn.inference import predict
+  from seqattn.measures import liveness
   for warning in p.source.warnings + p.best.warnings:
     print(f"warning: {warning}", file=sys.stderr)
   png = workdir / f"attention_{predict.file_name(p.source.shown)}.png"
@@ -151,7 +154,7 @@ def run(mode: str, workdir: pathlib.Path, config: ConfigDict | None, path: str |
       worker, _, workers = sweep_worker.partition("/")
       if not (worker.isdigit() and workers.isdigit() and int(worker) < int(workers)):
         raise ValueError(f"--sweep_worker={sweep_worker!r}: use 'i/N' with 0 <= i < N")
-      from seqattn import backtest, sweep
+      from seqattn.experiments import backtest, sweep
       done = (sweep if mode == "sweep" else backtest).run(
           path, workdir, base=config, worker=int(worker), workers=int(workers))
       if done is not None:  # process 0 wrote the tables

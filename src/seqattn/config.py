@@ -97,7 +97,7 @@ class DecodeConfig:
   coverage_beta: float = dataclasses.field(metadata=NON_NEGATIVE)
   n_best: int = dataclasses.field(metadata=POSITIVE)
   # Paths drawn per window from a distributional forecast (data.loss='gaussian'), whose
-  # quantiles are its prediction intervals (seqattn.decode.sample_paths).
+  # quantiles are its prediction intervals (seqattn.inference.decode.sample_paths).
   samples: int = dataclasses.field(metadata=POSITIVE)
 
   def __post_init__(self):
@@ -107,7 +107,8 @@ class DecodeConfig:
 
 @dataclasses.dataclass(frozen=True)
 class MeshConfig:
-  """Where a run computes (seqattn.parallel); not what: runs differing here compute the same."""
+  """Where a run computes (seqattn.runtime.parallel); not what: runs differing here compute the
+  same."""
 
   data: int  # devices along the batch axis; -1: every device of every process
   model: int = dataclasses.field(metadata=POSITIVE)  # devices splitting large kernels

@@ -3,7 +3,7 @@ of the config's `model` group (left out: 'seq2seq', so the existing configs stay
 
 Every architecture implements models.interface.Model, built from (its config, source end, target
 end, Tx, Ty): `__call__` teacher-forced -> (outputs, α), `encode` and `step` for decoding
-(seqattn.decode), `input_attention`, `attention_params`.
+(seqattn.inference.decode), `input_attention`, `attention_params`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ shared by every task.
                (or Student-t, STUDENT_DOF degrees of freedom: heavier tails) distribution per
                value, σ = softplus(raw) + MIN_SCALE, trained by its negative log-likelihood;
                μ is the prediction fed back, draws of the distribution are the sample paths
-               (seqattn.decode.sample_paths) that give prediction intervals.
+               (seqattn.inference.decode.sample_paths) that give prediction intervals.
 
 A spec is a frozen dataclass: hashable, so the jitted step may take it as a static argument.
 """

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from seqattn import workdirs
+from seqattn.files import workdirs
 from seqattn.data.batching import Split, pad
 from seqattn.data.examples import Example
 from seqattn.data.vocab import EOS, EOS_ID, PAD_ID, Vocab

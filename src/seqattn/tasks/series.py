@@ -3,7 +3,7 @@
 Windows of T steps (data.window) with H targets (data.horizon), split in time order into
 train/val/test (seqattn.data.series); the scaler is fitted on the training rows alone and saved
 in the workdir (series.json). Metrics are in the data's own units: MAE, RMSE, MAPE, MASE; the
-test report adds the baselines (seqattn.baselines) and plots. `predict` reads a CSV and
+test report adds the baselines (seqattn.measures.baselines) and plots. `predict` reads a CSV and
 forecasts the H values after its latest window. Its config, codec and data: tasks/series_data.py.
 """
 
@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from absl import logging
 
-from seqattn import baselines, metrics, workdirs
+from seqattn.files import workdirs
+from seqattn.measures import baselines, metrics
 from seqattn.data import series
 from seqattn.data.table import read_csv
 from seqattn.data.batching import Split
@@ -26,7 +27,7 @@ from seqattn.tasks.series_data import SeriesCodec, SeriesConfig, SeriesData, to_
 
 class Series(Task):
   Config = SeriesConfig
-  # mape is left out of a split with a zero target (seqattn.metrics.forecast_errors).
+  # mape is left out of a split with a zero target (seqattn.measures.metrics.forecast_errors).
   METRICS = {"loss": "min", "mae": "min", "rmse": "min", "smape": "min", "mape": "min",
              "mase": "min"}
 
@@ -83,7 +84,7 @@ class Series(Task):
   def score(self, data: SeriesData, split: Split, predictions: np.ndarray,
             paths: np.ndarray | None = None) -> dict[str, Any]:
     """Forecast errors in the data's units; with sample paths, the intervals' coverage and
-    width and the CRPS (seqattn.metrics.interval_scores)."""
+    width and the CRPS (seqattn.measures.metrics.interval_scores)."""
     name = data.split_name(split)
     actual = data.actual(name)
     out = metrics.forecast_errors(data.levels(name, predictions[..., 0]), actual, data.naive_mae)
@@ -124,7 +125,7 @@ class Series(Task):
                rmse_by_horizon={name: np.sqrt(np.mean((f - actual) ** 2, 0)).tolist()
                                 for name, f in forecasts.items()})
     if workdir is not None:
-      from seqattn import plots  # matplotlib only where plots are drawn
+      from seqattn.files import plots  # matplotlib only where plots are drawn
       levels = None if paths is None else data.path_levels("test", paths[..., 0])
       bands = None if levels is None else {
           level: tuple(np.quantile(levels[:, :, 0], q, axis=1))

@@ -12,7 +12,8 @@ from typing import Literal
 
 import numpy as np
 
-from seqattn import workdirs
+from seqattn.files import workdirs
+from seqattn.measures import baselines
 from seqattn.data import series
 from seqattn.data.batching import Split
 from seqattn.data.table import Table

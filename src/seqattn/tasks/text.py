@@ -19,7 +19,8 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from seqattn import bleu, workdirs
+from seqattn.files import workdirs
+from seqattn.measures import bleu
 from seqattn.data import corpus, splits, subwords
 from seqattn.data.batching import Split, pad
 from seqattn.data.vocab import EOS, EOS_ID, PAD_ID

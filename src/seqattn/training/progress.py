@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqattn import checkpoint
+from seqattn.files import checkpoint
 from seqattn.config import TrainConfig
 from seqattn.data.batching import WHOLE, Batch, Part, Plan
 

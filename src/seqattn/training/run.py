@@ -18,7 +18,11 @@ from typing import Any
 import jax
 import tqdm
 
-from seqattn import allocator, checkpoint, evaluation, liveness, logs, parallel, tasks, workdirs
+from seqattn import tasks
+from seqattn.files import checkpoint, logs, workdirs
+from seqattn.inference import evaluation
+from seqattn.measures import liveness
+from seqattn.runtime import allocator, parallel
 from seqattn.config import Config
 from seqattn.data.batching import Plan, make_buckets, padding_share
 from seqattn.models import architectures

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from seqattn import metrics
+from seqattn.measures import metrics
 from seqattn.config import TrainConfig
 from seqattn.data.batching import Batch
 from seqattn.models.decoders import Sampling

@@ -13,7 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqattn import alignment, decode, liveness, metrics, parallel
+from seqattn.inference import decode
+from seqattn.measures import alignment, liveness, metrics
+from seqattn.runtime import parallel
 from seqattn.config import DecodeConfig
 from seqattn.data.batching import Batch, Split, eval_batches
 from seqattn.models import ends
@@ -38,7 +40,7 @@ def eval_step(model: Model, params, batch: Batch, search: DecodeConfig):
 
 class Evaluation(NamedTuple):
   metrics: dict[str, float]  # loss, examples; token_accuracy and exact_match for tokens;
-  # the task's own; attention_entropy_ratio and attention_uniform_rows (seqattn.liveness)
+  # the task's own; attention_entropy_ratio and attention_uniform_rows (seqattn.measures.liveness)
   predictions: np.ndarray  # [N, Ty] ids or [N, Ty, n] values, decoded with the configured search
   alpha_NxTxS: np.ndarray  # teacher-forced attention per example
   input_alpha_NxSxK: np.ndarray | None = None  # attention over input features, where modelled
@@ -134,7 +136,7 @@ def attention_images(model: Model, split: Split, evaluation: Evaluation,
                      n: int = 3) -> dict[str, np.ndarray]:
   """The teacher-forced α of the split's first `n` examples as images (rows: real output
   steps, columns: real input steps), by tag: what tf-nmt logs at each evaluation."""
-  from seqattn import plots  # matplotlib: only when images are wanted
+  from seqattn.files import plots  # matplotlib: only when images are wanted
   images = {}
   for i in range(min(n, len(split))):
     steps_T = np.asarray(model.target.mask(split.targets[i:i + 1]))[0]

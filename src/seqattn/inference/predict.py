@@ -15,7 +15,9 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from seqattn import checkpoint, config as config_lib, decode, evaluation, tasks
+from seqattn import config as config_lib, tasks
+from seqattn.files import checkpoint
+from seqattn.inference import decode, evaluation
 from seqattn.data.batching import Split, pad
 from seqattn.models import architectures, ends
 from seqattn.models import interface

@@ -3,12 +3,12 @@
 fold), with `data.seeds` seeds each, every baseline refitted on exactly the same rows.
 
 Each (fold, seed) is an ordinary run in `<workdir>/points/`, trained and claimed as a sweep's
-points are (seqattn.sweep.train_points: resumable, several workers); a config file that defines
-sweep(add) backtests each of its points (an ablation). The runs' forecasts_test.npz are then
-scored together: every error per fold and seed, its mean and 95% interval over folds × seeds
-(baselines: over folds), RMSE at each step h = 1..H, the intervals' coverage and CRPS, and the
-ensemble (per fold, the mean of the seeds' forecasts, the seeds' sample paths pooled). Written to
-backtest.json, backtest.md and backtest_by_horizon.png.
+points are (seqattn.experiments.sweep.train_points: resumable, several workers); a config file
+that defines sweep(add) backtests each of its points (an ablation). The runs' forecasts_test.npz
+are then scored together: every error per fold and seed, its mean and 95% interval over folds ×
+seeds (baselines: over folds), RMSE at each step h = 1..H, the intervals' coverage and CRPS, and
+the ensemble (per fold, the mean of the seeds' forecasts, the seeds' sample paths pooled).
+Written to backtest.json, backtest.md and backtest_by_horizon.png.
 """
 
 from __future__ import annotations
@@ -20,8 +20,12 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from seqattn import config as config_lib, metrics, parallel, plots, report, sweep, workdirs
-from seqattn.report import mean_ci, point_name
+from seqattn import config as config_lib
+from seqattn.experiments import report, sweep
+from seqattn.files import plots, workdirs
+from seqattn.measures import metrics
+from seqattn.runtime import parallel
+from seqattn.experiments.report import mean_ci, point_name
 
 
 def points(config: ml_collections.ConfigDict, module=None) -> list[dict[str, Any]]:

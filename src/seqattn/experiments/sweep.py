@@ -2,7 +2,7 @@
 
 A config file that defines `sweep(add)` calls `add(**{"model.attention": "dot", "seed": 1})`
 once per point. `run` trains the points that have no `results.json` yet (so a re-run resumes),
-then writes the tables and plots of seqattn.report.
+then writes the tables and plots of seqattn.experiments.report.
 
 Several workers may share one sweep directory (a cluster's job array: worker i of N, on one
 or many hosts): a worker claims a point by owning its workdir (the run's
@@ -27,8 +27,11 @@ from typing import Any
 
 import ml_collections
 
-from seqattn import config as config_lib, parallel, report, workdirs
-from seqattn.report import point_name
+from seqattn import config as config_lib
+from seqattn.experiments import report
+from seqattn.files import workdirs
+from seqattn.runtime import parallel
+from seqattn.experiments.report import point_name
 from seqattn.training import run as training_run
 from seqattn.training.progress import Interrupted
 

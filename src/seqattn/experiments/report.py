@@ -13,7 +13,9 @@ from typing import Any, Callable
 
 from scipy import stats
 
-from seqattn import plots, predict, tasks, workdirs
+from seqattn import tasks
+from seqattn.files import plots, workdirs
+from seqattn.inference import predict
 
 
 def point_name(overrides: dict[str, Any]) -> str:

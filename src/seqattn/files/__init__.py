@@ -1,0 +1,1 @@
+"""What a run writes and reads back: its workdir's guards, checkpoints, logs and plots."""

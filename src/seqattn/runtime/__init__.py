@@ -1,0 +1,1 @@
+"""Where a run computes: the device mesh and processes, the process's allocator."""
