@@ -67,7 +67,7 @@ def get_config(arg=None):
   c.train.b2 = 0.999  # adam, adamw
   c.train.momentum = 0.0  # sgd only; 0: plain SGD
   c.train.weight_decay = 0.0  # adamw: decoupled decay; sgd: L2 term in the gradient; adam: 0 only
-  # After warmup_steps of linear warmup from 0 (each schedule's formula: seqattn/schedules.py).
+  # After warmup_steps of linear warmup from 0 (each schedule's formula: seqattn/optimizers.py).
   c.train.schedule = "constant"
   c.train.warmup_steps = 0
   c.train.decay_rate = 0.01  # exponential, inverse_time
@@ -85,8 +85,7 @@ def get_config(arg=None):
   # Stop after this many evaluations in a row without a better best_metric; 0: never stop early.
   c.train.early_stopping_patience = 0
   # Scheduled sampling (Bengio et al. 2015) for decoders fed the previous token: the gold token
-  # is kept with probability linear max(floor, 1 - step/k) | exponential k^step (0 < k < 1) |
-  # inverse_sigmoid k / (k + exp(step/k)) (k >= 1).
+  # is kept with a probability that falls with the step (each schedule: seqattn/optimizers.py).
   c.train.scheduled_sampling = "off"
   c.train.sampling_k = 500.0
   c.train.sampling_floor = 0.0  # linear: the least probability of keeping the gold token

@@ -13,7 +13,7 @@ PACKAGE = ROOT / "src" / "seqattn"
 
 # Lowest first: docs/architecture.md, "Layers".
 LAYERS = [
-    {"schema", "schedules", "config_files", "data", "corpora", "files"},
+    {"schema", "optimizers", "config_files", "data", "corpora", "files"},
     {"models"},
     {"measures", "tasks"},
     {"config"},

@@ -150,6 +150,7 @@ def two_process_run(tmp_path_factory):
   return workdir, _finish(_start(workdir, _free_port()))
 
 
+@pytest.mark.slow  # the SIGTERM test runs the same two-process run by default
 def test_two_processes_of_two_devices_train_as_one_process_of_four(two_process_run, tmp_path):
   workdir, digests = two_process_run
   assert digests[0] == digests[1]  # each process holds the same parameters

@@ -18,7 +18,7 @@ from seqattn import tasks
 from seqattn.config_files import fill_missing, load_file, load_module, override
 from seqattn.models import architectures
 from seqattn.models.seq2seq_config import ModelConfig
-from seqattn.schedules import SCHEDULES
+from seqattn.optimizers import OPTIMIZERS, SAMPLING, SCHEDULES
 from seqattn.schema import (NON_NEGATIVE, POSITIVE, PROBABILITY, ConfigError, freeze_dataclass,
                             refuse, registered)
 
@@ -31,13 +31,13 @@ __all__ = ["Config", "ConfigError", "DecodeConfig", "MeshConfig", "ModelConfig",
 class TrainConfig:
   batch_size: int = dataclasses.field(metadata=POSITIVE)
   num_epochs: int = dataclasses.field(metadata=POSITIVE)
-  optimizer: Literal["adam", "adamw", "sgd"]
+  optimizer: str = dataclasses.field(metadata=registered(OPTIMIZERS, "optimizers.OPTIMIZERS"))
   learning_rate: float = dataclasses.field(metadata=POSITIVE)
   b1: float = dataclasses.field(metadata=PROBABILITY)
   b2: float = dataclasses.field(metadata=PROBABILITY)
   momentum: float = dataclasses.field(metadata=PROBABILITY)
   weight_decay: float = dataclasses.field(metadata=NON_NEGATIVE)
-  schedule: str = dataclasses.field(metadata=registered(SCHEDULES, "schedules.SCHEDULES"))
+  schedule: str = dataclasses.field(metadata=registered(SCHEDULES, "optimizers.SCHEDULES"))
   warmup_steps: int = dataclasses.field(metadata=NON_NEGATIVE)
   decay_rate: float = dataclasses.field(metadata=NON_NEGATIVE)
   decay_steps: int = dataclasses.field(metadata=POSITIVE)
@@ -50,7 +50,8 @@ class TrainConfig:
   keep_checkpoints: int = dataclasses.field(metadata=POSITIVE)
   best_metric: str  # 'val_' + a metric of the task (Task.METRICS); checked by Config
   early_stopping_patience: int = dataclasses.field(metadata=NON_NEGATIVE)
-  scheduled_sampling: Literal["off", "linear", "exponential", "inverse_sigmoid"]
+  scheduled_sampling: str = dataclasses.field(
+      metadata=registered(SAMPLING, "optimizers.SAMPLING"))
   sampling_k: float = dataclasses.field(metadata=POSITIVE)
   sampling_floor: float = dataclasses.field(metadata=PROBABILITY)  # ε of the linear schedule
   buckets: int = dataclasses.field(metadata=POSITIVE)  # padded shapes (compiled steps); 1: one

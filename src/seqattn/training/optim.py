@@ -5,7 +5,7 @@ from __future__ import annotations
 import optax
 
 from seqattn.config import TrainConfig
-from seqattn.schedules import SCHEDULES
+from seqattn.optimizers import OPTIMIZERS, SCHEDULES
 
 
 def learning_rate(cfg: TrainConfig, total_steps: int) -> optax.Schedule:
@@ -27,13 +27,7 @@ def optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformatio
   The chain has the same optimiser state whatever the clipping norm, momentum or decay, so a
   run can go on (--force) from a checkpoint with a changed value of these.
   """
-  lr = learning_rate(cfg, total_steps)
-  if cfg.optimizer == "adam":
-    base = optax.adam(lr, b1=cfg.b1, b2=cfg.b2)
-  elif cfg.optimizer == "adamw":
-    base = optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
-  else:  # sgd: weight decay as an L2 term in the gradient, as in torch.optim.SGD
-    base = optax.chain(optax.add_decayed_weights(cfg.weight_decay),
-                       optax.sgd(lr, momentum=cfg.momentum))
+  base = OPTIMIZERS[cfg.optimizer](learning_rate(cfg, total_steps), cfg.b1, cfg.b2,
+                                   cfg.momentum, cfg.weight_decay)
   clip = optax.clip_by_global_norm(cfg.grad_clip_norm) if cfg.grad_clip_norm else optax.identity()
   return optax.chain(clip, base)

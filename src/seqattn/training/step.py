@@ -16,6 +16,7 @@ from flax import struct
 
 from seqattn.measures import metrics
 from seqattn.config import TrainConfig
+from seqattn.optimizers import SAMPLING
 from seqattn.data.batching import Batch
 from seqattn.models.decoders import Sampling
 from seqattn.models.interface import Model, abstract_params, teacher_forced
@@ -84,16 +85,12 @@ def abstract_state(static: StepConfig) -> TrainState:
 
 
 def scheduled_sampling(cfg: TrainConfig, step: jax.Array, key: jax.Array) -> Sampling | None:
-  """Bengio et al. 2015: at step i the gold token is kept with probability ε_i:
-  linear max(ε, 1 - i/k) (ε = train.sampling_floor), exponential k^i (0 < k < 1),
-  inverse_sigmoid k / (k + exp(i/k)) (k >= 1); None when off."""
-  kind, k = cfg.scheduled_sampling, cfg.sampling_k
-  if kind == "off":
+  """Bengio et al. 2015: at step i the gold token is kept with probability ε_i
+  (optimizers.SAMPLING); None when off."""
+  keep = SAMPLING[cfg.scheduled_sampling]
+  if keep is None:
     return None
-  i = step.astype(jnp.float32)
-  gold = {"linear": lambda: jnp.maximum(cfg.sampling_floor, 1.0 - i / k),
-          "exponential": lambda: k ** i,
-          "inverse_sigmoid": lambda: k / (k + jnp.exp(i / k))}[kind]()
+  gold = keep(step.astype(jnp.float32), cfg.sampling_k, cfg.sampling_floor)
   return Sampling(1.0 - gold, key)
 
 
