@@ -146,12 +146,13 @@ def main():
     x = torch.from_numpy(test.inputs[i:i + 500, :int(lengths.max())]).long()
     outputs += [task.write(data.codec, row)[0] for row in
                 model.greedy(x, lengths, config.data.max_target_len)]
-  scores = bleu.scores(outputs, test.references, config.data.target_language)
+  tokenize = bleu.tokenizer_for(config.data.target_language, config.data.bleu_tokenize)
+  scores = bleu.scores(outputs, test.references, tokenize)
   emit(dict(direction=args.direction, minutes=args.minutes, steps=steps, epochs=steps * 64 /
             len(data.train), train_seconds=train_seconds, final_loss=loss, torch_threads=threads,
             vocab=[len(data.codec.src), len(data.codec.tgt)], test_sentences=len(test),
             test_bleu=scores["bleu"], test_chrf=scores["chrf"],
-            sacrebleu=bleu.signatures(config.data.target_language)["bleu"]))
+            sacrebleu=bleu.signatures(tokenize)["bleu"]))
 
 
 if __name__ == "__main__":

@@ -145,14 +145,41 @@ def test_chinese_targets_are_scored_with_sacrebleus_chinese_tokeniser():
   hyp, ref = ["我们明天去公园。"], ["我们明天去学校。"]
   assert bleu.scores(hyp, ref, "zh")["bleu"] == pytest.approx(
       sacrebleu.corpus_bleu(hyp, [ref], tokenize="zh").score)
-  assert bleu.scores(hyp, ref, "en")["bleu"] == 0.0  # one "word" without spaces
+  assert bleu.scores(hyp, ref, "13a")["bleu"] == 0.0  # one "word" without spaces
   assert "tok:zh" in bleu.signatures("zh")["bleu"]
+
+
+@pytest.mark.parametrize("language, override, expected", [
+    ("zh", "", "zh"), ("zho", "", "zh"), ("zh-CN", "", "zh"), ("zh_Hant", "", "zh"),
+    ("cmn", "", "zh"), ("en", "", "13a"), ("de", "", "13a"), ("en", "intl", "intl"),
+    ("zh", "char", "char")])
+def test_the_bleu_tokeniser_follows_the_target_language_or_the_config(language, override,
+                                                                       expected):
+  assert bleu.tokenizer_for(language, override) == expected
+
+
+@pytest.mark.parametrize("language", ["ja", "jpn", "ko", "ko-KR"])
+def test_japanese_and_korean_use_mecab_where_installed_else_characters(language, monkeypatch,
+                                                                       capsys):
+  wanted = "ja-mecab" if language.startswith("j") else "ko-mecab"
+  for installed in (True, False):
+    monkeypatch.setattr(bleu, "_available", lambda name: installed or name != wanted)
+    bleu.tokenizer_for.cache_clear()
+    assert bleu.tokenizer_for(language) == (wanted if installed else "char")
+  assert f'pip install "sacrebleu[{wanted[:2]}]"' in capsys.readouterr().err
+  bleu.tokenizer_for.cache_clear()
+
+
+def test_a_bleu_tokeniser_sacrebleu_lacks_is_refused_with_the_valid_ones():
+  with pytest.raises(config_lib.ConfigError, match="'13a', 'intl', 'char'"):
+    config_lib.freeze(config_lib.override(config_lib.load_file(CONFIGS / "text.py"),
+                                          {"data.bleu_tokenize": "moses"}))
 
 
 def test_bleu_by_length_merges_the_sparse_longest_buckets():
   lengths = [2] * 40 + [7] * 40 + [12] * 20 + [17] * 20 + [23] * 5
   hyps = [f"w{i} x y z" for i in range(len(lengths))]
-  rows = bleu.by_length(hyps, hyps, lengths, "en", width=5, least=30)
+  rows = bleu.by_length(hyps, hyps, lengths, "13a", width=5, least=30)
   assert [(r["lo"], r["hi"], r["sentences"]) for r in rows] == [(1, 5, 40), (6, 10, 40),
                                                                (11, 25, 45)]
   assert all(r["bleu"] == pytest.approx(100) for r in rows)

@@ -2,42 +2,80 @@
 
 sacrebleu tokenises the detokenised hypotheses and references itself, so scores compare across
 tokenisers and papers; its signature (tokeniser, smoothing, version) goes with every score.
-Chinese has no spaces between words: a Chinese target is scored with sacrebleu's 'zh'
-tokeniser (each CJK character a token), any other with its default '13a'.
+The tokeniser follows the target language (`tokenizer_for`), or the config names one.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import sys
 from typing import Any, Sequence
 
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
-# Target languages whose text needs a tokeniser of its own (ISO 639 codes, Tatoeba's included).
-TOKENIZERS = {"zh": "zh", "cmn": "zh", "yue": "zh", "wuu": "zh"}
+# sacrebleu's tokeniser for each target language that needs its own, by ISO 639-1 or 639-3 code
+# (a region or script after '-' or '_' is ignored: zh-CN, zh_Hant). Chinese has no spaces
+# between words ('zh': each CJK character a token); Japanese and Korean need a morphological
+# analyser (sacrebleu's recommendation), scored on characters without one (FALLBACK).
+LANGUAGE_TOKENIZERS = {
+    **dict.fromkeys(("zh", "zho", "chi", "cmn", "yue", "wuu", "lzh", "hak", "nan"), "zh"),
+    **dict.fromkeys(("ja", "jpn"), "ja-mecab"),
+    **dict.fromkeys(("ko", "kor"), "ko-mecab"),
+}
+DEFAULT, FALLBACK = "13a", "char"
+NAMES = tuple(BLEU.TOKENIZERS)  # what data.bleu_tokenize may name
 
 
-def metrics(language: str) -> tuple[BLEU, CHRF]:
-  return BLEU(tokenize=TOKENIZERS.get(language, "13a")), CHRF()
+@functools.cache
+def _available(tokenize: str) -> bool:
+  """Whether sacrebleu can load `tokenize` here (the mecab ones need extra packages)."""
+  try:
+    BLEU(tokenize=tokenize)
+  except RuntimeError:
+    return False
+  return True
 
 
-def scores(hypotheses: Sequence[str], references: Sequence[str], language: str) -> dict[str, float]:
-  """Corpus BLEU and chrF (0-100) of `hypotheses` against one reference each."""
+@functools.cache
+def tokenizer_for(language: str, override: str = "") -> str:
+  """sacrebleu's tokeniser for a target `language` (`override`, when given, instead)."""
+  if override:
+    return override
+  chosen = LANGUAGE_TOKENIZERS.get(re.split("[-_]", language.lower())[0], DEFAULT)
+  if not _available(chosen):
+    print(f"warning: BLEU of target language {language!r} wants sacrebleu's {chosen!r} "
+          f"tokeniser, which needs `pip install \"sacrebleu[{chosen[:2]}]\"`; scoring on "
+          f"characters ({FALLBACK!r}) instead. Its signature says which was used.",
+          file=sys.stderr)
+    return FALLBACK
+  return chosen
+
+
+def metrics(tokenize: str) -> tuple[BLEU, CHRF]:
+  return BLEU(tokenize=tokenize), CHRF()
+
+
+def scores(hypotheses: Sequence[str], references: Sequence[str],
+           tokenize: str) -> dict[str, float]:
+  """Corpus BLEU (sacrebleu's `tokenize`) and chrF (0-100) of `hypotheses` against one
+  reference each."""
   return {name: metric.corpus_score(list(hypotheses), [list(references)]).score
-          for name, metric in zip(("bleu", "chrf"), metrics(language))}
+          for name, metric in zip(("bleu", "chrf"), metrics(tokenize))}
 
 
-def signatures(language: str) -> dict[str, str]:
+def signatures(tokenize: str) -> dict[str, str]:
   """sacrebleu's signature of each score (tokeniser, smoothing, version): how to reproduce it."""
   out = {}
-  for name, metric in zip(("bleu", "chrf"), metrics(language)):
+  for name, metric in zip(("bleu", "chrf"), metrics(tokenize)):
     metric.corpus_score([""], [[""]])  # a signature names the number of references: one
     out[name] = str(metric.get_signature())
   return out
 
 
 def by_length(hypotheses: Sequence[str], references: Sequence[str], lengths: Sequence[int],
-              language: str, width: int = 5, least: int = 30) -> list[dict[str, Any]]:
+              tokenize: str, width: int = 5, least: int = 30) -> list[dict[str, Any]]:
   """BLEU and chrF of the sentences whose source length (in model tokens) falls in each bucket
   [lo, hi], as Bahdanau et al. (2015, Fig. 2) plot BLEU against sentence length: buckets `width`
   tokens wide, the longest ones merged until the last holds at least `least` sentences (BLEU
@@ -54,5 +92,5 @@ def by_length(hypotheses: Sequence[str], references: Sequence[str], lengths: Seq
     if len(idx):
       rows.append(dict(lo=lo, hi=hi, sentences=len(idx),
                        **scores([hypotheses[i] for i in idx], [references[i] for i in idx],
-                                language)))
+                                tokenize)))
   return rows

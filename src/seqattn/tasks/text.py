@@ -25,7 +25,7 @@ from seqattn.data import corpus, splits, subwords
 from seqattn.data.batching import Split, pad
 from seqattn.data.vocab import EOS, EOS_ID, PAD_ID
 from seqattn.models import ends
-from seqattn.schema import NON_NEGATIVE, POSITIVE, refuse
+from seqattn.schema import NON_NEGATIVE, POSITIVE, refuse, registered
 from seqattn.tasks.base import Data, Output, Source, Task
 
 
@@ -36,7 +36,10 @@ class TextConfig:
   format: Literal["tsv", "aligned"]
   columns: str  # tsv: the language of each column in order, e.g. "en,zh"; others are ignored
   source_language: str  # a language of `columns` (tsv) or a file suffix (aligned)
-  target_language: str  # also picks sacrebleu's tokeniser ('zh' for Chinese)
+  target_language: str  # also picks sacrebleu's tokeniser (measures.bleu.tokenizer_for)
+  # sacrebleu's tokeniser by name; "": the one the target language calls for
+  bleu_tokenize: str = dataclasses.field(metadata=registered(("",) + bleu.NAMES,
+                                                             "sacrebleu's tokenisers"))
   val_path: str  # explicit validation and test files in the same format; "": split `path`
   test_path: str
   split_seed: int = dataclasses.field(metadata=NON_NEGATIVE)  # the split's own seed
@@ -199,7 +202,12 @@ class Text(Task):
 
   def score(self, data: Data, split: TextSplit, predictions: np.ndarray) -> dict[str, float]:
     return bleu.scores(self.hypotheses(data.codec, predictions), split.references,
-                       self.cfg.target_language)
+                       self.bleu_tokenize)
+
+  @property
+  def bleu_tokenize(self) -> str:
+    """sacrebleu's tokeniser of this target language (or the config's)."""
+    return bleu.tokenizer_for(self.cfg.target_language, self.cfg.bleu_tokenize)
 
   def report(self, data: Data, predictions: np.ndarray, attention: dict[str, np.ndarray],
              workdir: pathlib.Path | None) -> dict[str, Any]:
@@ -207,8 +215,7 @@ class Text(Task):
     del attention, workdir
     split = data.test
     hypotheses = self.hypotheses(data.codec, predictions)
-    return dict(sacrebleu=bleu.signatures(self.cfg.target_language),
+    return dict(sacrebleu=bleu.signatures(self.bleu_tokenize),
                 median_source_length=float(np.median(split.input_lengths)),
                 bleu_by_source_length=bleu.by_length(hypotheses, split.references,
-                                                      split.input_lengths,
-                                                      self.cfg.target_language))
+                                                      split.input_lengths, self.bleu_tokenize))
