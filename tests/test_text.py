@@ -242,6 +242,20 @@ def test_a_users_corpus_trains_beam_decodes_scores_predicts_and_evaluates(corpus
   assert mine["bleu"] == pytest.approx(
       sacrebleu.corpus_bleu(outputs, [[t for _, t in test_pairs]]).score)
   assert (workdir / "results_beam5_mine.tsv.json").exists()
+  # The hypotheses evaluate scored, written beside the run's files, in the file's order.
+  assert (workdir / "test_beam5_mine.tsv.hyp.txt").read_text().splitlines() == outputs
+
+  # The run's own test hypotheses: the best a line, the n-best with scores, the attention.
+  hyps = (workdir / "test.hyp.txt").read_text().splitlines()
+  assert len(hyps) == results["test_examples"]
+  nbest = [line.split("\t") for line in (workdir / "test.nbest.tsv").read_text().splitlines()]
+  assert nbest[0] == ["sentence", "rank", "score", "output"]
+  assert [r[3] for r in nbest[1:] if r[1] == "1"] == hyps
+  saved = np.load(workdir / "test.attention.npz")
+  assert saved["alpha"].shape[0] == len(hyps) == len(saved["source_lengths"])
+  for alpha, tx, ty in zip(saved["alpha"], saved["source_lengths"], saved["output_lengths"]):
+    np.testing.assert_allclose(alpha[:ty, :tx].sum(-1), 1.0, rtol=1e-5)
+    assert not alpha[:ty, tx:].any()  # exactly 0 on padding
 
   capsys.readouterr()
   cli.run("predict", workdir, None, None, ["the big cat sees the dog"])

@@ -84,8 +84,10 @@ class Model:
 
   def evaluate(self, path: str | os.PathLike | None = None) -> tuple[str, dict[str, Any]]:
     """Scores the test split (or the pairs in file `path`, in the run's data format) with the
-    config's search; writes `results_<name>.json` in the workdir and returns (name, metrics):
-    name is the search (greedy, beam<k>), _ensemble<K> and the file's name when given."""
+    config's search; writes `results_<name>.json` in the workdir (and, for token outputs,
+    test_<name>.hyp.txt, .nbest.tsv and .attention.npz: evaluation.write_hypotheses) and
+    returns (name, metrics): name is the search (greedy, beam<k>), _ensemble<K> and the file's
+    name when given."""
     trained, members = self.trained, [self.trained, *self.members]
     data = (trained.task.load(trained.config.seed) if path is None
             else trained.task.test_data(trained.codec, str(path)))
@@ -105,6 +107,8 @@ class Model:
     workdirs.write_text(trained.workdir / f"results_{name}.json",
                         json.dumps(dict(final.metrics, tested_step=trained.step, **report),
                                    indent=2, ensure_ascii=False))
+    evaluation.write_hypotheses(trained.task, data, data.test, final, trained.workdir,
+                                f"test_{name}")
     return name, final.metrics
 
 

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seqattn.files import workdirs
 from seqattn.inference import decode
 from seqattn.measures import alignment, liveness, metrics
 from seqattn.runtime import parallel
@@ -26,7 +27,8 @@ from seqattn.tasks import Data, Task
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
 def eval_step(model: Model, params, batch: Batch, search: DecodeConfig):
-  """One batch: (summable counts, decoded predictions, teacher-forced α [B, Ty, Tx])."""
+  """One batch: (summable counts, decoded predictions, teacher-forced α [B, Ty, Tx], and for
+  token outputs the n-best hypotheses with their scores and the best one's α)."""
   outputs, alpha = teacher_forced(model, params, batch)
   found = decode.search(model, params, batch["inputs"], batch["input_lengths"],
                         batch["targets"].shape[1], search)
@@ -34,8 +36,19 @@ def eval_step(model: Model, params, batch: Batch, search: DecodeConfig):
                  else found.tokens_BxKxT[:, 0])
   attention = dict(temporal=alpha, input=interface.input_attention(
       model, params, batch["inputs"], batch["input_lengths"]))  # None where there is none
+  found = None if isinstance(found, decode.Forecast) else Hypotheses(
+      found.tokens_BxKxT[:, :search.n_best], found.scores_BxK[:, :search.n_best],
+      found.alpha_BxKxTxS[:, 0])
   return (metrics.counts(model.target, outputs, predictions, batch["targets"], batch["weights"]),
-          predictions, attention)
+          predictions, attention, found)
+
+
+class Hypotheses(NamedTuple):
+  """What the search found for each example of a split (token outputs)."""
+
+  tokens_NxKxT: np.ndarray  # the decode.n_best hypotheses, best first; PAD after EOS
+  scores_NxK: np.ndarray  # their ranking scores
+  alpha_NxTxS: np.ndarray  # the best hypothesis' attention, a row per output step
 
 
 class Evaluation(NamedTuple):
@@ -45,6 +58,7 @@ class Evaluation(NamedTuple):
   alpha_NxTxS: np.ndarray  # teacher-forced attention per example
   input_alpha_NxSxK: np.ndarray | None = None  # attention over input features, where modelled
   paths_NxSxTyxN: np.ndarray | None = None  # sample paths of a distributional forecast
+  hypotheses: Hypotheses | None = None  # token outputs: the n-best and the best one's α
 
 
 def paths_key(seed: int) -> jax.Array:
@@ -65,29 +79,33 @@ def evaluate(model: Model, params, split: Split, batch_size: int, search: Decode
   With `sample_key`, a distributional forecast also draws `search.samples` paths a window (σ
   times `spread`), which the task scores (prediction intervals)."""
   sample = sample_key is not None and model.target.distributional
-  sums, predictions, attention, paths = None, [], [], []
+  sums, predictions, attention, paths, found = None, [], [], [], []
   for i, batch in enumerate(eval_batches(split, batch_size, parallel.part())):
     if mesh is not None:
       batch = parallel.shard_batch(mesh, batch)
-    counts, predictions_B, attention_B = eval_step(model, params, batch, search)
+    counts, predictions_B, attention_B, found_B = eval_step(model, params, batch, search)
     sums = counts if sums is None else jax.tree.map(jnp.add, sums, counts)
     predictions.append(predictions_B)
     attention.append(attention_B)
+    found.append(found_B)
     if sample:
       paths.append(sample_paths(model, params, batch["inputs"], batch["input_lengths"],
                                  batch["targets"].shape[1], jax.random.fold_in(sample_key, i),
                                  search.samples, spread))
   n = len(split)
-  sums, predictions, attention, paths = parallel.to_host((sums, predictions, attention, paths))
+  sums, predictions, attention, paths, found = parallel.to_host(
+      (sums, predictions, attention, paths, found))
   predictions = np.concatenate(predictions)[:n]
-  attention = jax.tree.map(lambda *a: np.concatenate(a)[:n], *attention)
+  attention, found = (jax.tree.map(lambda *a: np.concatenate(a)[:n], *parts)
+                      for parts in (attention, found))
   paths = np.concatenate(paths)[:n] if sample else None
   shared = metrics.summarise({k: float(v) for k, v in sums.items()})
   alive = liveness.measures(attention["temporal"], split.input_lengths,
                             np.asarray(model.target.mask(split.targets)))
   return Evaluation(dict(shared, **task.score(data, split, predictions, **_paths(paths)),
                          **alive),
-                    predictions, attention["temporal"], attention.get("input"), paths)
+                    predictions, attention["temporal"], attention.get("input"), paths,
+                    None if found is None else Hypotheses(*found))
 
 
 def _paths(paths: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -167,3 +185,26 @@ def report(model: Model, task: Task, data: Data, evaluation: Evaluation,
       by_length[length][1] += 1
     out["exact_by_length"] = {n: by_length[n] for n in sorted(by_length)}
   return out
+
+
+
+def write_hypotheses(task: Task, data: Data, split: Split, evaluation: Evaluation,
+                     workdir: pathlib.Path, stem: str = "test") -> None:
+  """A decoded split's outputs beside the run's files (token outputs only), in its order:
+  <stem>.hyp.txt the best output a line; <stem>.nbest.tsv sentence, rank, score and output of
+  each of the decode.n_best hypotheses; <stem>.attention.npz the best outputs' α_tj (alpha
+  [N, Ty, Tx], padded) with each one's source and output length."""
+  found = evaluation.hypotheses
+  if found is None:
+    return
+  outputs = [[task.write(data.codec, t) for t in tokens_KxT]
+             for tokens_KxT in found.tokens_NxKxT]
+  workdirs.write_text(workdir / f"{stem}.hyp.txt", "".join(f"{o[0].text}\n" for o in outputs))
+  rows = [f"{i}\t{k + 1}\t{score:.4f}\t{o.text}\n"
+          for i, (row, scores_K) in enumerate(zip(outputs, found.scores_NxK))
+          for k, (o, score) in enumerate(zip(row, scores_K))]
+  workdirs.write_text(workdir / f"{stem}.nbest.tsv",
+                      "sentence\trank\tscore\toutput\n" + "".join(rows))
+  with workdirs.replaced(workdir / f"{stem}.attention.npz") as f:
+    np.savez_compressed(f, alpha=found.alpha_NxTxS, source_lengths=split.input_lengths,
+                        output_lengths=np.array([len(o[0].labels) for o in outputs]))

@@ -223,5 +223,6 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
                  params_sha256=parallel.digest(state.params),
                  **evaluation.report(model, task, data, final, workdir if primary else None))
   if primary:
+    evaluation.write_hypotheses(task, data, data.test, final, workdir)
     workdirs.write_text(workdir / "results.json", json.dumps(results, indent=2))
   return results
