@@ -228,6 +228,22 @@ def test_a_users_corpus_trains_beam_decodes_scores_predicts_and_evaluates(corpus
       "test_examples"]
   assert results["tested_step"] == results["best_step"] and results["padding_share"] < 0.5
 
+  # evaluate scores the run's own test split with its saved tokenisers (none is trained
+  # again): the run's BLEU; and refuses once the data file has changed, naming it.
+  def no_training(*args, **kwargs):
+    raise AssertionError("evaluate trained a tokeniser")
+
+  monkeypatch.setattr(subwords, "train", no_training)
+  name, again = seqattn.load(workdir).evaluate()
+  assert name == "beam5" and again["bleu"] == pytest.approx(results["test_bleu"])
+  original = corpus_tsv.read_bytes()
+  try:
+    corpus_tsv.write_bytes(original + "one more\tline\tx\n".encode())
+    with pytest.raises(ValueError, match=f"{re.escape(str(corpus_tsv))} changed since"):
+      seqattn.load(workdir).evaluate()
+  finally:
+    corpus_tsv.write_bytes(original)
+
   # predict on a file, one output a line, equals what evaluation decoded and scored
   test_pairs = [tuple(line.split("\t")[:2]) for line in
                 corpus_tsv.read_bytes().decode("utf-8", "replace").splitlines()[-30:]]

@@ -89,7 +89,7 @@ class Model:
     returns (name, metrics): name is the search (greedy, beam<k>), _ensemble<K> and the file's
     name when given."""
     trained, members = self.trained, [self.trained, *self.members]
-    data = (trained.task.load(trained.config.seed) if path is None
+    data = (trained.task.load_saved(trained.codec, trained.config.seed) if path is None
             else trained.task.test_data(trained.codec, str(path)))
     search = trained.config.decode
     finals = [evaluation.evaluate(m.model, m.params, data.test, m.config.train.eval_batch_size,

@@ -12,6 +12,7 @@ the raw references with sacrebleu (seqattn/bleu.py).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import pathlib
 import sys
@@ -95,8 +96,10 @@ class TextCodec:
 
   @classmethod
   def restore(cls, workdir: pathlib.Path) -> "TextCodec":
+    report = workdir / "data.json"
     return cls(subwords.Subwords.restore(workdir / "source.model"),
-               subwords.Subwords.restore(workdir / "target.model"))
+               subwords.Subwords.restore(workdir / "target.model"),
+               json.loads(report.read_text()) if report.exists() else {})
 
 
 def encode(pairs: Sequence[tuple[str, str]], codec: TextCodec, max_input_len: int,
@@ -143,8 +146,20 @@ class Text(Task):
                splits.split(whole.pairs, cfg.n_val, cfg.n_test, cfg.split_seed)]
     report = {name: dict(lines=c.lines, pairs=len(c.pairs), skipped=c.skipped)
               for name, c in corpora.items()}
+    report["files"] = self._digests()
     report["test_sentences_also_in_train"] = splits.shared_sentences(parts[0], parts[2])
     return (*parts, report)
+
+  def _files(self) -> list[str]:
+    """The files the pairs are read from."""
+    cfg = self.cfg
+    stems = [cfg.path, cfg.val_path, cfg.test_path] if cfg.val_path else [cfg.path]
+    if cfg.format == "tsv":
+      return stems
+    return [f"{s}.{lang}" for s in stems for lang in (cfg.source_language, cfg.target_language)]
+
+  def _digests(self) -> dict[str, str]:
+    return {f: hashlib.sha256(pathlib.Path(f).read_bytes()).hexdigest() for f in self._files()}
 
   def load(self, seed: int) -> Data:
     del seed  # the split has its own seed (data.split_seed), so every run seed sees one test set
@@ -155,6 +170,23 @@ class Text(Task):
                                          cfg.source_vocab_size)),
         subwords.Subwords(subwords.train([t for _, t in train], cfg.tokenizer,
                                          cfg.target_vocab_size)), report)
+    return self._encode(codec, train, val, test, report)
+
+  def load_saved(self, codec: TextCodec, seed: int) -> Data:
+    """The run's split (data.split_seed) encoded with its saved tokenisers; a data file that
+    changed since the run (its sha256 in data.json) is refused, naming it."""
+    del seed
+    now = self._digests()
+    for path, digest in codec.report.get("files", {}).items():
+      if now.get(path) != digest:
+        raise ValueError(f"{path} changed since the run was trained (its sha256 is not the one "
+                         f"in data.json), so its test split is not the one the run held out. "
+                         f"Restore the file, or score a file of pairs with --test_file.")
+    train, val, test, report = self._pairs()
+    return self._encode(codec, train, val, test, report)
+
+  def _encode(self, codec: TextCodec, train, val, test, report: dict[str, Any]) -> Data:
+    cfg = self.cfg
     encoded = {}
     for name, pairs in (("train", train), ("val", val), ("test", test)):
       encoded[name], dropped = encode(pairs, codec, cfg.max_input_len, cfg.max_target_len)
