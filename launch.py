@@ -52,6 +52,9 @@ _ENSEMBLE = flags.DEFINE_list("ensemble", [],
 _TEST_FILE = flags.DEFINE_string("test_file", None,
                                  "evaluate: score this file of pairs (in the run's data format) "
                                  "instead of the run's test split.")
+_AVERAGE = flags.DEFINE_integer("average_checkpoints", 1,
+                               "predict, evaluate: decode with the mean of the latest K "
+                               "checkpoints' parameters (1: the checkpoint the run tested).")
 flags.mark_flag_as_required("workdir")
 
 
@@ -61,7 +64,8 @@ def main(argv: list[str]) -> None:
   cli.run(_MODE.value, pathlib.Path(_WORKDIR.value), _CONFIG.value, cli.config_path(sys.argv),
           argv[1:], force=_FORCE.value, sweep_worker=_SWEEP_WORKER.value,
           attention_text=_ATTENTION_TEXT.value, input_path=_INPUT.value,
-          ensemble=_ENSEMBLE.value, test_file=_TEST_FILE.value)
+          ensemble=_ENSEMBLE.value, test_file=_TEST_FILE.value,
+          average_checkpoints=_AVERAGE.value)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 
+import jax
 import numpy as np
 import pytest
 
@@ -93,3 +94,25 @@ def test_a_workdir_written_before_the_layers_moved_still_loads(tmp_path):
   _, metrics = model.evaluate()
   assert metrics["loss"] == pytest.approx(results["test_loss"], rel=1e-5)
   assert len(model.predict("3 may 1979")[0]) == 10
+
+
+def test_checkpoint_averaging_is_the_mean_of_the_latest_checkpoints(example):
+  """θ̄ of K identical checkpoints is that checkpoint; of the latest two, their mean; decoding
+  and evaluation run on it (results_greedy_avg2.json); more than are kept is refused."""
+  from seqattn.files import checkpoint
+  from seqattn.models.interface import abstract_params
+  workdir, scope, _ = example
+  model = scope["model"]
+  abstract = abstract_params(model.trained.model)
+  steps = checkpoint.all_steps(workdir)
+  one = checkpoint.restore_params(workdir, steps[-1], abstract)
+  same = checkpoint.average_params(workdir, [steps[-1]] * 3, abstract)
+  for a, b in zip(jax.tree.leaves(same), jax.tree.leaves(one)):
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+  averaged = seqattn.load(workdir, average=2)
+  before = checkpoint.restore_params(workdir, steps[-2], abstract)
+  for a, b, c in zip(*(jax.tree.leaves(t) for t in (averaged.trained.params, one, before))):
+    np.testing.assert_allclose(a, (b + c) / 2, rtol=1e-6)
+  assert averaged.evaluate()[0] == "greedy_avg2" and len(averaged.predict("3 may 1979")[0]) == 10
+  with pytest.raises(ValueError, match=f"averaging 9 checkpoints needs 9; .* keeps {len(steps)}"):
+    seqattn.load(workdir, average=9)

@@ -14,6 +14,7 @@ import sacrebleu
 import seqattn
 from conftest import CONFIGS
 from seqattn import cli, config as config_lib, corpora, tasks
+from seqattn.tasks import text
 from seqattn.measures import bleu
 from seqattn.data import batching, corpus, splits, subwords
 from seqattn.data.vocab import EOS_ID
@@ -278,3 +279,30 @@ def test_a_users_corpus_trains_beam_decodes_scores_predicts_and_evaluates(corpus
   line = capsys.readouterr().out
   assert line.startswith("the big cat sees the dog -> ")
   assert (workdir / "attention_the_big_cat_sees_the_dog.png").exists()
+
+
+def test_the_length_ratio_filter_drops_training_pairs_far_apart_and_counts_them(tmp_path):
+  words = type("Words", (), {"encode": staticmethod(str.split)})
+  codec = type("Codec", (), {"src": words, "tgt": words})
+  pairs = [("a b c", "x y z"), ("a", "x y z w"), ("a b c d e f", "x"), ("a b", "x y z w v y u")]
+  assert text.length_ratio_filter(pairs, codec, 3.0) == ([("a b c", "x y z")], 3)
+  assert text.length_ratio_filter(pairs, codec, 0.0) == (pairs, 0)  # off
+  assert text.length_ratio_filter(pairs, codec, 4.0) == ([pairs[0], pairs[1], pairs[3]], 1)
+  # In a run: the training split only, counted in data.json's report. Misaligned lines: a
+  # short source beside the next lines' targets run together.
+  good = sentence_pairs(600)
+  noisy = [(s, " ".join(t for _, t in good[i:i + 6])) for i, (s, _) in enumerate(good[:60])]
+  path = write_corpus(tmp_path / "noisy.tsv", good + noisy)
+  report = {}
+  for ratio in (0.0, 3.0):
+    config = config_lib.freeze(text_config(path, **{"data.max_length_ratio": ratio}))
+    report[ratio] = tasks.make(config.data).load(0).codec.report
+  off, on = report[0.0], report[3.0]
+  assert off["train_split"]["dropped_length_ratio"] == 0
+  assert on["train_split"]["dropped_length_ratio"] >= 40  # most of the noisy ones in train
+  assert on["train_split"]["pairs"] == off["train_split"]["pairs"]
+  train = on["train_split"]  # every pair accounted for, once
+  assert train["kept"] + train["dropped_length_ratio"] + train["dropped_longer_than_max_len"] \
+      == train["pairs"]
+  assert train["kept"] < off["train_split"]["kept"]
+  assert on["test_split"] == off["test_split"]  # validation and test pairs are all kept

@@ -101,6 +101,8 @@ class Model:
     name = "greedy" if search.method == "greedy" else f"beam{search.beam_size}"
     if len(members) > 1:
       name += f"_ensemble{len(members)}"
+    if trained.averaged > 1:
+      name += f"_avg{trained.averaged}"
     if path is not None:
       name += "_" + pathlib.Path(path).name
     report = evaluation.report(trained.model, trained.task, data, final)
@@ -113,16 +115,18 @@ class Model:
 
 
 def load(workdir: str | os.PathLike, config: ml_collections.ConfigDict | None = None,
-         ensemble: Sequence[str | os.PathLike] = (),
+         ensemble: Sequence[str | os.PathLike] = (), average: int = 1,
          train_command: str | None = None) -> Model:
   """The model trained in `workdir` (the parameters its run tested). `config`: decode as its
   `decode` group says, and fill settings an older workdir's config.json lacks. `ensemble`:
   more workdirs of the same config trained with other seeds, whose forecasts are averaged
-  with `workdir`'s. `train_command`: what the error on an untrained workdir suggests."""
+  with `workdir`'s. `average`: decode with the mean of each workdir's latest `average`
+  checkpoints (checkpoint averaging). `train_command`: what the error on an untrained workdir
+  suggests."""
   command = train_command or f"seqattn.train(config, {str(workdir)!r})"
   search = None if config is None else config_lib.freeze(config).decode
   defaults = None if config is None else config.to_dict()
-  trained, *members = [predict_lib.load(w, command, search, defaults)
+  trained, *members = [predict_lib.load(w, command, search, defaults, average)
                        for w in [workdir, *ensemble]]
   if members:
     predict_lib.ensemble([trained, *members])

@@ -117,12 +117,13 @@ def predict_lines(model, lines: list[str]) -> None:
 def run(mode: str, workdir: pathlib.Path, config: ConfigDict | None, path: str | None,
         inputs: list[str], *, force: bool = False, sweep_worker: str = "0/1",
         attention_text: bool = False, input_path: str | None = None,
-        ensemble: Sequence[str] = (), test_file: str | None = None) -> None:
+        ensemble: Sequence[str] = (), test_file: str | None = None,
+        average_checkpoints: int = 1) -> None:
   """launch.py's one call: `mode` with its flags' values, errors as messages and exit codes."""
   from seqattn import api
   from seqattn.data import corpus
   from seqattn.training.progress import Interrupted
-  load = lambda: api.load(workdir, config, ensemble, train_command=(
+  load = lambda: api.load(workdir, config, ensemble, average_checkpoints, train_command=(
       f"python launch.py --config {path or 'configs/dates.py'} "
       f"--workdir {shlex.quote(str(workdir))}"))
   try:

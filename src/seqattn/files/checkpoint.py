@@ -13,7 +13,7 @@ cannot be read or does not fit is reported and left untouched.
 from __future__ import annotations
 
 import pathlib
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import jax
 import orbax.checkpoint as ocp
@@ -169,3 +169,10 @@ def restore_params(workdir, step: int, abstract_params) -> Any:
   like_stored = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), dict(stored))
   like_stored["params"] = abstract_params
   return restore(workdir, step, dict(state=like_stored))["state"]["params"]
+
+
+def average_params(workdir, steps: Sequence[int], abstract_params) -> Any:
+  """θ̄ = (1/K) Σ_k θ_k over checkpoints `steps` (checkpoint averaging: the latest K of a run
+  often decode better than any one of them)."""
+  trees = [restore_params(workdir, step, abstract_params) for step in steps]
+  return jax.tree.map(lambda *thetas: sum(thetas) / len(thetas), *trees)

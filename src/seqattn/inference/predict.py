@@ -38,6 +38,7 @@ class Trained:
   step: int
   workdir: pathlib.Path
   spread: float = 1.0  # σ's calibration on validation (evaluation.spread_factor)
+  averaged: int = 1  # the parameters are the mean of this many latest checkpoints
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,10 +64,11 @@ class Prediction:
 
 def load(workdir: str | pathlib.Path, train_command: str,
          search: config_lib.DecodeConfig | None = None,
-         defaults: dict[str, Any] | None = None) -> Trained:
-  """The config, codec and parameters saved in `workdir` (those the run tested, else the latest);
-  `search` replaces the saved config's decoding settings; `defaults` (a config's dict) fills
-  the shared settings a config.json from an older version lacks."""
+         defaults: dict[str, Any] | None = None, average: int = 1) -> Trained:
+  """The config, codec and parameters saved in `workdir` (those the run tested, else the latest;
+  with `average` > 1, the mean of the latest `average` checkpoints' parameters); `search`
+  replaces the saved config's decoding settings; `defaults` (a config's dict) fills the shared
+  settings a config.json from an older version lacks."""
   workdir = pathlib.Path(workdir)
   config_path = workdir / "config.json"
   step = checkpoint.latest_step(workdir) if config_path.exists() else None
@@ -94,9 +96,17 @@ def load(workdir: str | pathlib.Path, train_command: str,
   codec = task.restore(workdir)
   model = architectures.build(config.model, codec.source, codec.target, task.max_input_len,
                              task.max_target_len)
-  params = checkpoint.restore_params(workdir, step, abstract_params(model))
+  if average > 1:  # the latest `average` checkpoints' mean
+    steps = checkpoint.all_steps(workdir)[-average:]
+    if len(steps) < average:
+      raise ValueError(f"averaging {average} checkpoints needs {average}; {workdir} keeps "
+                       f"{len(steps)} (steps {steps}): train with train.keep_checkpoints >= "
+                       f"{average}, or average fewer.")
+    params, step = checkpoint.average_params(workdir, steps, abstract_params(model)), steps[-1]
+  else:
+    params = checkpoint.restore_params(workdir, step, abstract_params(model))
   return Trained(config, task, codec, model, params, step, workdir,
-                 results.get("interval_spread", 1.0))
+                 results.get("interval_spread", 1.0), average)
 
 
 def ensemble(members: list[Trained]) -> list[Trained]:

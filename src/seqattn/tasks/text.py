@@ -52,6 +52,9 @@ class TextConfig:
   target_vocab_size: int = dataclasses.field(metadata=POSITIVE)
   max_input_len: int = dataclasses.field(metadata=POSITIVE)  # Tx in tokens; longer pairs dropped
   max_target_len: int = dataclasses.field(metadata=POSITIVE)  # Ty in tokens, <eos> included
+  # Training pairs whose token counts differ by more than this factor are dropped (noisy
+  # corpora: misaligned lines); 0: none. Validation and test pairs are all kept.
+  max_length_ratio: float = dataclasses.field(metadata=NON_NEGATIVE)
 
   def __post_init__(self):
     columns = self.columns.split(",")
@@ -115,6 +118,20 @@ def encode(pairs: Sequence[tuple[str, str]], codec: TextCodec, max_input_len: in
                     pad([k[1] for k in kept], max_target_len),
                     tuple(k[2] for k in kept), tuple(k[3] for k in kept))
   return split, len(pairs) - len(kept)
+
+
+def length_ratio_filter(pairs: Sequence[tuple[str, str]], codec: TextCodec,
+                        max_ratio: float) -> tuple[list[tuple[str, str]], int]:
+  """(the pairs whose source and target token counts are within a factor `max_ratio` of each
+  other, how many were dropped); every pair when `max_ratio` is 0."""
+  if not max_ratio:
+    return list(pairs), 0
+  kept = []
+  for source, target in pairs:
+    n, m = len(codec.src.encode(source)), len(codec.tgt.encode(target))
+    if max(n, m) <= max_ratio * max(min(n, m), 1):
+      kept.append((source, target))
+  return kept, len(pairs) - len(kept)
 
 
 class Text(Task):
@@ -187,11 +204,14 @@ class Text(Task):
 
   def _encode(self, codec: TextCodec, train, val, test, report: dict[str, Any]) -> Data:
     cfg = self.cfg
+    pairs_in_train = len(train)
+    train, off_ratio = length_ratio_filter(train, codec, cfg.max_length_ratio)
     encoded = {}
     for name, pairs in (("train", train), ("val", val), ("test", test)):
       encoded[name], dropped = encode(pairs, codec, cfg.max_input_len, cfg.max_target_len)
       report[f"{name}_split"] = dict(pairs=len(pairs), kept=len(encoded[name]),
                                      dropped_longer_than_max_len=dropped)
+    report["train_split"].update(pairs=pairs_in_train, dropped_length_ratio=off_ratio)
     report["vocabulary"] = dict(source=len(codec.src), target=len(codec.tgt))
     print(f"data: {json.dumps(report, ensure_ascii=False)}", file=sys.stderr)
     return Data(encoded["train"], encoded["val"], encoded["test"], codec)
