@@ -262,6 +262,11 @@ def test_a_users_corpus_trains_beam_decodes_scores_predicts_and_evaluates(corpus
   # The hypotheses evaluate scored, written beside the run's files, in the file's order.
   assert (workdir / "test_beam5_mine.tsv.hyp.txt").read_text().splitlines() == outputs
 
+  # A few decoded validation examples at each evaluation, in the log.
+  logged = [json.loads(line) for line in (workdir / "metrics.jsonl").open()]
+  assert all(len(r["val_shown"]) == 3 and " -> " in r["val_shown"][0]
+             and "(reference: " in r["val_shown"][0] for r in logged if "val_loss" in r)
+
   # The run's own test hypotheses: the best a line, the n-best with scores, the attention.
   hyps = (workdir / "test.hyp.txt").read_text().splitlines()
   assert len(hyps) == results["test_examples"]

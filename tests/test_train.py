@@ -48,9 +48,9 @@ def test_the_logged_attention_gradient_is_zero_exactly_when_the_attention_is_dea
                                                       jax.tree.leaves(params))]
   assert sum(changed) == 1  # the energy's bias, found
   batch = next(train_batches(data.train, 40, np.random.default_rng(0)))
-  norms = {}
+  norms, update = {}, jax.jit(step.update, static_argnames="static")  # one program for both
   for name, p in dict(live=params, dead=dead).items():
-    state, loss = step.update(step.create_state(p, static), batch, jax.random.key(0), static)
+    state, loss = update(step.create_state(p, static), batch, jax.random.key(0), static=static)
     norms[name] = float(state.sums["attention_grad_norm"])
     assert np.isfinite(float(loss)) and int(state.sums["finite"]) == 1
   assert norms["dead"] == 0.0 and norms["live"] > 1e-6, norms

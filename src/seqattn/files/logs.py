@@ -82,12 +82,15 @@ class Logs:
       self.tensorboard.flush()  # TensorBoard then shows a run as it goes
 
   def scalars(self, record: dict[str, Any]) -> None:
-    """The numbers of `record` as TensorBoard scalars at `record['step']`."""
+    """The numbers of `record` as TensorBoard scalars at `record['step']` (and lists of
+    strings, such as example outputs, as its text)."""
     if self.tensorboard is None:
       return
     for key, value in record.items():
       if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
         self.tensorboard.add_scalar(key, value, record["step"])
+      elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        self.tensorboard.add_text(key, "\n\n".join(value), record["step"])
 
   def images(self, make, step: int) -> None:
     """TensorBoard images of the named [H, W, 3] uint8 arrays `make()` returns (made only when

@@ -208,3 +208,16 @@ def write_hypotheses(task: Task, data: Data, split: Split, evaluation: Evaluatio
   with workdirs.replaced(workdir / f"{stem}.attention.npz") as f:
     np.savez_compressed(f, alpha=found.alpha_NxTxS, source_lengths=split.input_lengths,
                         output_lengths=np.array([len(o[0].labels) for o in outputs]))
+
+
+def examples(task: Task, data: Data, split: Split, evaluation: Evaluation,
+             n: int = 3) -> list[str]:
+  """The first `n` outputs of a decoded split as 'source -> output (reference: ...)' lines
+  (token outputs; the source where the split keeps its text): what a run shows at each
+  validation."""
+  if evaluation.hypotheses is None:
+    return []
+  sources = getattr(split, "sources", None)
+  return [(f"{sources[i]} -> " if sources is not None else "")
+          + f"{task.write(data.codec, evaluation.predictions[i]).text} (reference: "
+          f"{task.write(data.codec, split.targets[i]).text})" for i in range(min(n, len(split)))]

@@ -193,10 +193,14 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
         prog.record_eval(config.best_mode, step, val[cfg.best_metric])
         mean = lambda name: float(sums[name] / sums["finite"]) if sums["finite"] else None
         train_loss = mean("loss")
+        shown = evaluation.examples(task, data, data.val, validation)
+        if progress:  # a few decoded validation examples, as translation tools show them
+          for line in shown:
+            tqdm.tqdm.write(f"  {line}")
         log.write(dict(step=step, epoch=epoch + 1, train_loss=train_loss,
                        skipped_updates=int(sums["nonfinite"]), learning_rate=float(lr(step)),
                        attention_grad_norm=mean("attention_grad_norm"), **val,
-                       seconds=elapsed()))
+                       seconds=elapsed(), **(dict(val_shown=shown) if shown else {})))
         log.images(lambda: evaluation.attention_images(model, data.val, validation), step)
         bar.set_postfix(loss=train_loss, **{cfg.best_metric: val[cfg.best_metric]})
         state = reset_sums(state)
