@@ -53,6 +53,7 @@ def get_config(arg=None):
       tokenizer="unigram",  # unigram | bpe | word | char (sentencepiece)
       source_vocab_size=4_000,  # at most; sentencepiece may find fewer pieces
       target_vocab_size=target_vocab,
+      joint_vocabulary=False,  # True: one tokeniser of source_vocab_size pieces for both sides
       max_input_len=40,  # Tx in tokens: longer pairs are dropped and counted
       max_target_len=40,  # Ty in tokens, <eos> included
       max_length_ratio=0.0,  # > 0: drop training pairs whose token counts differ more; 0: none

@@ -311,3 +311,15 @@ def test_the_length_ratio_filter_drops_training_pairs_far_apart_and_counts_them(
       == train["pairs"]
   assert train["kept"] < off["train_split"]["kept"]
   assert on["test_split"] == off["test_split"]  # validation and test pairs are all kept
+
+
+def test_a_joint_vocabulary_is_one_tokeniser_for_both_sides(corpus_tsv, tmp_path):
+  config = config_lib.freeze(text_config(corpus_tsv, **{"data.joint_vocabulary": True}))
+  codec = tasks.make(config.data).load(0).codec
+  assert codec.src is codec.tgt and codec.source.size == codec.target.size
+  codec.save(tmp_path)  # saved and read back as two files, as any codec
+  again = text.TextCodec.restore(tmp_path)
+  sentence = "the big cat sees the dog"
+  assert again.src.encode(sentence) == again.tgt.encode(sentence) == codec.src.encode(sentence)
+  apart = tasks.make(config_lib.freeze(text_config(corpus_tsv)).data).load(0).codec
+  assert apart.src is not apart.tgt

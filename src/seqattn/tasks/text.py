@@ -50,6 +50,9 @@ class TextConfig:
   tokenizer: subwords.Kind
   source_vocab_size: int = dataclasses.field(metadata=POSITIVE)  # limits: small corpora get fewer
   target_vocab_size: int = dataclasses.field(metadata=POSITIVE)
+  # One tokeniser of source_vocab_size pieces trained on both sides (shared scripts, names and
+  # numbers get the same pieces); target_vocab_size is then unused.
+  joint_vocabulary: bool
   max_input_len: int = dataclasses.field(metadata=POSITIVE)  # Tx in tokens; longer pairs dropped
   max_target_len: int = dataclasses.field(metadata=POSITIVE)  # Ty in tokens, <eos> included
   # Training pairs whose token counts differ by more than this factor are dropped (noisy
@@ -182,11 +185,14 @@ class Text(Task):
     del seed  # the split has its own seed (data.split_seed), so every run seed sees one test set
     cfg = self.cfg
     train, val, test, report = self._pairs()
-    codec = TextCodec(
-        subwords.Subwords(subwords.train([s for s, _ in train], cfg.tokenizer,
-                                         cfg.source_vocab_size)),
-        subwords.Subwords(subwords.train([t for _, t in train], cfg.tokenizer,
-                                         cfg.target_vocab_size)), report)
+    fit = lambda texts, size: subwords.Subwords(subwords.train(texts, cfg.tokenizer, size))
+    sources, targets = [s for s, _ in train], [t for _, t in train]
+    if cfg.joint_vocabulary:
+      joint = fit(sources + targets, cfg.source_vocab_size)
+      codec = TextCodec(joint, joint, report)
+    else:
+      codec = TextCodec(fit(sources, cfg.source_vocab_size), fit(targets, cfg.target_vocab_size),
+                        report)
     return self._encode(codec, train, val, test, report)
 
   def load_saved(self, codec: TextCodec, seed: int) -> Data:
