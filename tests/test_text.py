@@ -285,6 +285,15 @@ def test_a_users_corpus_trains_beam_decodes_scores_predicts_and_evaluates(corpus
   assert line.startswith("the big cat sees the dog -> ")
   assert (workdir / "attention_the_big_cat_sees_the_dog.png").exists()
 
+  # A run saved before data.bleu_tokenize, max_length_ratio and joint_vocabulary existed still
+  # loads (each takes the value that reproduces such a run) and decodes the same.
+  before = json.loads((workdir / "config.json").read_text())
+  for key in ("bleu_tokenize", "max_length_ratio", "joint_vocabulary"):
+    del before["data"][key]
+  (workdir / "config.json").write_text(json.dumps(before))
+  assert seqattn.load(workdir).predict("the big cat sees the dog")[0] == line.split(" -> ")[1] \
+      .split("    (")[0]
+
 
 def test_the_length_ratio_filter_drops_training_pairs_far_apart_and_counts_them(tmp_path):
   words = type("Words", (), {"encode": staticmethod(str.split)})

@@ -182,7 +182,10 @@ def _model_config(values: Mapping[str, Any]) -> type:
   return registry[name][0]
 
 
-def freeze(config: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:
-  """Validates a ConfigDict (or plain nested dict) and returns the typed, frozen Config."""
+def freeze(config: ml_collections.ConfigDict | Mapping[str, Any], saved: bool = False) -> Config:
+  """Validates a ConfigDict (or plain nested dict) and returns the typed, frozen Config.
+
+  saved: `config` is a config.json an earlier run wrote (schema.freeze_dataclass).
+  """
   values = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
-  return freeze_dataclass(Config, values, "")
+  return freeze_dataclass(Config, values, "", saved)

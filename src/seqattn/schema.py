@@ -72,9 +72,13 @@ def _coerce(value, tp, path: str):
   return value
 
 
-def freeze_dataclass(cls, values: Mapping[str, Any], path: str):
+def freeze_dataclass(cls, values: Mapping[str, Any], path: str, saved: bool = False):
   """`cls` filled from `values` (a nested mapping) at config path `path`; ConfigError names
-  the first unknown or missing key, wrong type or invalid value, with what is valid."""
+  the first unknown or missing key, wrong type or invalid value, with what is valid.
+
+  saved: `values` is a config.json a run wrote; a setting added since takes the value that
+  reproduces that run (its field's metadata `before`), where it has one.
+  """
   fields = {f.name: f for f in dataclasses.fields(cls)}
   hints = typing.get_type_hints(cls)
   unknown = sorted(set(values) - set(fields))
@@ -83,6 +87,9 @@ def freeze_dataclass(cls, values: Mapping[str, Any], path: str):
     raise ConfigError(
         f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}{where}; "
         f"valid keys: {', '.join(sorted(fields))}.")
+  if saved:
+    values = {**{n: f.metadata["before"] for n, f in fields.items() if "before" in f.metadata},
+              **values}
   missing = sorted(set(fields) - set(values))
   if missing:
     raise ConfigError(f"config{' ' + path if path else ''} lacks {', '.join(missing)}.")
@@ -94,7 +101,7 @@ def freeze_dataclass(cls, values: Mapping[str, Any], path: str):
       sub = values[name]
       if not isinstance(sub, Mapping):
         raise ConfigError(f"{sub_path} must be a group of settings, got {sub!r}.")
-      kwargs[name] = freeze_dataclass(group(sub) if group else tp, sub, sub_path)
+      kwargs[name] = freeze_dataclass(group(sub) if group else tp, sub, sub_path, saved)
       continue
     value = _coerce(values[name], tp, sub_path)
     check = field.metadata.get("check")

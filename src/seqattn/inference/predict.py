@@ -81,7 +81,7 @@ def load(workdir: str | pathlib.Path, train_command: str,
       print(f"note: {config_path} predates {', '.join(filled)}: read from --config",
             file=sys.stderr)
   try:
-    config = config_lib.freeze(values)
+    config = config_lib.freeze(values, saved=True)
   except config_lib.ConfigError as e:
     if defaults is not None or " lacks " not in str(e):
       raise

@@ -39,8 +39,8 @@ class TextConfig:
   source_language: str  # a language of `columns` (tsv) or a file suffix (aligned)
   target_language: str  # also picks sacrebleu's tokeniser (measures.bleu.tokenizer_for)
   # sacrebleu's tokeniser by name; "": the one the target language calls for
-  bleu_tokenize: str = dataclasses.field(metadata=registered(("",) + bleu.NAMES,
-                                                             "sacrebleu's tokenisers"))
+  bleu_tokenize: str = dataclasses.field(metadata=dict(
+      registered(("",) + bleu.NAMES, "sacrebleu's tokenisers"), before=""))
   val_path: str  # explicit validation and test files in the same format; "": split `path`
   test_path: str
   split_seed: int = dataclasses.field(metadata=NON_NEGATIVE)  # the split's own seed
@@ -52,12 +52,12 @@ class TextConfig:
   target_vocab_size: int = dataclasses.field(metadata=POSITIVE)
   # One tokeniser of source_vocab_size pieces trained on both sides (shared scripts, names and
   # numbers get the same pieces); target_vocab_size is then unused.
-  joint_vocabulary: bool
+  joint_vocabulary: bool = dataclasses.field(metadata=dict(before=False))
   max_input_len: int = dataclasses.field(metadata=POSITIVE)  # Tx in tokens; longer pairs dropped
   max_target_len: int = dataclasses.field(metadata=POSITIVE)  # Ty in tokens, <eos> included
   # Training pairs whose token counts differ by more than this factor are dropped (noisy
   # corpora: misaligned lines); 0: none. Validation and test pairs are all kept.
-  max_length_ratio: float = dataclasses.field(metadata=NON_NEGATIVE)
+  max_length_ratio: float = dataclasses.field(metadata=dict(NON_NEGATIVE, before=0.0))
 
   def __post_init__(self):
     columns = self.columns.split(",")
