@@ -8,14 +8,16 @@ before any data is generated or anything is compiled.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import typing
 from typing import Any, Literal, Mapping
 
 import ml_collections
 
 from seqattn import tasks
-from seqattn.config_files import fill_missing, load_file, load_module, override
+from seqattn.config_files import load_file, load_module, override
 from seqattn.models import architectures
 from seqattn.models.seq2seq_config import ModelConfig
 from seqattn.optimizers import OPTIMIZERS, SAMPLING, SCHEDULES
@@ -189,3 +191,24 @@ def freeze(config: ml_collections.ConfigDict | Mapping[str, Any], saved: bool = 
   """
   values = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
   return freeze_dataclass(Config, values, "", saved)
+
+
+# The groups every run shares, whose keys do not depend on the task or architecture: those of
+# a fixed dataclass (data and model are chosen by the task and the architecture).
+SHARED_GROUPS = tuple(f.name for f in dataclasses.fields(Config)
+                      if dataclasses.is_dataclass(typing.get_type_hints(Config)[f.name]))
+
+
+def fill_missing(values: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[dict, list[str]]:
+  """`values` (a stored config.json) with the keys of the shared groups it lacks taken from
+  `defaults`, and their dotted paths: a workdir written before a setting existed still loads.
+  The data and model groups are never filled: they define the trained model."""
+  values = copy.deepcopy(values)
+  filled = []
+  for group in SHARED_GROUPS:
+    stored = values.setdefault(group, {})
+    for key, value in defaults.get(group, {}).items():
+      if key not in stored:
+        stored[key] = copy.deepcopy(value)
+        filled.append(f"{group}.{key}")
+  return values, filled

@@ -69,22 +69,3 @@ def load_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
   """`get_config(arg)` of a config file; `path` may end in `:arg`, as with --config."""
   module, arg = load_module(path)
   return module.get_config(arg)
-
-
-# The groups every run shares, whose keys do not depend on the task or architecture.
-SHARED_GROUPS = ("train", "decode", "mesh")
-
-
-def fill_missing(values: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[dict, list[str]]:
-  """`values` (a stored config.json) with the keys of the shared groups it lacks taken from
-  `defaults`, and their dotted paths: a workdir written before a setting existed still loads.
-  The data and model groups are never filled: they define the trained model."""
-  values = copy.deepcopy(values)
-  filled = []
-  for group in SHARED_GROUPS:
-    stored = values.setdefault(group, {})
-    for key, value in defaults.get(group, {}).items():
-      if key not in stored:
-        stored[key] = copy.deepcopy(value)
-        filled.append(f"{group}.{key}")
-  return values, filled
