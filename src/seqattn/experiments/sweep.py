@@ -105,8 +105,7 @@ def train_points(todo: list[dict], configs: list, workdir: pathlib.Path, worker:
       i = parallel.broadcast(_claim(todo, workdir, worker, workers, claims) if primary else 0)
       if i == DONE:
         return
-      if i == WAIT:  # another worker is training a point: wait for its results
-        claims.close()
+      if i == WAIT:  # another worker is training a point (none is claimed): wait for its results
         time.sleep(poll_seconds)
         continue
       point_dir = workdir / "points" / point_name(todo[i])

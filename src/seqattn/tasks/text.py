@@ -199,13 +199,12 @@ class Text(Task):
     """The run's split (data.split_seed) encoded with its saved tokenisers; a data file that
     changed since the run (its sha256 in data.json) is refused, naming it."""
     del seed
-    now = self._digests()
+    train, val, test, report = self._pairs()  # report["files"]: their sha256 now
     for path, digest in codec.report.get("files", {}).items():
-      if now.get(path) != digest:
+      if report["files"].get(path) != digest:
         raise ValueError(f"{path} changed since the run was trained (its sha256 is not the one "
                          f"in data.json), so its test split is not the one the run held out. "
                          f"Restore the file, or score a file of pairs with --test_file.")
-    train, val, test, report = self._pairs()
     return self._encode(codec, train, val, test, report)
 
   def _encode(self, codec: TextCodec, train, val, test, report: dict[str, Any]) -> Data:
