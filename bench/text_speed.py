@@ -5,7 +5,7 @@ with a large readout.
   python bench/text_speed.py memory       # peak RSS of training with a 32,000-token readout
 
 throughput: configs/text.py (dropout 0, so both sides compute the same function) and its
-PyTorch twin (text_reference.Bahdanau with the same sizes) train on the same length-bucketed
+PyTorch twin (torch_models.Bahdanau with the same sizes) train on the same length-bucketed
 batches of the shipped corpus, windows taken in turn (common.timed_windows); tokens are real
 target tokens. PyTorch gets each bucketed batch as it is (it could cut them further, but then the
 batches would differ). The second PyTorch peer is the same twin's step under torch.compile
@@ -40,7 +40,7 @@ from seqattn.runtime import allocator
 from seqattn.data.batching import Plan, make_buckets
 from seqattn.data.vocab import PAD_ID
 from seqattn.models import ends
-from text_reference import Bahdanau
+from torch_models import Bahdanau
 import torch_compiled
 import torch_models
 

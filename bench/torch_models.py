@@ -11,6 +11,7 @@ initialisation is kept (a user would not copy Flax's).
   nmt:    embeddings -> bi-LSTM -> s_0 = tanh(W h←_1), c_0 = W_c c←_1
           -> e_tj = vᵀ tanh(W s_{t-1} + U h_j + b) -> LSTM([E y_{t-1}; c_t]) -> W_o s_t
                                                                   (configs/nmt.py)
+  text:   `Bahdanau`, the GRU RNNsearch of configs/text.py
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqattn.config import Config
-from seqattn.data.vocab import BOS_ID, PAD_ID
+from seqattn.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 class Seq2Seq(nn.Module):
@@ -85,6 +86,70 @@ class Seq2Seq(nn.Module):
       s, c = self.cell(cell_in, (s, c))
       logits.append(self.readout(s))
     return torch.stack(logits, 1)
+
+
+class Bahdanau(nn.Module):
+  """RNNsearch without the deep output: the PyTorch twin of configs/text.py (bench/text_twin.py,
+  bench/text_speed.py). A bidirectional GRU over a packed batch, s_0 = tanh(W h<-_1), additive
+  attention with query s_{t-1}, a GRUCell reading [E y_{t-1}; c_t], logits W_o dropout(s_t)."""
+
+  def __init__(self, v_src: int, v_tgt: int, emb: int = 256, hidden: int = 256,
+               decoder: int | None = None, attention: int | None = None, dropout: float = 0.0):
+    super().__init__()
+    decoder, attention = decoder or hidden, attention or hidden
+    self.dropout = nn.Dropout(dropout)
+    self.src_embed = nn.Embedding(v_src, emb, padding_idx=PAD_ID)
+    self.tgt_embed = nn.Embedding(v_tgt, emb, padding_idx=PAD_ID)
+    self.encoder = nn.GRU(emb, hidden, batch_first=True, bidirectional=True)
+    self.bridge = nn.Linear(hidden, decoder)
+    self.W_s = nn.Linear(decoder, attention, bias=False)
+    self.U_h = nn.Linear(2 * hidden, attention)
+    self.v = nn.Linear(attention, 1, bias=False)
+    self.cell = nn.GRUCell(emb + 2 * hidden, decoder)
+    self.readout = nn.Linear(decoder, v_tgt)
+
+  def encode(self, x_BxS, lengths_B):
+    packed = pack_padded_sequence(self.src_embed(x_BxS), lengths_B, batch_first=True,
+                                  enforce_sorted=False)
+    h_packed, h_n = self.encoder(packed)
+    h_BxSxH, _ = pad_packed_sequence(h_packed, batch_first=True, total_length=x_BxS.shape[1])
+    mask_BxS = torch.arange(x_BxS.shape[1])[None, :] < lengths_B[:, None]
+    return h_BxSxH, self.U_h(h_BxSxH), mask_BxS, torch.tanh(self.bridge(h_n[1]))
+
+  def step(self, y_prev_B, s_BxH, memory):
+    h_BxSxH, keys_BxSxA, mask_BxS = memory
+    e_BxS = self.v(torch.tanh(self.W_s(s_BxH)[:, None] + keys_BxSxA)).squeeze(-1)
+    alpha_BxS = torch.softmax(e_BxS.masked_fill(~mask_BxS, float("-inf")), -1)
+    c_BxH = torch.bmm(alpha_BxS[:, None], h_BxSxH)[:, 0]
+    s_BxH = self.cell(torch.cat([self.tgt_embed(y_prev_B), c_BxH], -1), s_BxH)
+    return s_BxH, self.readout(self.dropout(s_BxH))
+
+  def forward(self, x_BxS, lengths_B, y_BxT):
+    h, keys, mask, s = self.encode(x_BxS, lengths_B)
+    y_prev = torch.cat([torch.full_like(y_BxT[:, :1], BOS_ID), y_BxT[:, :-1]], 1)
+    logits = []
+    for t in range(y_BxT.shape[1]):
+      s, out = self.step(y_prev[:, t], s, (h, keys, mask))
+      logits.append(out)
+    return torch.stack(logits, 1)
+
+  @torch.no_grad()
+  def greedy(self, x_BxS, lengths_B, limits_B):
+    """Each sentence's argmax tokens until its EOS or its limit (then PAD); the loop stops when
+    all have ended. PAD, BOS and UNK are never chosen (as decode.allowed)."""
+    h, keys, mask, s = self.encode(x_BxS, lengths_B)
+    y = torch.full((x_BxS.shape[0],), BOS_ID, dtype=torch.long)
+    done = torch.zeros_like(y, dtype=torch.bool)
+    out = []
+    for t in range(int(limits_B.max())):
+      s, logits = self.step(y, s, (h, keys, mask))
+      logits[:, [PAD_ID, BOS_ID, UNK_ID]] = float("-inf")
+      y = torch.where(done, torch.full_like(y, PAD_ID), logits.argmax(-1))
+      out.append(y)
+      done |= (y == EOS_ID) | (t + 1 >= limits_B)
+      if done.all():
+        break
+    return torch.stack(out, 1).numpy()
 
 
 def to_torch(batch: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:

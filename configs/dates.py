@@ -93,6 +93,9 @@ def get_config(arg=None):
   # (1: every batch has the full Tx x Ty shape); with a token_budget > 0 each bucket's batch
   # holds token_budget // max(Tx_k, Ty_k) examples instead of batch_size.
   c.train.buckets = 1
+  # Evaluation sorted by source length into batches of their own shapes (each compiled once),
+  # every search stopping when its batch has finished; False: all batches full Tx x Ty.
+  c.train.eval_buckets = False
   c.train.token_budget = 0
   # Stop training after this many minutes of wall time (0: no limit). The one setting whose
   # step count is not reproducible: a run stopped by it says so in results.json, and goes on
@@ -110,6 +113,8 @@ def get_config(arg=None):
   c.decode.length_alpha = 0.6  # GNMT length penalty ((5 + |Y|) / 6)^alpha
   c.decode.coverage_beta = 0.0  # GNMT coverage penalty weight
   c.decode.n_best = 1  # hypotheses printed by predict (<= beam_size)
+  c.decode.max_len_a = 0.0  # a token search stops a sentence at a·|x| + b steps; 0, 0: at Ty
+  c.decode.max_len_b = 0
   c.decode.samples = 1000  # sample paths a window, for a distributional forecast's intervals
 
   # Where to compute (README, "Several devices and hosts"); results do not depend on it.

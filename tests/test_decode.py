@@ -154,3 +154,49 @@ def test_no_search_emits_pad_bos_or_unk_even_when_the_model_prefers_them(luong):
   np.testing.assert_array_equal(np.asarray(g.tokens_BxT), np.asarray(b.tokens_BxKxT[:, 0]))
   np.testing.assert_array_equal(np.sum(np.asarray(g.tokens_BxT) != PAD_ID, 1),
                                 np.asarray(b.lengths_BxK[:, 0]))
+
+
+def test_the_output_bound_follows_the_source_or_is_ty():
+  follows = dataclasses.replace(_search(), max_len_a=1.5, max_len_b=10)
+  assert decode.output_width(follows, 40, TY) == 70  # ⌊1.5 · 40 + 10⌋
+  lengths = jnp.array([1, 3, 40, 55])
+  np.testing.assert_array_equal(decode.output_limits(follows, lengths, 70), [11, 14, 70, 70])
+  assert decode.output_width(_search(), 40, TY) == TY  # a = b = 0: the task's Ty
+  np.testing.assert_array_equal(decode.output_limits(_search(), lengths, TY), [TY] * 4)
+
+
+def _search():
+  from conftest import CONFIGS
+  from seqattn.config import freeze, load_file
+  return freeze(load_file(CONFIGS / "test.py")).decode
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_each_sentence_stops_at_its_own_limit_and_keeps_the_prefix_it_had(luong, method):
+  model, params, ids = luong
+  limits = jnp.array([2, TY, 1, 3], jnp.int32)
+  if method == "greedy":
+    run = lambda limits_B: greedy(model, params, ids, LENGTHS, TY, limits_B).tokens_BxT
+  else:
+    run = lambda limits_B: beam(model, params, ids, LENGTHS, TY, 1, 0.6, 0.0,
+                                limits_B).tokens_BxKxT[:, 0]
+  free, bounded = np.asarray(run(None)), np.asarray(run(limits))
+  for row_free, row, n in zip(free, bounded, limits.tolist()):
+    np.testing.assert_array_equal(row[:n], row_free[:n])
+    assert not row[n:].any()  # PAD beyond the limit
+
+
+def test_a_longer_bound_than_needed_changes_nothing(luong):
+  """The searches stop when every sentence has ended: a bound of 3·Ty steps that no sentence
+  reaches gives the results of Ty steps, the rest of its buffer PAD."""
+  model, params, ids = luong
+  params = _readout_bias(params, {EOS_ID: 4.0})  # every sentence ends within Ty
+  short, long = greedy(model, params, ids, LENGTHS, TY), greedy(model, params, ids, LENGTHS, 3 * TY)
+  assert np.all(np.any(np.asarray(short.tokens_BxT) == EOS_ID, 1))
+  chex.assert_trees_all_equal(long.tokens_BxT[:, :TY], short.tokens_BxT)
+  assert not np.asarray(long.tokens_BxT[:, TY:]).any()
+  chex.assert_trees_all_close(long.scores_B, short.scores_B, atol=1e-6)
+  b_short = beam(model, params, ids, LENGTHS, TY, 3, 0.6, 0.0)
+  b_long = beam(model, params, ids, LENGTHS, 3 * TY, 3, 0.6, 0.0)
+  chex.assert_trees_all_equal(b_long.tokens_BxKxT[..., :TY], b_short.tokens_BxKxT)
+  chex.assert_trees_all_close(b_long.scores_BxK, b_short.scores_BxK, atol=1e-6)

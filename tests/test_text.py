@@ -2,6 +2,7 @@
 with no sentence in two of them, sentencepiece, length buckets, BLEU, and a whole run: load ->
 tokenise -> train -> beam search -> sacrebleu, then predict and evaluate on a user's file."""
 
+import dataclasses
 import json
 import re
 
@@ -15,7 +16,8 @@ import seqattn
 from conftest import CONFIGS
 from seqattn import cli, config as config_lib, corpora, tasks
 from seqattn.tasks import text
-from seqattn.measures import bleu
+from seqattn.inference import evaluation
+from seqattn.measures import bleu, metrics
 from seqattn.data import batching, corpus, splits, subwords
 from seqattn.data.vocab import EOS_ID
 from seqattn.training import run, step
@@ -261,6 +263,23 @@ def test_a_users_corpus_trains_beam_decodes_scores_predicts_and_evaluates(corpus
   assert (workdir / "results_beam5_mine.tsv.json").exists()
   # The hypotheses evaluate scored, written beside the run's files, in the file's order.
   assert (workdir / "test_beam5_mine.tsv.hyp.txt").read_text().splitlines() == outputs
+  # Length buckets decode and score the test split as full-width batches do.
+  trained = seqattn.load(workdir).trained
+  data = trained.task.load_saved(trained.codec, trained.config.seed)
+  greedy = dataclasses.replace(trained.config.decode, method="greedy")
+  plain, by_length = (evaluation.evaluate(trained.model, trained.params, data.test, 16, greedy,
+                                          trained.task, data, by_length=b) for b in (False, True))
+  np.testing.assert_array_equal(*metrics.same_width(plain.predictions, by_length.predictions))
+  assert plain.metrics["bleu"] == by_length.metrics["bleu"]
+  assert plain.metrics["loss"] == pytest.approx(by_length.metrics["loss"], rel=1e-5)
+  steps = np.asarray(trained.model.target.mask(data.test.targets))  # real target steps
+  np.testing.assert_allclose(plain.alpha_NxTxS[steps], by_length.alpha_NxTxS[steps], atol=1e-5)
+  # A pair longer than the model's Tx and Ty (24 tokens) is scored, in a batch of its own.
+  longest = (" ".join(["the big cat"] * 10), " ".join(["le grand chat"] * 10))
+  user_test.write_text("".join(f"{s}\t{t}\n" for s, t in test_pairs[:5] + [longest]))
+  _, with_long = seqattn.load(workdir).evaluate(user_test)
+  assert with_long["examples"] == 6
+  assert len((workdir / "test_beam5_mine.tsv.hyp.txt").read_text().splitlines()) == 6
 
   # A few decoded validation examples at each evaluation, in the log.
   logged = [json.loads(line) for line in (workdir / "metrics.jsonl").open()]

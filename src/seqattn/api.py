@@ -94,7 +94,8 @@ class Model:
     search = trained.config.decode
     finals = [evaluation.evaluate(m.model, m.params, data.test, m.config.train.eval_batch_size,
                                   search, m.task, data,
-                                  sample_key=evaluation.paths_key(m.config.seed), spread=m.spread)
+                                  sample_key=evaluation.paths_key(m.config.seed), spread=m.spread,
+                                  by_length=m.config.train.eval_buckets)
               for m in members]
     final = finals[0] if len(finals) == 1 else evaluation.ensemble(finals, data.test,
                                                                    trained.task, data)

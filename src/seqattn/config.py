@@ -48,6 +48,10 @@ class TrainConfig:
   skip_nonfinite_updates: bool
   eval_every_steps: int = dataclasses.field(metadata=POSITIVE)
   eval_batch_size: int = dataclasses.field(metadata=POSITIVE)
+  # Evaluate in length buckets (data.batching.eval_buckets): sorted by source length, each batch
+  # padded to its own longest and decoded in the steps its sources allow; False: every batch the
+  # full Tx x Ty (one compiled program).
+  eval_buckets: bool = dataclasses.field(metadata=dict(before=False))
   checkpoint_every_steps: int = dataclasses.field(metadata=POSITIVE)
   keep_checkpoints: int = dataclasses.field(metadata=POSITIVE)
   best_metric: str  # 'val_' + a metric of the task (Task.METRICS); checked by Config
@@ -99,6 +103,10 @@ class DecodeConfig:
   length_alpha: float = dataclasses.field(metadata=NON_NEGATIVE)
   coverage_beta: float = dataclasses.field(metadata=NON_NEGATIVE)
   n_best: int = dataclasses.field(metadata=POSITIVE)
+  # A token search stops each sentence at ⌊a·|x| + b⌋ output steps (|x|: its source length),
+  # so the bound follows the source; a = b = 0: at the task's Ty (data.max_target_len).
+  max_len_a: float = dataclasses.field(metadata=dict(NON_NEGATIVE, before=0.0))
+  max_len_b: int = dataclasses.field(metadata=dict(NON_NEGATIVE, before=0))
   # Paths drawn per window from a distributional forecast (data.loss='gaussian'), whose
   # quantiles are its prediction intervals (seqattn.inference.decode.sample_paths).
   samples: int = dataclasses.field(metadata=POSITIVE)

@@ -194,10 +194,42 @@ class Plan:
                   self.buckets[k].target_len)
 
 
-def eval_batches(split: Split, batch_size: int, part: Part = WHOLE) -> Iterator[Batch]:
-  """Every example once, in order (`part`'s rows of each batch); the last batch is filled with
-  weight-0 copies of row 0."""
-  for start in range(0, len(split), batch_size):
-    idx = _rows(np.arange(start, start + batch_size), part)
-    weights = (idx < len(split)).astype(np.float32)
-    yield _take(split, np.where(idx < len(split), idx, 0), weights)
+def eval_buckets(split: Split, batch_size: int, by_length: bool = False,
+                 long_from: int | None = None, multiple: int = 1) -> tuple[Bucket, ...]:
+  """Every example of `split` in exactly one bucket, for evaluation: runs of `batch_size`
+  examples, each bucket's batch `batch_size` rows (the last filled by `eval_batches`).
+
+  by_length: the examples sorted by source length (then target length) and each bucket padded
+  to its own longest source and target, so that a batch of short sentences computes short and
+  its search stops early; else in split order, every bucket the split's full widths (one
+  compiled shape). Sources longer than `long_from` (the training Tx) are never dropped: they
+  come last, in buckets of their own at their own widths, each holding its members rounded up
+  to `multiple` rows (the devices a batch is split over).
+  """
+  src_N, tgt_N = lengths(split)
+  order = np.lexsort((tgt_N, src_N)) if by_length else np.arange(len(split))
+  long_N = src_N[order] > (long_from or split.inputs.shape[1])
+  widths = (min(split.inputs.shape[1], long_from or split.inputs.shape[1]),
+            split.targets.shape[1])
+  out = []
+  for run, long in ((order[~long_N], False), (order[long_N], True)):
+    for start in range(0, len(run), batch_size):
+      members = run[start:start + batch_size]
+      tx, ty = ((int(src_N[members].max()), int(tgt_N[members].max())) if by_length or long
+                else widths)
+      rows = -(-len(members) // multiple) * multiple if long else batch_size
+      out.append(Bucket(rows, tx, ty, members))
+  return tuple(out)
+
+
+def eval_batches(split: Split, batch_size: int, part: Part = WHOLE,
+                 buckets: Sequence[Bucket] | None = None) -> Iterator[Batch]:
+  """A batch per bucket (by default `eval_buckets(split, batch_size)`: every example once, in
+  order), `part`'s rows of each: the bucket's members, then weight-0 copies of its first member
+  up to its batch size, cut to its widths."""
+  for b in eval_buckets(split, batch_size) if buckets is None else buckets:
+    filler = b.batch_size - len(b.members)
+    idx = np.concatenate([b.members, np.full(filler, b.members[0])])
+    weights = np.concatenate([np.ones(len(b.members), np.float32), np.zeros(filler, np.float32)])
+    rows = _rows(np.arange(b.batch_size), part)
+    yield _take(split, idx[rows], weights[rows], b.input_len, b.target_len)

@@ -1,7 +1,9 @@
-"""Decoding a trained model: greedy and beam search under `lax.scan`, one output step at a time.
+"""Decoding a trained model: greedy and beam search, one output step at a time.
 
 The model is used only through `model.apply(..., method=model.encode / model.step)`, so the
 loop here is plain JAX and the same step function serves training (teacher forcing) and search.
+A token search runs under `lax.while_loop` and stops when every sentence of the batch has
+ended (EOS, or its limit ⌊a·|x| + b⌋); a forecast has a fixed horizon and runs under `lax.scan`.
 """
 
 from __future__ import annotations
@@ -33,26 +35,58 @@ class Decoded(NamedTuple):
   alpha_BxTxS: jax.Array  # attention of each output step over the S source positions
 
 
+def output_width(cfg: DecodeConfig, input_len: int, target_len: int) -> int:
+  """The longest output decoded for sources of at most `input_len` steps: ⌊a·|x| + b⌋ with
+  a = decode.max_len_a and b = decode.max_len_b, so that the bound follows the source; Ty
+  (`target_len`, the task's own output length) where both are 0."""
+  if not (cfg.max_len_a or cfg.max_len_b):
+    return target_len
+  return max(1, int(cfg.max_len_a * input_len + cfg.max_len_b))
+
+
+def output_limits(cfg: DecodeConfig, lengths_B: jax.Array, width: int) -> jax.Array:
+  """[B] int32: each sentence's own bound ⌊a·|x_i| + b⌋, at most `width` (all `width` when
+  a = b = 0)."""
+  if not (cfg.max_len_a or cfg.max_len_b):
+    return jnp.full(lengths_B.shape, width, jnp.int32)
+  limits_B = jnp.floor(cfg.max_len_a * lengths_B + cfg.max_len_b).astype(jnp.int32)
+  return jnp.clip(limits_B, 1, width)
+
+
+def _limits(limits_B: jax.Array | None, batch: int, max_len: int) -> jax.Array:
+  return jnp.full((batch,), max_len, jnp.int32) if limits_B is None else limits_B
+
+
 def greedy(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
-           max_len: int) -> Decoded:
-  """Feeds back the model's own argmax; a sequence stops at its first EOS (then emits PAD)."""
+           max_len: int, limits_B: jax.Array | None = None) -> Decoded:
+  """Feeds back the model's own argmax; a sequence stops at its first EOS or at its limit
+  (`limits_B`, at most `max_len`; then it emits PAD), and the loop stops when all have: the
+  steps a batch takes are those of its longest output, not `max_len`."""
   variables = {"params": params}
   carry, memory = model.apply(variables, inputs_BxS, lengths_B, method=model.encode)
-  batch = inputs_BxS.shape[0]
+  batch, source_len = inputs_BxS.shape[0], memory.mask_BxT.shape[1]
+  limits_B = _limits(limits_B, batch, max_len)
 
-  def body(state, _):
-    carry, y_prev_B, done_B = state
+  def unfinished(state):
+    t, _, _, done_B, *_ = state
+    return (t < max_len) & ~jnp.all(done_B)
+
+  def body(state):
+    t, carry, y_prev_B, done_B, tokens_BxT, log_p_B, alpha_BxTxS = state
     carry, (logits_BxV, alpha_BxS) = model.apply(variables, carry, y_prev_B, memory,
                                                  method=model.step)
     y_B = jnp.where(done_B, PAD_ID, jnp.argmax(allowed(logits_BxV), -1))
-    log_p_B = jnp.take_along_axis(jax.nn.log_softmax(logits_BxV), y_B[:, None], -1)[:, 0]
-    alpha_BxS = jnp.where(done_B[:, None], 0.0, alpha_BxS)
-    return (carry, y_B, done_B | (y_B == EOS_ID)), (y_B, jnp.where(done_B, 0.0, log_p_B),
-                                                    alpha_BxS)
+    step_log_p_B = jnp.take_along_axis(jax.nn.log_softmax(logits_BxV), y_B[:, None], -1)[:, 0]
+    return (t + 1, carry, y_B, done_B | (y_B == EOS_ID) | (t + 1 >= limits_B),
+            tokens_BxT.at[:, t].set(y_B),
+            log_p_B + jnp.where(done_B, 0.0, step_log_p_B),
+            alpha_BxTxS.at[:, t].set(jnp.where(done_B[:, None], 0.0, alpha_BxS)))
 
-  start = (carry, jnp.full((batch,), BOS_ID, jnp.int32), jnp.zeros((batch,), bool))
-  _, (tokens_TxB, log_p_TxB, alpha_TxBxS) = jax.lax.scan(body, start, length=max_len)
-  return Decoded(tokens_TxB.T, log_p_TxB.sum(0), alpha_TxBxS.swapaxes(0, 1))
+  start = (jnp.zeros((), jnp.int32), carry, jnp.full((batch,), BOS_ID, jnp.int32),
+           jnp.zeros((batch,), bool), jnp.full((batch, max_len), PAD_ID, jnp.int32),
+           jnp.zeros((batch,)), jnp.zeros((batch, max_len, source_len)))
+  *_, tokens_BxT, log_p_B, alpha_BxTxS = jax.lax.while_loop(unfinished, body, start)
+  return Decoded(tokens_BxT, log_p_B, alpha_BxTxS)
 
 
 class Beams(NamedTuple):
@@ -93,12 +127,14 @@ def _gather_flat(x_BKx, parent_BxK):
 
 def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
                 max_len: int, beam_size: int, length_alpha: float = 0.6,
-                coverage_beta: float = 0.0) -> Beams:
+                coverage_beta: float = 0.0, limits_B: jax.Array | None = None) -> Beams:
   """Beam search with finished hypotheses kept in the beam.
 
   A finished hypothesis (it emitted EOS) stays in its slot and extends only by PAD at no cost,
   its length and coverage frozen; every step ranks all candidates by log P / lp + cp, so a beam
-  of 1 is greedy search exactly. Hypotheses end with EOS or reach `max_len`.
+  of 1 is greedy search exactly. Hypotheses end with EOS or at their sentence's limit
+  (`limits_B`, at most `max_len`). The loop stops when every hypothesis has ended: from then on
+  each step would only extend them by PAD at no cost, so the result is that of `max_len` steps.
   """
   variables = {"params": params}
   batch, k = inputs_BxS.shape[0], beam_size
@@ -107,9 +143,14 @@ def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.
                                (carry, memory))
   mask_BxKxS = memory.mask_BxT.reshape(batch, k, -1)
   source_len = mask_BxKxS.shape[-1]
+  limits_Bx1 = _limits(limits_B, batch, max_len)[:, None]
 
-  def body(state, t):
-    carry, y_BxK, log_p_BxK, finished_BxK, length_BxK, coverage_BxKxS, tokens, alpha = state
+  def unfinished(state):
+    t, _, _, _, finished_BxK, *_ = state
+    return (t < max_len) & ~jnp.all(finished_BxK)
+
+  def body(state):
+    t, carry, y_BxK, log_p_BxK, finished_BxK, length_BxK, coverage_BxKxS, tokens, alpha = state
     carry, (logits_BKxV, alpha_BKxS) = model.apply(variables, carry, y_BxK.reshape(-1), memory,
                                                    method=model.step)
     vocab = logits_BKxV.shape[-1]
@@ -129,24 +170,24 @@ def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.
     was_finished_BxK = gather(finished_BxK)
     alpha_BxKxS = jnp.where(was_finished_BxK[..., None], 0.0,
                             gather(alpha_BKxS.reshape(batch, k, -1)))
-    state = (jax.tree.map(lambda x: _gather_flat(x, parent_BxK) if x.ndim else x, carry),
-             y_BxK,
-             jnp.take_along_axis(candidates_BxKxV.reshape(batch, -1), best_BxK, 1),
-             was_finished_BxK | (y_BxK == EOS_ID),
-             gather(new_length_BxK),
-             gather(new_coverage_BxKxS),
-             gather(tokens).at[:, :, t].set(y_BxK),
-             gather(alpha).at[:, :, t].set(alpha_BxKxS))
-    return state, None
+    return (t + 1,
+            jax.tree.map(lambda x: _gather_flat(x, parent_BxK) if x.ndim else x, carry),
+            y_BxK,
+            jnp.take_along_axis(candidates_BxKxV.reshape(batch, -1), best_BxK, 1),
+            was_finished_BxK | (y_BxK == EOS_ID) | (t + 1 >= limits_Bx1),
+            gather(new_length_BxK),
+            gather(new_coverage_BxKxS),
+            gather(tokens).at[:, :, t].set(y_BxK),
+            gather(alpha).at[:, :, t].set(alpha_BxKxS))
 
   first_beam_only = jnp.where(jnp.arange(k) == 0, 0.0, -jnp.inf)
-  start = (carry, jnp.full((batch, k), BOS_ID, jnp.int32),
+  start = (jnp.zeros((), jnp.int32), carry, jnp.full((batch, k), BOS_ID, jnp.int32),
            jnp.tile(first_beam_only, (batch, 1)), jnp.zeros((batch, k), bool),
            jnp.zeros((batch, k), jnp.int32), jnp.zeros((batch, k, source_len)),
            jnp.full((batch, k, max_len), PAD_ID, jnp.int32),
            jnp.zeros((batch, k, max_len, source_len)))
-  state, _ = jax.lax.scan(body, start, jnp.arange(max_len))
-  _, _, log_p, _, length, coverage, tokens, alpha = state
+  _, _, _, log_p, _, length, coverage, tokens, alpha = jax.lax.while_loop(unfinished, body,
+                                                                          start)
   scores = (log_p / length_penalty(length, length_alpha)
             + coverage_penalty(coverage, mask_BxKxS, coverage_beta))
   return Beams(tokens, scores, log_p, length, alpha)
@@ -205,13 +246,15 @@ def sample_paths(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax
 def search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
            max_len: int, cfg: DecodeConfig) -> Beams | Forecast:
   """The configured search for token outputs (greedy comes back as a beam of one, scored like
-  a beam); a fed-back forecast for real-valued ones."""
+  a beam), each sentence bounded by `output_limits` within `max_len` steps; a fed-back forecast
+  of `max_len` steps for real-valued ones."""
   if isinstance(model.target, ends.Features):
     return forecast(model, params, inputs_BxS, lengths_B, max_len)
+  limits_B = output_limits(cfg, lengths_B, max_len)
   if cfg.method == "beam":
     return beam_search(model, params, inputs_BxS, lengths_B, max_len, cfg.beam_size,
-                       cfg.length_alpha, cfg.coverage_beta)
-  g = greedy(model, params, inputs_BxS, lengths_B, max_len)
+                       cfg.length_alpha, cfg.coverage_beta, limits_B)
+  g = greedy(model, params, inputs_BxS, lengths_B, max_len, limits_B)
   length_B = jnp.sum(g.tokens_BxT != PAD_ID, -1)
   mask_BxS = jnp.arange(inputs_BxS.shape[1])[None, :] < lengths_B[:, None]
   score_B = (g.scores_B / length_penalty(length_B, cfg.length_alpha)

@@ -18,20 +18,20 @@ from seqattn.inference import decode
 from seqattn.measures import alignment, liveness, metrics
 from seqattn.runtime import parallel
 from seqattn.config import DecodeConfig
-from seqattn.data.batching import Batch, Split, eval_batches
+from seqattn.data.batching import Batch, Split, eval_batches, eval_buckets
 from seqattn.models import ends
 from seqattn.models import interface
 from seqattn.models.interface import Model, teacher_forced
 from seqattn.tasks import Data, Task
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def eval_step(model: Model, params, batch: Batch, search: DecodeConfig):
-  """One batch: (summable counts, decoded predictions, teacher-forced α [B, Ty, Tx], and for
-  token outputs the n-best hypotheses with their scores and the best one's α)."""
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def eval_step(model: Model, params, batch: Batch, search: DecodeConfig, width: int):
+  """One batch: (summable counts, predictions decoded in at most `width` steps, teacher-forced
+  α [B, Ty, Tx], and for token outputs the n-best hypotheses with their scores and the best
+  one's α)."""
   outputs, alpha = teacher_forced(model, params, batch)
-  found = decode.search(model, params, batch["inputs"], batch["input_lengths"],
-                        batch["targets"].shape[1], search)
+  found = decode.search(model, params, batch["inputs"], batch["input_lengths"], width, search)
   predictions = (found.values_BxTxN if isinstance(found, decode.Forecast)
                  else found.tokens_BxKxT[:, 0])
   attention = dict(temporal=alpha, input=interface.input_attention(
@@ -73,32 +73,39 @@ sample_paths = jax.jit(decode.sample_paths, static_argnums=(0, 4, 6))
 
 def evaluate(model: Model, params, split: Split, batch_size: int, search: DecodeConfig,
              task: Task, data: Data, mesh=None, sample_key: jax.Array | None = None,
-             spread: float = 1.0) -> Evaluation:
+             spread: float = 1.0, by_length: bool = False) -> Evaluation:
   """Metrics over a whole split of `data` (the shared ones, the task's and the attention's
   liveness), decoding with `search`; with a `mesh`, each batch is split along its data axis.
-  With `sample_key`, a distributional forecast also draws `search.samples` paths a window (σ
-  times `spread`), which the task scores (prediction intervals)."""
+  Every example is scored: sources longer than the task's Tx in batches of their own.
+  `by_length`: in length buckets (batching.eval_buckets), each decoded in at most the steps
+  its longest source allows (decode.output_width). With `sample_key`, a distributional
+  forecast also draws `search.samples` paths a window (σ times `spread`), which the task
+  scores (prediction intervals)."""
   sample = sample_key is not None and model.target.distributional
-  sums, predictions, attention, paths, found = None, [], [], [], []
-  for i, batch in enumerate(eval_batches(split, batch_size, parallel.part())):
+  devices = jax.process_count() if mesh is None else mesh.shape[parallel.DATA]
+  buckets = eval_buckets(split, batch_size, by_length, task.max_input_len, devices)
+  sums, parts = None, []
+  for i, (bucket, batch) in enumerate(zip(buckets, eval_batches(split, batch_size,
+                                                                parallel.part(), buckets))):
     if mesh is not None:
       batch = parallel.shard_batch(mesh, batch)
-    counts, predictions_B, attention_B, found_B = eval_step(model, params, batch, search)
+    width = decode.output_width(search, bucket.input_len, task.max_target_len)
+    counts, predictions_B, attention_B, found_B = eval_step(model, params, batch, search, width)
     sums = counts if sums is None else jax.tree.map(jnp.add, sums, counts)
-    predictions.append(predictions_B)
-    attention.append(attention_B)
-    found.append(found_B)
-    if sample:
-      paths.append(sample_paths(model, params, batch["inputs"], batch["input_lengths"],
-                                 batch["targets"].shape[1], jax.random.fold_in(sample_key, i),
-                                 search.samples, spread))
-  n = len(split)
-  sums, predictions, attention, paths, found = parallel.to_host(
-      (sums, predictions, attention, paths, found))
-  predictions = np.concatenate(predictions)[:n]
-  attention, found = (jax.tree.map(lambda *a: np.concatenate(a)[:n], *parts)
-                      for parts in (attention, found))
-  paths = np.concatenate(paths)[:n] if sample else None
+    paths_B = sample_paths(model, params, batch["inputs"], batch["input_lengths"],
+                           batch["targets"].shape[1], jax.random.fold_in(sample_key, i),
+                           search.samples, spread) if sample else None
+    parts.append((predictions_B, attention_B, found_B, paths_B))
+  sums, parts = parallel.to_host((sums, parts))
+  # Each bucket's rows back in split order, padded with zeros (PAD_ID) to common widths; the
+  # teacher-forced α to the split's [Ty, Tx], as liveness and the plots read it with its masks.
+  predictions, attention, found, paths = jax.tree.map(
+      lambda *pieces: None if pieces[0] is None else _in_order(len(split), buckets, pieces),
+      *parts,
+      is_leaf=lambda x: x is None)
+  predictions = _padded(predictions, split.targets.shape[1:2])
+  attention["temporal"] = _padded(attention["temporal"], (split.targets.shape[1],
+                                                          split.inputs.shape[1]))
   shared = metrics.summarise({k: float(v) for k, v in sums.items()})
   alive = liveness.measures(attention["temporal"], split.input_lengths,
                             np.asarray(model.target.mask(split.targets)))
@@ -106,6 +113,22 @@ def evaluate(model: Model, params, split: Split, batch_size: int, search: Decode
                          **alive),
                     predictions, attention["temporal"], attention.get("input"), paths,
                     None if found is None else Hypotheses(*found))
+
+
+def _in_order(n: int, buckets, pieces: tuple[np.ndarray, ...]) -> np.ndarray:
+  """[n, ...]: row j of bucket k's piece at the position of the bucket's member j (its filler
+  rows dropped), each piece in the top-left corner of the widest."""
+  shape = np.max([p.shape for p in pieces], 0)
+  out = np.zeros((n, *shape[1:]), pieces[0].dtype)
+  for b, piece in zip(buckets, pieces):
+    out[(b.members, *(slice(0, w) for w in piece.shape[1:]))] = piece[:len(b.members)]
+  return out
+
+
+def _padded(x: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+  """`x` [N, ...] padded with zeros (PAD_ID) after its axes 1, 2, ... to at least `widths`."""
+  return np.pad(x, [(0, 0)] + [(0, max(0, w - d)) for w, d in zip(widths, x.shape[1:])]
+                + [(0, 0)] * (x.ndim - 1 - len(widths)))
 
 
 def _paths(paths: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -177,7 +200,7 @@ def report(model: Model, task: Task, data: Data, evaluation: Evaluation,
     gold = alignment.gold(data.test_examples, *evaluation.alpha_NxTxS.shape[1:])
     out["alignment"] = alignment.scores(evaluation.alpha_NxTxS, *gold)
   if isinstance(model.target, ends.Tokens):
-    exact_N = np.all(evaluation.predictions == data.test.targets, -1)
+    exact_N = np.asarray(metrics.exact(evaluation.predictions, data.test.targets))
     by_length: dict[int, list[int]] = {}
     for length, ok in zip(data.test.input_lengths.tolist(), exact_N.tolist()):
       by_length.setdefault(length, [0, 0])

@@ -188,8 +188,9 @@ def _decode(ensemble: list[Trained], sources: list[tasks.Source],
   trained = ensemble[0]
   batch = batch_of(filled, trained.task.max_input_len)
   search = trained.config.decode
-  found = [jax.device_get(_search(m.model, m.params, batch.inputs, batch.input_lengths,
-                                  trained.task.max_target_len, search)) for m in ensemble]
+  width = decode.output_width(search, trained.task.max_input_len, trained.task.max_target_len)
+  found = [jax.device_get(_search(m.model, m.params, batch.inputs, batch.input_lengths, width,
+                                  search)) for m in ensemble]
   if isinstance(found[0], decode.Forecast):  # one hypothesis, no score; an ensemble's mean
     found = decode.Forecast(*(np.mean(parts, 0) for parts in zip(*found)))
     found = decode.Beams(found.values_BxTxN[:, None], *(np.zeros((len(filled), 1)),) * 3,

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seqattn.data.vocab import PAD_ID
 from seqattn.models import ends
 
 
@@ -23,20 +24,31 @@ def counts(target: ends.Spec, outputs: jax.Array, predictions: jax.Array, target
   """Sums that add up over batches: loss, steps and sequences; for tokens also correct tokens
   and exact sequences.
 
-  outputs: teacher-forced, for the loss. predictions: decoded (PAD after EOS), for the
-  accuracies; a sequence is exact when it equals the target everywhere, padding included.
+  outputs: teacher-forced, for the loss. predictions: decoded (PAD after EOS; as long as the
+  search's bound, which may differ from Ty), for the accuracies; a sequence is exact when it
+  equals the target everywhere, padding included.
   """
   loss_sum, tokens = loss_sums(target, outputs, targets, weights_B)
   sums = dict(loss_sum=loss_sum, tokens=tokens, sequences=jnp.sum(weights_B))
   if isinstance(target, ends.Tokens):
+    predictions, targets = same_width(predictions, targets)
     correct_BxT = (predictions == targets) & target.mask(targets)
     sums.update(correct_tokens=jnp.sum(correct_BxT * weights_B[:, None]),
                 exact=jnp.sum(exact(predictions, targets) * weights_B))
   return sums
 
 
+def same_width(*ids: jax.Array) -> list[jax.Array]:
+  """Token arrays [B, T_i] padded with PAD_ID to the widest T_i."""
+  width = max(x.shape[-1] for x in ids)
+  return [jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, width - x.shape[-1])],
+                  constant_values=PAD_ID) for x in ids]
+
+
 def exact(predictions_BxT: jax.Array, targets_BxT: jax.Array) -> jax.Array:
-  """[B] bool: the decoded sequence equals the target everywhere, padding included."""
+  """[B] bool: the decoded sequence equals the target everywhere, padding included (the
+  narrower of the two padded to the other's width)."""
+  predictions_BxT, targets_BxT = same_width(predictions_BxT, targets_BxT)
   return jnp.all(predictions_BxT == targets_BxT, axis=-1)
 
 

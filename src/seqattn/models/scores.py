@@ -190,7 +190,9 @@ class General(nn.Module):
 
 
 class Location(nn.Module):
-  """Luong 'location': e_t = W_a h_t, one score per source position, ignoring the keys."""
+  """Luong 'location': e_t = W_a h_t, one score per source position, ignoring the keys. W_a
+  scores the first `max_len` positions (Tx): a longer source (evaluated, never trained on) gets
+  -inf beyond them."""
 
   max_len: int
 
@@ -201,7 +203,9 @@ class Location(nn.Module):
     return keys_BxTxH[..., :0]  # only T is used
 
   def __call__(self, query_BxQ, projected_BxTx0, step: Step) -> jax.Array:
-    return self.W_a(query_BxQ)[:, :projected_BxTx0.shape[1]]
+    beyond = max(0, projected_BxTx0.shape[1] - self.max_len)
+    e_BxT = jnp.pad(self.W_a(query_BxQ), [(0, 0), (0, beyond)], constant_values=-jnp.inf)
+    return e_BxT[:, :projected_BxTx0.shape[1]]
 
 
 class LocalMonotonic(General):

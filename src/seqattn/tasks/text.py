@@ -3,8 +3,9 @@
 The corpus is one TSV file (or two aligned files) split into train/val/test by connected
 components of shared sentences (data/splits.py), or three files given as the splits. Source
 and target tokenisers (data/subwords.py) are trained on the training split only and saved in the
-workdir as source.model and target.model; a pair longer than Tx source or Ty target tokens
-(<eos> included) is dropped from its split and counted. Every count is written to data.json in
+workdir as source.model and target.model; a training pair longer than Tx source or Ty target
+tokens (<eos> included) is dropped and counted, a validation or test pair is kept (every one is
+scored: the long ones in evaluation batches of their own) and counted. Every count is written to data.json in
 the workdir and printed when the data is loaded. Predictions are detokenised and scored against
 the raw references with sacrebleu (seqattn/bleu.py).
 """
@@ -109,18 +110,23 @@ class TextCodec:
 
 
 def encode(pairs: Sequence[tuple[str, str]], codec: TextCodec, max_input_len: int,
-           max_target_len: int) -> tuple[TextSplit, int]:
-  """(the pairs that fit Tx and Ty as a split, how many did not fit and were dropped)."""
-  kept = []
+           max_target_len: int, keep_long: bool = False) -> tuple[TextSplit, int]:
+  """(the pairs as a split, how many are longer than Tx or Ty). Those are dropped from a
+  training split; with `keep_long` (validation, test: every pair is scored) they are kept and
+  the split is as wide as its longest pair. A source that encodes to no token is dropped."""
+  kept, long = [], 0
   for source, target in pairs:
     src, tgt = codec.src.encode(source), codec.tgt.encode(target) + [EOS_ID]
-    if 0 < len(src) <= max_input_len and len(tgt) <= max_target_len:
+    fits = len(src) <= max_input_len and len(tgt) <= max_target_len
+    long += not fits
+    if src and (fits or keep_long):
       kept.append((src, tgt, source, target))
-  srcs = [k[0] for k in kept]
-  split = TextSplit(pad(srcs, max_input_len), np.array([len(s) for s in srcs], np.int32),
-                    pad([k[1] for k in kept], max_target_len),
+  srcs, tgts = [k[0] for k in kept], [k[1] for k in kept]
+  split = TextSplit(pad(srcs, max([max_input_len] + [len(s) for s in srcs])),
+                    np.array([len(s) for s in srcs], np.int32),
+                    pad(tgts, max([max_target_len] + [len(t) for t in tgts])),
                     tuple(k[2] for k in kept), tuple(k[3] for k in kept))
-  return split, len(pairs) - len(kept)
+  return split, long
 
 
 def length_ratio_filter(pairs: Sequence[tuple[str, str]], codec: TextCodec,
@@ -213,21 +219,21 @@ class Text(Task):
     train, off_ratio = length_ratio_filter(train, codec, cfg.max_length_ratio)
     encoded = {}
     for name, pairs in (("train", train), ("val", val), ("test", test)):
-      encoded[name], dropped = encode(pairs, codec, cfg.max_input_len, cfg.max_target_len)
-      report[f"{name}_split"] = dict(pairs=len(pairs), kept=len(encoded[name]),
-                                     dropped_longer_than_max_len=dropped)
+      keep_long = name != "train"
+      encoded[name], long = encode(pairs, codec, cfg.max_input_len, cfg.max_target_len,
+                                   keep_long)
+      report[f"{name}_split"] = dict(pairs=len(pairs), kept=len(encoded[name]), **{
+          "kept_longer_than_max_len" if keep_long else "dropped_longer_than_max_len": long})
     report["train_split"].update(pairs=pairs_in_train, dropped_length_ratio=off_ratio)
     report["vocabulary"] = dict(source=len(codec.src), target=len(codec.tgt))
     print(f"data: {json.dumps(report, ensure_ascii=False)}", file=sys.stderr)
     return Data(encoded["train"], encoded["val"], encoded["test"], codec)
 
   def test_data(self, codec: TextCodec, path: str) -> Data:
-    """A user's own test file, in the configured format, as the test split."""
-    test, dropped = encode(self.read_corpus(path).pairs, codec, self.cfg.max_input_len,
-                           self.cfg.max_target_len)
-    if dropped:
-      print(f"warning: {dropped} pairs of {path} are longer than the model's Tx or Ty "
-            f"(data.max_input_len / data.max_target_len) and were not scored", file=sys.stderr)
+    """A user's own test file, in the configured format, as the test split (every pair: those
+    longer than the model's Tx or Ty are decoded in batches of their own)."""
+    test, _ = encode(self.read_corpus(path).pairs, codec, self.cfg.max_input_len,
+                     self.cfg.max_target_len, keep_long=True)
     empty, _ = encode([], codec, self.cfg.max_input_len, self.cfg.max_target_len)
     return Data(empty, empty, test, codec)
 

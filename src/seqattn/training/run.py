@@ -150,7 +150,7 @@ def _train_and_evaluate(config: Config, workdir: pathlib.Path, progress: bool,
   lr = learning_rate(cfg, total_steps)
   evaluate = lambda split, key=None, spread=1.0: evaluation.evaluate(
       model, state.params, split, cfg.eval_batch_size, config.decode, task, data, mesh, key,
-      spread)
+      spread, cfg.eval_buckets)
   primary = parallel.is_primary()
 
   with logs.Logs(workdir, step, enabled=primary) as log, \

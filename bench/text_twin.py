@@ -1,0 +1,201 @@
+"""The default text model against its PyTorch twin, each trained for the same wall-clock minutes
+on the shipped zh-en corpus, several seeds, on this machine, one run after the other.
+
+Ours is `launch.py --config configs/text.py` with train.time_budget_minutes and the seed set.
+The twin (torch_models.Bahdanau) is configs/text.py written in PyTorch eager, and reads the
+run's own config for every setting:
+  - the same data: the same split, the same sentencepiece models (trained by the same code on
+    the same sentences), the same length buckets and the same batches in the same order
+    (training.progress.batches_from with the seed's shuffling key);
+  - the same sizes (embeddings 128, bi-GRU 128 a direction, attention 128, decoder GRU 256),
+    dropout 0.2 on s_t before the readout, Adam (b1, b2) with the linear warmup then the rsqrt
+    decay to the same peak, clipping at the same global norm;
+  - the same validation (every 400 steps, greedy, val BLEU), the best parameters on it kept and
+    tested, the same early stopping, the same time budget counted from the same point (before
+    the data is read) and the same test decoding (greedy in length buckets, each sentence
+    stopped at ⌊a·|x| + b⌋, every test pair scored).
+What differs: each framework's own initialisation (a user would not copy Flax's into PyTorch),
+and PyTorch's eager loop over time against our compiled scans.
+
+  python bench/text_twin.py --minutes 6 --seeds 0 1 2      # about 45 minutes here
+
+tokens/s: real target tokens of the training batches a run took within its budget, per
+second of that budget (data, compilation and validation included, as a user waits for them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from common import ROOT, emit, environment
+from seqattn import config as config_lib, tasks
+from seqattn.data import batching
+from seqattn.data.vocab import PAD_ID
+from seqattn.inference import decode
+from seqattn.measures import bleu
+from seqattn.training.progress import batches_from, root_keys
+from seqattn.training.run import batch_plan
+import torch_models
+
+
+def config_for(minutes: float, seed: int) -> config_lib.Config:
+  return config_lib.freeze(config_lib.override(
+      config_lib.load_file(ROOT / "configs/text.py"),
+      {"seed": seed, "train.time_budget_minutes": minutes}))
+
+
+def target_tokens(plan: batching.Plan, seed: int, steps: int, num_epochs: int) -> int:
+  """Real target tokens in the first `steps` training batches of seed `seed`."""
+  total = 0
+  for i, (_, _, batch) in enumerate(batches_from(plan, root_keys(seed)["shuffle"], num_epochs,
+                                                 0, 0)):
+    if i == steps:
+      break
+    total += int((batch["targets"] != PAD_ID).sum())
+  return total
+
+
+def ours(minutes: float, seed: int, workdir: str) -> dict:
+  """A launch.py run in its own process; its results.json."""
+  start = time.perf_counter()
+  subprocess.run([sys.executable, str(ROOT / "launch.py"), "--config", str(ROOT / "configs/text.py"),
+                  "--workdir", workdir, f"--config.seed={seed}",
+                  f"--config.train.time_budget_minutes={minutes}"], check=True,
+                 stdout=subprocess.DEVNULL)
+  results = json.loads(pathlib.Path(workdir, "results.json").read_text())
+  return dict(steps=results["step"], best_step=results["best_step"],
+              test_bleu=results["test_bleu"], test_chrf=results["test_chrf"],
+              test_examples=results["test_examples"], wall_seconds=time.perf_counter() - start)
+
+
+def translate(model, task, data, split, cfg: config_lib.Config) -> list[str]:
+  """Greedy outputs of every pair of `split`, in its order, decoded in our evaluation buckets."""
+  model.eval()
+  out = [""] * len(split)
+  for b in batching.eval_buckets(split, cfg.train.eval_batch_size, True, task.max_input_len):
+    lengths = torch.from_numpy(split.input_lengths[b.members]).long()
+    x = torch.from_numpy(split.inputs[b.members, :b.input_len]).long()
+    width = decode.output_width(cfg.decode, b.input_len, task.max_target_len)
+    limits = np.array(decode.output_limits(cfg.decode, split.input_lengths[b.members], width))
+    for i, row in zip(b.members, model.greedy(x, lengths, torch.from_numpy(limits).long())):
+      out[i] = task.write(data.codec, row).text
+  model.train()
+  return out
+
+
+def twin(minutes: float, seed: int) -> dict:
+  """The PyTorch twin trained under `seed`'s config for `minutes`, tested at its best."""
+  cfg = config_for(minutes, seed)
+  t, m = cfg.train, cfg.model
+  start = time.perf_counter()  # as launch.py's budget: before the data is read
+  task = tasks.make(cfg.data)
+  data = task.load(cfg.seed)
+  plan = batch_plan(cfg, data, 1)
+  torch.manual_seed(seed)
+  model = torch_models.Bahdanau(len(data.codec.src), len(data.codec.tgt), m.embed_dim,
+                                m.encoder_units, m.decoder_units, m.attention_units, m.dropout)
+  opt = torch.optim.Adam(model.parameters(), lr=t.learning_rate, betas=(t.b1, t.b2))
+  warmup = t.warmup_steps  # optax: linear 0 -> peak over `warmup` updates, then rsqrt
+  sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: i / warmup if i < warmup
+                                            else 1.0 / math.sqrt(1.0 + (i - warmup) / warmup))
+  tokenize = bleu.tokenizer_for(cfg.data.target_language, cfg.data.bleu_tokenize)
+  stream = batches_from(plan, root_keys(seed)["shuffle"], t.num_epochs, 0, 0)
+  count = dict(steps=0, tokens=0)
+
+  def train_step():
+    _, _, batch = next(stream)
+    x, lengths, y = torch_models.to_torch(batch)
+    logits = model(x, lengths, y)
+    loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=PAD_ID)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip_norm)
+    opt.step()
+    sched.step()
+    count["steps"] += 1
+    count["tokens"] += int((y != PAD_ID).sum())
+    return loss
+
+  threads = torch_models.fastest_threads(train_step)  # its 6 timing steps are training steps
+  best, best_state, since_best = -1.0, None, 0
+  while True:
+    try:
+      loss = train_step()
+    except StopIteration:  # the config's epochs are done
+      break
+    out_of_time = time.perf_counter() - start >= 60 * minutes
+    if count["steps"] % t.eval_every_steps == 0 or out_of_time:
+      val = bleu.scores(translate(model, task, data, data.val, cfg), data.val.references,
+                        tokenize)["bleu"]
+      if val > best:
+        best, best_state, since_best = val, copy.deepcopy(model.state_dict()), 0
+      else:
+        since_best += 1
+      emit(dict(framework="torch", seed=seed, step=count["steps"], loss=float(loss.detach()),
+                val_bleu=val, seconds=time.perf_counter() - start))
+      if out_of_time or since_best >= t.early_stopping_patience:
+        break
+  budget_seconds = time.perf_counter() - start
+  model.load_state_dict(best_state)
+  scores = bleu.scores(translate(model, task, data, data.test, cfg), data.test.references,
+                       tokenize)
+  return dict(steps=count["steps"], best_val_bleu=best, test_bleu=scores["bleu"],
+              test_chrf=scores["chrf"], test_examples=len(data.test), tokens=count["tokens"],
+              torch_threads=threads,
+              budget_seconds=budget_seconds, wall_seconds=time.perf_counter() - start)
+
+
+def interval(values: list[float]) -> str:
+  """mean ± the half-width of a 95% t interval over seeds."""
+  t95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78}.get(len(values), 2.0)
+  if len(values) < 2:
+    return f"{values[0]:.2f}"
+  return f"{statistics.mean(values):.2f} ± {t95 * statistics.stdev(values) / len(values) ** .5:.2f}"
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--minutes", type=float, default=6.0)
+  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+  parser.add_argument("--out", default="runs/twin")
+  args = parser.parse_args()
+  emit(dict(environment=environment()))
+  rows = {"seqattn (JAX)": [], "PyTorch twin": []}
+  for seed in args.seeds:
+    workdir = f"{args.out}/jax_{seed}"
+    run = ours(args.minutes, seed, workdir)
+    cfg = config_for(args.minutes, seed)
+    task = tasks.make(cfg.data)
+    plan = batch_plan(cfg, task.load(seed), 1)
+    run["tokens"] = target_tokens(plan, seed, run["steps"], cfg.train.num_epochs)
+    run["tokens_per_second"] = run["tokens"] / (60 * args.minutes)
+    emit(dict(framework="jax", seed=seed, **run))
+    rows["seqattn (JAX)"].append(run)
+    peer = twin(args.minutes, seed)
+    peer["tokens_per_second"] = peer["tokens"] / (60 * args.minutes)
+    emit(dict(framework="torch", seed=seed, **peer))
+    rows["PyTorch twin"].append(peer)
+  print(f"\n{args.minutes:g} minutes a run, seeds {args.seeds}, {environment()['cpu']}\n")
+  print("| model | test BLEU | test chrF | steps | target tokens/s |")
+  print("|---|---|---|---|---|")
+  for name, runs in rows.items():
+    print(f"| {name} | {interval([r['test_bleu'] for r in runs])} | "
+          f"{interval([r['test_chrf'] for r in runs])} | "
+          f"{', '.join(str(r['steps']) for r in runs)} | "
+          f"{interval([r['tokens_per_second'] for r in runs])} |")
+
+
+if __name__ == "__main__":
+  main()
