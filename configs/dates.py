@@ -54,6 +54,7 @@ def get_config(arg=None):
   c.model.decoder_units = 64
   c.model.decoder_layers = 1
   c.model.dropout = 0.0  # between stacked layers and before the readout
+  c.model.tied_embeddings = False  # readout = target embedding E · W_p o_t (feed_previous_token)
 
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 100

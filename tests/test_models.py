@@ -345,3 +345,25 @@ def test_remat_gives_the_same_parameters_loss_and_gradients(tiny_config):
   remat_loss, remat_grads = jax.jit(grad, static_argnums=1)(params, rematted, batch, KEY)
   chex.assert_trees_all_close(remat_loss, loss, rtol=1e-6)
   chex.assert_trees_all_close(remat_grads, grads, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_tied_embeddings_are_one_matrix_read_at_the_input_and_at_the_readout(tiny_config, tied):
+  model, params = _model(_config(tiny_config, **dict(ARCHITECTURES["bahdanau"], deep_output=False,
+                                                     tied_embeddings=tied)))
+  decoder = params["decoder"]
+  E = decoder["embed"]["embedding"]
+  chex.assert_shape(E, (V_TGT, 5))
+  assert ("readout" in decoder) != tied  # tied: no second [·, V] matrix
+  if tied:  # logits = E W_p o_t + b
+    o = jax.random.normal(jax.random.key(3), (B, tiny_config.model.decoder_units))
+    logits = model.apply({"params": params}, o, method=lambda m, o: m.decoder.logits(o))
+    chex.assert_trees_all_close(
+        logits, o @ decoder["project"]["kernel"] @ E.T + decoder["readout_bias"][None], atol=1e-5)
+  # A symbol in no target is never fed back as y_{t-1}: its row of E learns only through the
+  # readout, so only when tied.
+  unseen = V_TGT - 1
+  batch = dict(inputs=_inputs(jax.random.key(0)), input_lengths=LENGTHS, weights=jnp.ones(B),
+               targets=jax.random.randint(jax.random.key(8), (B, TY), 4, unseen))
+  grad = jax.grad(loss_fn)(params, model, batch)["decoder"]["embed"]["embedding"]
+  assert bool(jnp.any(grad[unseen] != 0)) == tied

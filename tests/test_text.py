@@ -341,6 +341,31 @@ def test_the_length_ratio_filter_drops_training_pairs_far_apart_and_counts_them(
   assert on["test_split"] == off["test_split"]  # validation and test pairs are all kept
 
 
+def test_subword_sampling_cuts_each_epoch_anew_within_its_buckets_and_resumes_the_same(corpus_tsv):
+  config = config_lib.freeze(text_config(corpus_tsv, **{"data.subword_sampling": 0.1}))
+  data = tasks.make(config.data).load(config.seed)
+  bucketed = run.batch_plan(config, data, 1)
+  src, tgt = batching.lengths(bucketed.for_epoch(1).split)
+  for b in bucketed.buckets:  # every batch keeps its compiled shape
+    assert src[b.members].max() <= b.input_len and tgt[b.members].max() <= b.target_len
+  plan = run.batch_plan(dataclasses.replace(config, train=dataclasses.replace(
+      config.train, buckets=1)), data, 1)  # room for longer cuts
+  one, two = plan.for_epoch(1).split, plan.for_epoch(2).split
+  for a, b in zip(dataclasses.astuple(one), dataclasses.astuple(plan.for_epoch(1).split)):
+    np.testing.assert_array_equal(a, b)  # a function of (seed, epoch): a resumed run's cuts
+  assert (one.inputs != two.inputs).any() and (one.inputs != data.train.inputs).any()
+  src, tgt = batching.lengths(one)
+  codec = data.codec
+  for i in range(len(one)):  # another cut of the same text
+    assert codec.src.decode(one.inputs[i, :src[i]]) == codec.src.decode(
+        data.train.inputs[i, :data.train.input_lengths[i]])
+    assert codec.tgt.decode(one.targets[i, :tgt[i] - 1]) == codec.tgt.decode(
+        data.train.targets[i, :(data.train.targets[i] != 0).sum() - 1])
+  with pytest.raises(config_lib.ConfigError, match="data.subword_sampling"):
+    config_lib.freeze(text_config(corpus_tsv, **{"data.subword_sampling": 0.5,
+                                                 "data.tokenizer": "word"}))
+
+
 def test_a_joint_vocabulary_is_one_tokeniser_for_both_sides(corpus_tsv, tmp_path):
   config = config_lib.freeze(text_config(corpus_tsv, **{"data.joint_vocabulary": True}))
   codec = tasks.make(config.data).load(0).codec

@@ -9,7 +9,7 @@ resuming needs."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -155,6 +155,11 @@ def padding_share(split: Split, buckets: Sequence[Bucket]) -> float:
   return float(1.0 - real / slots)
 
 
+# (epoch, [N] longest source, [N] longest target of each example) -> the epoch's split: the
+# same examples in the same order, each drawn anew within its widths (subword sampling).
+Resample = Callable[[int, np.ndarray, np.ndarray], Split]
+
+
 @dataclasses.dataclass(frozen=True)
 class Plan:
   """How each training epoch of a split is cut into batches: one shape, or one per bucket."""
@@ -162,6 +167,18 @@ class Plan:
   split: Split
   batch_size: int
   buckets: tuple[Bucket, ...] = ()
+  resample: Resample | None = None  # where the examples are drawn anew at each epoch
+
+  def for_epoch(self, epoch: int) -> "Plan":
+    """The plan of one epoch: its split drawn anew by `resample` where there is one, each
+    example within the widths of its bucket, so that every batch keeps its compiled shape."""
+    if self.resample is None:
+      return self
+    src_N = np.full(len(self.split), self.split.inputs.shape[1])
+    tgt_N = np.full(len(self.split), self.split.targets.shape[1])
+    for b in self.buckets:
+      src_N[b.members], tgt_N[b.members] = b.input_len, b.target_len
+    return dataclasses.replace(self, split=self.resample(epoch, src_N, tgt_N))
 
   @property
   def steps_per_epoch(self) -> int:

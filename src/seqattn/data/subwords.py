@@ -41,6 +41,11 @@ def train(texts: Iterable[str], kind: Kind, vocab_size: int) -> bytes:
   return model.getvalue()
 
 
+def seed_sampling(seed: int) -> None:
+  """Seeds sentencepiece's generator (one for the process) for the draws that follow."""
+  spm.set_random_generator_seed(seed)
+
+
 class Subwords:
   """One language's sentencepiece model."""
 
@@ -53,6 +58,12 @@ class Subwords:
 
   def encode(self, text: str) -> list[int]:
     return self.sp.encode(text)
+
+  def sample(self, text: str, alpha: float) -> list[int]:
+    """One segmentation of `text` drawn at random (subword regularisation): unigram: from every
+    segmentation, with probability ∝ P(x)^α (Kudo 2018); bpe: each merge dropped with
+    probability α (BPE-dropout, Provilkov et al. 2020). Seeded by `seed_sampling`."""
+    return self.sp.encode(text, enable_sampling=True, alpha=alpha, nbest_size=-1)
 
   def pieces(self, ids: Iterable[int]) -> list[str]:
     return [self.sp.id_to_piece(int(i)) for i in ids]

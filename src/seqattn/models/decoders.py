@@ -81,9 +81,16 @@ class Decoder(nn.Module):
       self.W_c = nn.Dense(cfg.decoder_units, use_bias=False)
     if cfg.deep_output:
       self.maxout = nn.Dense(cfg.decoder_units * MAXOUT_POOL)
-    self.readout = nn.Dense(self.target.size)
     if cfg.feed_previous_token:
       self.embed = self.target.embedder(cfg.embed_dim)
+    if cfg.tied_embeddings:
+      if not isinstance(self.target, ends.Tokens):
+        raise ValueError("model.tied_embeddings needs token outputs (a vocabulary to embed); "
+                         "a real-valued target has none.")
+      self.project = nn.Dense(cfg.embed_dim, use_bias=False)  # W_p
+      self.readout_bias = self.param("readout_bias", nn.initializers.zeros, (self.target.size,))
+    else:
+      self.readout = nn.Dense(self.target.size)
 
   def memory(self, h_BxTxH: jax.Array, lengths_B: jax.Array, mask_BxT: jax.Array) -> Memory:
     values = getattr(self.score, "values", lambda h, lengths: h)(h_BxTxH, lengths_B)
@@ -150,9 +157,15 @@ class Decoder(nn.Module):
       c_BxH, alpha_BxT = self._attend(h_BxS, memory, carry)
       out_BxS = jnp.tanh(self.W_c(jnp.concatenate([c_BxH, h_BxS], -1)))  # h̃_t
       attentional_BxD = out_BxS if cfg.input_feeding else carry.attentional_BxD
-    logits_BxV = self.readout(self.dropout(out_BxS, deterministic=deterministic))
+    logits_BxV = self.logits(self.dropout(out_BxS, deterministic=deterministic))
     new = Carry(rnn, attentional_BxD, carry.coverage_BxT + alpha_BxT, carry.t + 1)
     return new, (logits_BxV, alpha_BxT)
+
+  def logits(self, out_BxD: jax.Array) -> jax.Array:
+    """[B, V]: W_o o_t + b, or E W_p o_t + b with tied embeddings (E: [V, embed_dim])."""
+    if self.cfg.tied_embeddings:
+      return self.embed.attend(self.project(out_BxD)) + self.readout_bias[None, :]
+    return self.readout(out_BxD)
 
   def __call__(self, carry: Carry, decoder_inputs_BxTy: jax.Array, memory: Memory,
                deterministic: bool = True, sampling: Sampling | None = None):

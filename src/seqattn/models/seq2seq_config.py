@@ -35,6 +35,9 @@ class ModelConfig:
   decoder_units: int = dataclasses.field(metadata=POSITIVE)
   decoder_layers: int = dataclasses.field(metadata=POSITIVE)
   dropout: float = dataclasses.field(metadata=PROBABILITY)
+  # The readout's output matrix is the target embedding E (Press & Wolf 2017): logits =
+  # E W_p o_t + b, W_p projecting the decoder's output o_t to the embedding size.
+  tied_embeddings: bool = dataclasses.field(metadata=dict(before=False))
 
   @property
   def encoder_output_size(self) -> int:
@@ -53,6 +56,9 @@ class ModelConfig:
          "model.feed_previous_token or model.input_feeding"),
         (self.input_feeding and self.placement != "after_rnn",
          "model.input_feeding feeds h̃_{t-1} and needs model.placement='after_rnn'"),
+        (self.tied_embeddings and not (self.feed_previous_token and self.embed_dim),
+         "model.tied_embeddings ties the readout to the embedding of y_{t-1}: set "
+         "model.feed_previous_token=True and model.embed_dim > 0"),
         (self.deep_output and self.placement != "before_rnn",
          "model.deep_output is Bahdanau's readout and needs model.placement='before_rnn'"),
         (self.bridge == "copy" and (self.encoder_cell != self.decoder_cell

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Protocol, Sequence
 
 import numpy as np
 
-from seqattn.data.batching import Split
+from seqattn.data.batching import Resample, Split
 from seqattn.data.examples import Example
 from seqattn.models import ends
 
@@ -48,6 +48,9 @@ class Data:
   test: Split
   codec: Codec
   test_examples: Sequence[Example] = ()  # with gold alignments, or () when the task has none
+  # The training split drawn anew at each epoch (data.batching.Resample), where the task does
+  # (subword sampling); None: the same every epoch.
+  resample_train: Resample | None = None
 
 
 @dataclasses.dataclass(frozen=True)

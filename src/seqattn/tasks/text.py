@@ -24,10 +24,10 @@ import numpy as np
 from seqattn.files import workdirs
 from seqattn.measures import bleu
 from seqattn.data import corpus, splits, subwords
-from seqattn.data.batching import Split, pad
+from seqattn.data.batching import Resample, Split, pad
 from seqattn.data.vocab import EOS, EOS_ID, PAD_ID
 from seqattn.models import ends
-from seqattn.schema import NON_NEGATIVE, POSITIVE, refuse, registered
+from seqattn.schema import NON_NEGATIVE, POSITIVE, PROBABILITY, refuse, registered
 from seqattn.tasks.base import Data, Output, Source, Task
 
 
@@ -59,12 +59,18 @@ class TextConfig:
   # Training pairs whose token counts differ by more than this factor are dropped (noisy
   # corpora: misaligned lines); 0: none. Validation and test pairs are all kept.
   max_length_ratio: float = dataclasses.field(metadata=dict(NON_NEGATIVE, before=0.0))
+  # Subword regularisation in training: each epoch cuts every training pair anew at random
+  # (unigram: α of Kudo 2018; bpe: BPE-dropout's probability); 0: the one best cut always.
+  subword_sampling: float = dataclasses.field(metadata=dict(PROBABILITY, before=0.0))
 
   def __post_init__(self):
     columns = self.columns.split(",")
     refuse([
         (bool(self.val_path) != bool(self.test_path),
          "give both data.val_path and data.test_path, or neither (then data.path is split)"),
+        (self.subword_sampling > 0 and self.tokenizer not in ("unigram", "bpe"),
+         f"data.subword_sampling samples subword cuts: it needs data.tokenizer='unigram' or "
+         f"'bpe', not {self.tokenizer!r}"),
         (self.source_language == self.target_language,
          "data.source_language and data.target_language must differ"),
         (self.format == "tsv" and not {self.source_language, self.target_language} <= set(columns),
@@ -188,7 +194,8 @@ class Text(Task):
     return {f: hashlib.sha256(pathlib.Path(f).read_bytes()).hexdigest() for f in self._files()}
 
   def load(self, seed: int) -> Data:
-    del seed  # the split has its own seed (data.split_seed), so every run seed sees one test set
+    """The splits (from data.split_seed, so every run seed sees one test set) and tokenisers
+    trained on the training split; `seed` seeds subword sampling."""
     cfg = self.cfg
     train, val, test, report = self._pairs()
     fit = lambda texts, size: subwords.Subwords(subwords.train(texts, cfg.tokenizer, size))
@@ -199,21 +206,21 @@ class Text(Task):
     else:
       codec = TextCodec(fit(sources, cfg.source_vocab_size), fit(targets, cfg.target_vocab_size),
                         report)
-    return self._encode(codec, train, val, test, report)
+    return self._encode(codec, train, val, test, report, seed)
 
   def load_saved(self, codec: TextCodec, seed: int) -> Data:
     """The run's split (data.split_seed) encoded with its saved tokenisers; a data file that
     changed since the run (its sha256 in data.json) is refused, naming it."""
-    del seed
     train, val, test, report = self._pairs()  # report["files"]: their sha256 now
     for path, digest in codec.report.get("files", {}).items():
       if report["files"].get(path) != digest:
         raise ValueError(f"{path} changed since the run was trained (its sha256 is not the one "
                          f"in data.json), so its test split is not the one the run held out. "
                          f"Restore the file, or score a file of pairs with --test_file.")
-    return self._encode(codec, train, val, test, report)
+    return self._encode(codec, train, val, test, report, seed)
 
-  def _encode(self, codec: TextCodec, train, val, test, report: dict[str, Any]) -> Data:
+  def _encode(self, codec: TextCodec, train, val, test, report: dict[str, Any],
+              seed: int) -> Data:
     cfg = self.cfg
     pairs_in_train = len(train)
     train, off_ratio = length_ratio_filter(train, codec, cfg.max_length_ratio)
@@ -227,7 +234,29 @@ class Text(Task):
     report["train_split"].update(pairs=pairs_in_train, dropped_length_ratio=off_ratio)
     report["vocabulary"] = dict(source=len(codec.src), target=len(codec.tgt))
     print(f"data: {json.dumps(report, ensure_ascii=False)}", file=sys.stderr)
-    return Data(encoded["train"], encoded["val"], encoded["test"], codec)
+    return Data(encoded["train"], encoded["val"], encoded["test"], codec,
+                resample_train=self._sampler(codec, encoded["train"], seed))
+
+  def _sampler(self, codec: TextCodec, split: TextSplit, seed: int) -> Resample | None:
+    """Draws the training split's subword cuts anew for each epoch (data.subword_sampling),
+    from (seed, epoch) alone: a resumed run draws the same. A pair whose draw is longer than
+    its bucket's widths (or empty) keeps its best cut."""
+    alpha = self.cfg.subword_sampling
+    if not alpha:
+      return None
+
+    def resample(epoch: int, max_src_N: np.ndarray, max_tgt_N: np.ndarray) -> TextSplit:
+      subwords.seed_sampling(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+      inputs, lengths, targets = split.inputs.copy(), split.input_lengths.copy(), \
+          split.targets.copy()
+      for i, (source, target) in enumerate(zip(split.sources, split.references)):
+        src, tgt = codec.src.sample(source, alpha), codec.tgt.sample(target, alpha) + [EOS_ID]
+        if 0 < len(src) <= max_src_N[i] and len(tgt) <= max_tgt_N[i]:
+          inputs[i], targets[i] = PAD_ID, PAD_ID
+          inputs[i, :len(src)], targets[i, :len(tgt)], lengths[i] = src, tgt, len(src)
+      return dataclasses.replace(split, inputs=inputs, input_lengths=lengths, targets=targets)
+
+    return resample
 
   def test_data(self, codec: TextCodec, path: str) -> Data:
     """A user's own test file, in the configured format, as the test split (every pair: those

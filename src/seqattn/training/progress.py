@@ -49,7 +49,7 @@ def batches_from(plan: Plan, shuffle_key: jax.Array, num_epochs: int, epoch: int
   """(epoch, index in epoch, batch) of training from data position (epoch, index) to the end;
   `part`'s rows of each batch."""
   for e in range(epoch, num_epochs):
-    batches = enumerate(plan.epoch(epoch_rng(shuffle_key, e), part))
+    batches = enumerate(plan.for_epoch(e).epoch(epoch_rng(shuffle_key, e), part))
     for i, batch in itertools.islice(batches, index if e == epoch else 0, None):
       yield e, i, batch
 

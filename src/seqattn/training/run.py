@@ -53,9 +53,10 @@ def batch_plan(config: Config, data: tasks.Data, devices: int) -> Plan:
   split evenly over `devices` (the mesh's data axis)."""
   cfg = config.train
   if cfg.buckets == 1:
-    return Plan(data.train, cfg.batch_size)
+    return Plan(data.train, cfg.batch_size, resample=data.resample_train)
   plan = Plan(data.train, cfg.batch_size,
-              make_buckets(data.train, cfg.buckets, cfg.batch_size, cfg.token_budget, devices))
+              make_buckets(data.train, cfg.buckets, cfg.batch_size, cfg.token_budget, devices),
+              data.resample_train)
   tqdm.tqdm.write(f"{len(plan.buckets)} length buckets, batch x Tx x Ty: "
                   + ", ".join("x".join(map(str, s)) for s in plan.shapes)
                   + f"; padding {padding_share(plan.split, plan.buckets):.1%} of positions "

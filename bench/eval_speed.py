@@ -1,0 +1,127 @@
+"""Full test-set evaluation of a trained text model, before and after length-bucketed evaluation:
+the same parameters scored by two versions of seqattn, each in its own process, one after the
+other on this machine.
+
+  before  the code at `--before` (default f621ece, the last commit without it): every batch
+          500 x Tx x Ty (40 x 40), every search 40 steps, test pairs longer than Tx dropped;
+  after   this tree: batches sorted by source length, each padded to its own longest
+          (train.eval_buckets), every search stopping when its batch has ended, each sentence
+          bounded by ⌊a·|x| + b⌋ (decode.max_len_a / max_len_b), every test pair scored.
+
+Each side evaluates the test split once cold (compilation included) and `--repeats` times warm,
+with greedy search and with beam 5. BLEU is reported on each side's test split and on the
+sentences both score (`before` drops the pairs longer than Tx).
+
+  python bench/eval_speed.py --workdir runs/twin/jax_0     # a finished configs/text.py run
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def child(args) -> None:
+  """One side: load the workdir's tested parameters with the `--src` tree's code and time it."""
+  sys.path.insert(0, args.src)
+  from seqattn import config as config_lib, tasks
+  from seqattn.files import checkpoint
+  from seqattn.inference import evaluation
+  from seqattn.models import architectures
+  from seqattn.models.interface import abstract_params
+
+  workdir = pathlib.Path(args.workdir)
+  saved = json.loads((workdir / "config.json").read_text())
+  configs = pathlib.Path(args.src).parent / "configs"
+  config = config_lib.freeze(config_lib.override(
+      config_lib.load_file(configs / "text.py"),
+      {"seed": saved["seed"], "decode.method": args.search}))
+  task = tasks.make(config.data)
+  codec = task.restore(workdir)
+  data = task.load_saved(codec, config.seed)
+  model = architectures.build(config.model, codec.source, codec.target, task.max_input_len,
+                              task.max_target_len)
+  step = json.loads((workdir / "results.json").read_text())["tested_step"]
+  params = checkpoint.restore_params(workdir, step, abstract_params(model))
+  by_length = ({"by_length": config.train.eval_buckets}
+               if "by_length" in inspect.signature(evaluation.evaluate).parameters else {})
+  seconds = []
+  for _ in range(1 + args.repeats):
+    start = time.perf_counter()
+    ev = evaluation.evaluate(model, params, data.test, config.train.eval_batch_size,
+                             config.decode, task, data, **by_length)
+    seconds.append(time.perf_counter() - start)
+  hypotheses = task.hypotheses(data.codec, ev.predictions)
+  print(json.dumps(dict(cold=seconds[0], warm=seconds[1:], bleu=ev.metrics["bleu"],
+                        examples=len(data.test), tokenize=task.bleu_tokenize,
+                        outputs=list(zip(data.test.sources, hypotheses,
+                                         data.test.references)))))
+
+
+def run_side(src: str, search: str, args) -> dict:
+  out = subprocess.run([sys.executable, __file__, "--child", "--src", src, "--search", search,
+                        "--workdir", args.workdir, "--repeats", str(args.repeats)],
+                       check=True, capture_output=True, text=True).stdout
+  return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--workdir", required=True)
+  parser.add_argument("--before", default="f621ece")
+  parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--child", action="store_true")
+  parser.add_argument("--src")
+  parser.add_argument("--search", default="greedy")
+  args = parser.parse_args()
+  if args.child:
+    return child(args)
+  sys.path.insert(0, str(ROOT / "bench"))
+  from common import emit, environment
+  from seqattn.measures import bleu
+  emit(dict(environment=environment()))
+  with tempfile.TemporaryDirectory() as old:
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.before, "src", "configs"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+    rows = []
+    for search in ("greedy", "beam"):
+      sides = {"before": run_side(f"{old}/src", search, args),
+               "after": run_side(str(ROOT / "src"), search, args)}
+      common = {s for s, _, _ in sides["before"]["outputs"]}
+      on_common = {}
+      for name, side in sides.items():
+        kept = [(h, r) for s, h, r in side["outputs"] if s in common]
+        on_common[name] = bleu.scores([h for h, _ in kept], [r for _, r in kept],
+                                      side["tokenize"])["bleu"]
+      row = dict(search=search, **{f"{name}_{k}": v for name, side in sides.items()
+                                   for k, v in side.items() if k != "outputs"},
+                 before_bleu_common=on_common["before"], after_bleu_common=on_common["after"],
+                 common=len(common))
+      row["warm_speedup"] = (statistics.median(row["before_warm"])
+                             / statistics.median(row["after_warm"]))
+      row["cold_speedup"] = row["before_cold"] / row["after_cold"]
+      rows.append(emit(row))
+  print("\n| search | before s (warm, cold) | after s (warm, cold) | speed-up warm, cold | "
+        "BLEU before, after (all) | BLEU on the common sentences |")
+  print("|---|---|---|---|---|---|")
+  for r in rows:
+    print(f"| {r['search']} | {statistics.median(r['before_warm']):.1f}, {r['before_cold']:.1f} | "
+          f"{statistics.median(r['after_warm']):.1f}, {r['after_cold']:.1f} | "
+          f"{r['warm_speedup']:.2f}x, {r['cold_speedup']:.2f}x | "
+          f"{r['before_bleu']:.2f} ({r['before_examples']}), {r['after_bleu']:.2f} "
+          f"({r['after_examples']}) | {r['before_bleu_common']:.2f}, {r['after_bleu_common']:.2f}"
+          f" ({r['common']}) |")
+
+
+if __name__ == "__main__":
+  main()
