@@ -44,7 +44,8 @@ def child(args) -> None:
   configs = pathlib.Path(args.src).parent / "configs"
   config = config_lib.freeze(config_lib.override(
       config_lib.load_file(configs / "text.py"),
-      {"seed": saved["seed"], "decode.method": args.search}))
+      {"seed": saved["seed"], "decode.method": args.search,
+       "data.path": saved["data"]["path"]}))  # the file the run read (its sha256 is checked)
   task = tasks.make(config.data)
   codec = task.restore(workdir)
   data = task.load_saved(codec, config.seed)
