@@ -17,10 +17,13 @@ run's own config for every setting:
 What differs: each framework's own initialisation (a user would not copy Flax's into PyTorch),
 and PyTorch's eager loop over time against our compiled scans.
 
-  python bench/text_twin.py --minutes 6 --seeds 0 1 2      # about 45 minutes here
+  python bench/text_twin.py --minutes 2 5 --seeds 0 1 2    # about 40 minutes here
 
-tokens/s: real target tokens of the training batches a run took within its budget, per
-second of that budget (data, compilation and validation included, as a user waits for them).
+A budget shorter than the config's 6 epochs compares quality at equal minutes; a longer one
+lets both finish (or stop early) and compares the time they take. tokens/s: real target tokens
+of the training batches a run took, per second of its training (from before the data is read
+to the end of its last validation: data, compilation and validation included, as a user waits
+for them).
 """
 
 from __future__ import annotations
@@ -68,16 +71,20 @@ def target_tokens(plan: batching.Plan, seed: int, steps: int, num_epochs: int) -
 
 
 def ours(minutes: float, seed: int, workdir: str) -> dict:
-  """A launch.py run in its own process; its results.json."""
+  """A launch.py run in its own process (a new workdir): its results."""
   start = time.perf_counter()
   subprocess.run([sys.executable, str(ROOT / "launch.py"), "--config", str(ROOT / "configs/text.py"),
                   "--workdir", workdir, f"--config.seed={seed}",
                   f"--config.train.time_budget_minutes={minutes}"], check=True,
                  stdout=subprocess.DEVNULL)
   results = json.loads(pathlib.Path(workdir, "results.json").read_text())
+  logged = [json.loads(line) for line in pathlib.Path(workdir, "metrics.jsonl").open()]
   return dict(steps=results["step"], best_step=results["best_step"],
-              test_bleu=results["test_bleu"], test_chrf=results["test_chrf"],
-              test_examples=results["test_examples"], wall_seconds=time.perf_counter() - start)
+              best_val_bleu=results["best_val_bleu"], test_bleu=results["test_bleu"],
+              test_chrf=results["test_chrf"], test_examples=results["test_examples"],
+              stopped_by_time_budget=results["stopped_by_time_budget"],
+              train_seconds=max(r["seconds"] for r in logged if "val_loss" in r),
+              wall_seconds=time.perf_counter() - start)
 
 
 def translate(model, task, data, split, cfg: config_lib.Config) -> list[str]:
@@ -130,13 +137,12 @@ def twin(minutes: float, seed: int) -> dict:
 
   threads = torch_models.fastest_threads(train_step)  # its 6 timing steps are training steps
   best, best_state, since_best = -1.0, None, 0
+  total = plan.steps_per_epoch * t.num_epochs
   while True:
-    try:
-      loss = train_step()
-    except StopIteration:  # the config's epochs are done
-      break
+    loss = train_step()
     out_of_time = time.perf_counter() - start >= 60 * minutes
-    if count["steps"] % t.eval_every_steps == 0 or out_of_time:
+    last = count["steps"] == total  # the config's epochs are done
+    if count["steps"] % t.eval_every_steps == 0 or out_of_time or last:
       val = bleu.scores(translate(model, task, data, data.val, cfg), data.val.references,
                         tokenize)["bleu"]
       if val > best:
@@ -145,16 +151,16 @@ def twin(minutes: float, seed: int) -> dict:
         since_best += 1
       emit(dict(framework="torch", seed=seed, step=count["steps"], loss=float(loss.detach()),
                 val_bleu=val, seconds=time.perf_counter() - start))
-      if out_of_time or since_best >= t.early_stopping_patience:
+      if out_of_time or last or since_best >= t.early_stopping_patience:
         break
-  budget_seconds = time.perf_counter() - start
+  train_seconds = time.perf_counter() - start  # the last validation included, as ours
   model.load_state_dict(best_state)
   scores = bleu.scores(translate(model, task, data, data.test, cfg), data.test.references,
                        tokenize)
   return dict(steps=count["steps"], best_val_bleu=best, test_bleu=scores["bleu"],
               test_chrf=scores["chrf"], test_examples=len(data.test), tokens=count["tokens"],
-              torch_threads=threads,
-              budget_seconds=budget_seconds, wall_seconds=time.perf_counter() - start)
+              torch_threads=threads, stopped_by_time_budget=out_of_time,
+              train_seconds=train_seconds, wall_seconds=time.perf_counter() - start)
 
 
 def interval(values: list[float]) -> str:
@@ -167,34 +173,37 @@ def interval(values: list[float]) -> str:
 
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument("--minutes", type=float, default=6.0)
+  parser.add_argument("--minutes", type=float, nargs="+", default=[2.0, 5.0])
   parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
   parser.add_argument("--out", default="runs/twin")
   args = parser.parse_args()
   emit(dict(environment=environment()))
-  rows = {"seqattn (JAX)": [], "PyTorch twin": []}
-  for seed in args.seeds:
-    workdir = f"{args.out}/jax_{seed}"
-    run = ours(args.minutes, seed, workdir)
-    cfg = config_for(args.minutes, seed)
-    task = tasks.make(cfg.data)
-    plan = batch_plan(cfg, task.load(seed), 1)
-    run["tokens"] = target_tokens(plan, seed, run["steps"], cfg.train.num_epochs)
-    run["tokens_per_second"] = run["tokens"] / (60 * args.minutes)
-    emit(dict(framework="jax", seed=seed, **run))
-    rows["seqattn (JAX)"].append(run)
-    peer = twin(args.minutes, seed)
-    peer["tokens_per_second"] = peer["tokens"] / (60 * args.minutes)
-    emit(dict(framework="torch", seed=seed, **peer))
-    rows["PyTorch twin"].append(peer)
-  print(f"\n{args.minutes:g} minutes a run, seeds {args.seeds}, {environment()['cpu']}\n")
-  print("| model | test BLEU | test chrF | steps | target tokens/s |")
-  print("|---|---|---|---|---|")
-  for name, runs in rows.items():
-    print(f"| {name} | {interval([r['test_bleu'] for r in runs])} | "
-          f"{interval([r['test_chrf'] for r in runs])} | "
-          f"{', '.join(str(r['steps']) for r in runs)} | "
-          f"{interval([r['tokens_per_second'] for r in runs])} |")
+  tables = []
+  for minutes in args.minutes:
+    rows = {"seqattn (JAX)": [], "PyTorch twin": []}
+    for seed in args.seeds:
+      run = ours(minutes, seed, f"{args.out}/{minutes:g}min/jax_{seed}")
+      cfg = config_for(minutes, seed)
+      plan = batch_plan(cfg, tasks.make(cfg.data).load(seed), 1)
+      run["tokens"] = target_tokens(plan, seed, run["steps"], cfg.train.num_epochs)
+      rows["seqattn (JAX)"].append(emit(dict(framework="jax", minutes=minutes, seed=seed, **run)))
+      rows["PyTorch twin"].append(emit(dict(framework="torch", minutes=minutes, seed=seed,
+                                            **twin(minutes, seed))))
+    for r in rows["seqattn (JAX)"] + rows["PyTorch twin"]:
+      r["tokens_per_second"] = r["tokens"] / r["train_seconds"]
+    tables.append((minutes, rows))
+  print(f"\nseeds {args.seeds}; {environment()['cpu']}, {environment()['cores']} cores\n")
+  print("| budget | model | test BLEU | test chrF | steps | training s | stopped by the budget "
+        "| target tokens/s |")
+  print("|---|---|---|---|---|---|---|---|")
+  for minutes, rows in tables:
+    for name, runs in rows.items():
+      seconds = ", ".join(f"{r['train_seconds']:.0f}" for r in runs)
+      print(f"| {minutes:g} min | {name} | {interval([r['test_bleu'] for r in runs])} | "
+            f"{interval([r['test_chrf'] for r in runs])} | "
+            f"{', '.join(str(r['steps']) for r in runs)} | {seconds} | "
+            f"{sum(r['stopped_by_time_budget'] for r in runs)} of {len(runs)} | "
+            f"{interval([r['tokens_per_second'] for r in runs])} |")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ def test_shipped_configs_freeze_and_round_trip():
     (dict(train__scheduled_sampling="inverse_sigmoid", train__sampling_k=0.5,
           model__feed_previous_token=True), "use k >= 1"),
     (dict(train__sampling_floor=1.0), "train.sampling_floor=1.0 is not valid"),
+    (dict(model__tied_embeddings=True), "tied_embeddings .* set model.feed_previous_token=True"),
+    (dict(decode__max_len_a=-1.0), "decode.max_len_a=-1.0 is not valid; use a number >= 0"),
 ])
 def test_invalid_values_name_the_valid_ones(overrides, message):
   with pytest.raises(ConfigError, match=message):
