@@ -53,13 +53,14 @@ def child(args) -> None:
                               task.max_target_len)
   step = json.loads((workdir / "results.json").read_text())["tested_step"]
   params = checkpoint.restore_params(workdir, step, abstract_params(model))
+  batch_size = args.eval_batch_size or config.train.eval_batch_size
   by_length = ({"by_length": config.train.eval_buckets}
                if "by_length" in inspect.signature(evaluation.evaluate).parameters else {})
   seconds = []
   for _ in range(1 + args.repeats):
     start = time.perf_counter()
-    ev = evaluation.evaluate(model, params, data.test, config.train.eval_batch_size,
-                             config.decode, task, data, **by_length)
+    ev = evaluation.evaluate(model, params, data.test, batch_size, config.decode, task, data,
+                             **by_length)
     seconds.append(time.perf_counter() - start)
   hypotheses = task.hypotheses(data.codec, ev.predictions)
   print(json.dumps(dict(cold=seconds[0], warm=seconds[1:], bleu=ev.metrics["bleu"],
@@ -68,9 +69,10 @@ def child(args) -> None:
                                          data.test.references)))))
 
 
-def run_side(src: str, search: str, args) -> dict:
+def run_side(src: str, search: str, args, batch_size: int = 0) -> dict:
   out = subprocess.run([sys.executable, __file__, "--child", "--src", src, "--search", search,
-                        "--workdir", args.workdir, "--repeats", str(args.repeats)],
+                        "--workdir", args.workdir, "--repeats", str(args.repeats),
+                        "--eval_batch_size", str(batch_size)],
                        check=True, capture_output=True, text=True).stdout
   return json.loads(out.strip().splitlines()[-1])
 
@@ -83,6 +85,8 @@ def main():
   parser.add_argument("--child", action="store_true")
   parser.add_argument("--src")
   parser.add_argument("--search", default="greedy")
+  # after only: evaluation batches of this many rows instead of the config's (0)
+  parser.add_argument("--eval_batch_size", type=int, default=0)
   args = parser.parse_args()
   if args.child:
     return child(args)
@@ -97,17 +101,18 @@ def main():
     rows = []
     for search in ("greedy", "beam"):
       sides = {"before": run_side(f"{old}/src", search, args),
-               "after": run_side(str(ROOT / "src"), search, args)}
+               "after": run_side(str(ROOT / "src"), search, args, args.eval_batch_size)}
       common = {s for s, _, _ in sides["before"]["outputs"]}
       on_common = {}
       for name, side in sides.items():
         kept = [(h, r) for s, h, r in side["outputs"] if s in common]
         on_common[name] = bleu.scores([h for h, _ in kept], [r for _, r in kept],
                                       side["tokenize"])["bleu"]
+        on_common["sentences"] = len(kept)
       row = dict(search=search, **{f"{name}_{k}": v for name, side in sides.items()
                                    for k, v in side.items() if k != "outputs"},
                  before_bleu_common=on_common["before"], after_bleu_common=on_common["after"],
-                 common=len(common))
+                 common=on_common["sentences"])
       row["warm_speedup"] = (statistics.median(row["before_warm"])
                              / statistics.median(row["after_warm"]))
       row["cold_speedup"] = row["before_cold"] / row["after_cold"]
