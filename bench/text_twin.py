@@ -102,8 +102,9 @@ def translate(model, task, data, split, cfg: config_lib.Config) -> list[str]:
   return out
 
 
-def twin(minutes: float, seed: int) -> dict:
-  """The PyTorch twin trained under `seed`'s config for `minutes`, tested at its best."""
+def twin(minutes: float, seed: int, init: str = "torch") -> dict:
+  """The PyTorch twin trained under `seed`'s config for `minutes`, tested at its best; `init`
+  'flax' re-initialises it as Flax initialises ours (torch_models.flax_init)."""
   cfg = config_for(minutes, seed)
   t, m = cfg.train, cfg.model
   start = time.perf_counter()  # as launch.py's budget: before the data is read
@@ -113,6 +114,8 @@ def twin(minutes: float, seed: int) -> dict:
   torch.manual_seed(seed)
   model = torch_models.Bahdanau(len(data.codec.src), len(data.codec.tgt), m.embed_dim,
                                 m.encoder_units, m.decoder_units, m.attention_units, m.dropout)
+  if init == "flax":
+    torch_models.flax_init(model)
   opt = torch.optim.Adam(model.parameters(), lr=t.learning_rate, betas=(t.b1, t.b2))
   warmup = t.warmup_steps  # optax: linear 0 -> peak over `warmup` updates, then rsqrt
   sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: i / warmup if i < warmup
@@ -176,20 +179,27 @@ def main():
   parser.add_argument("--minutes", type=float, nargs="+", default=[2.0, 5.0])
   parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
   parser.add_argument("--out", default="runs/twin")
+  # flax: the twin initialised as Flax initialises ours, to see what initialisation accounts for
+  parser.add_argument("--init", choices=["torch", "flax"], default="torch")
+  parser.add_argument("--twin_only", action="store_true")  # with --init flax: ours already run
   args = parser.parse_args()
   emit(dict(environment=environment()))
   tables = []
   for minutes in args.minutes:
     rows = {"seqattn (JAX)": [], "PyTorch twin": []}
+    if args.twin_only:
+      del rows["seqattn (JAX)"]
     for seed in args.seeds:
-      run = ours(minutes, seed, f"{args.out}/{minutes:g}min/jax_{seed}")
-      cfg = config_for(minutes, seed)
-      plan = batch_plan(cfg, tasks.make(cfg.data).load(seed), 1)
-      run["tokens"] = target_tokens(plan, seed, run["steps"], cfg.train.num_epochs)
-      rows["seqattn (JAX)"].append(emit(dict(framework="jax", minutes=minutes, seed=seed, **run)))
+      if not args.twin_only:
+        run = ours(minutes, seed, f"{args.out}/{minutes:g}min/jax_{seed}")
+        cfg = config_for(minutes, seed)
+        plan = batch_plan(cfg, tasks.make(cfg.data).load(seed), 1)
+        run["tokens"] = target_tokens(plan, seed, run["steps"], cfg.train.num_epochs)
+        rows["seqattn (JAX)"].append(emit(dict(framework="jax", minutes=minutes, seed=seed,
+                                               **run)))
       rows["PyTorch twin"].append(emit(dict(framework="torch", minutes=minutes, seed=seed,
-                                            **twin(minutes, seed))))
-    for r in rows["seqattn (JAX)"] + rows["PyTorch twin"]:
+                                            init=args.init, **twin(minutes, seed, args.init))))
+    for r in sum(rows.values(), []):
       r["tokens_per_second"] = r["tokens"] / r["train_seconds"]
     tables.append((minutes, rows))
   print(f"\nseeds {args.seeds}; {environment()['cpu']}, {environment()['cores']} cores\n")

@@ -152,6 +152,33 @@ class Bahdanau(nn.Module):
     return torch.stack(out, 1).numpy()
 
 
+@torch.no_grad()
+def flax_init(model: nn.Module) -> nn.Module:
+  """`model` re-initialised as Flax initialises seqattn's: embeddings N(0, 1/E) (nn.Embed's
+  default), kernels LeCun-normal (truncated, std 1/√fan_in), each GRU gate's recurrent kernel
+  orthogonal, biases 0. For measuring what PyTorch's own initialisation costs."""
+  def lecun(w):  # jax's variance_scaling(1, fan_in, truncated_normal): cut at 2 std
+    std = 1.0 / 0.87962566103423978 / w.shape[1] ** 0.5
+    nn.init.trunc_normal_(w, std=std, a=-2 * std, b=2 * std)
+
+  for module in model.modules():
+    if isinstance(module, nn.Embedding):
+      nn.init.normal_(module.weight, std=module.embedding_dim ** -0.5)
+    elif isinstance(module, nn.Linear):
+      lecun(module.weight)
+    if isinstance(module, (nn.Linear, nn.GRU, nn.GRUCell)):
+      for name, w in module.named_parameters(recurse=False):
+        if name.startswith("bias"):
+          nn.init.zeros_(w)
+        elif name.startswith("weight_ih"):
+          for gate in w.chunk(3):
+            lecun(gate)
+        elif name.startswith("weight_hh"):
+          for gate in w.chunk(3):
+            nn.init.orthogonal_(gate)
+  return model
+
+
 def to_torch(batch: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
   return (torch.from_numpy(batch["inputs"]).long(),
           torch.from_numpy(batch["input_lengths"]).long(),
