@@ -34,8 +34,11 @@ def launch(*args: str) -> None:
 
 def summary(results: dict, workdir: pathlib.Path) -> dict:
   data = json.loads((workdir / "data.json").read_text())
+  logged = [json.loads(line) for line in (workdir / "metrics.jsonl").open()]
   return dict(test_bleu=results["test_bleu"], test_chrf=results["test_chrf"],
               best_val_bleu=results.get("best_val_bleu"), steps=results.get("step"),
+              # from before the data is read to the end of the last validation (text_twin's)
+              train_seconds=max(r["seconds"] for r in logged if "val_loss" in r),
               train_pairs=data["train_split"]["kept"],
               vocabulary=[data["vocabulary"]["source"], data["vocabulary"]["target"]])
 
@@ -63,11 +66,13 @@ def main():
         json.loads((workdir / "results.json").read_text()), workdir)))
   baseline = rows["default (baseline)"]["test_bleu"]
   print(f"\n{args.minutes:g} minutes a run, seed 0, {environment()['cpu']}\n")
-  print("| option | test BLEU | Δ BLEU | test chrF | steps | training pairs | vocabularies |")
-  print("|---|---|---|---|---|---|---|")
+  print("| option | test BLEU | Δ BLEU | test chrF | steps | training s | training pairs | "
+        "vocabularies |")
+  print("|---|---|---|---|---|---|---|---|")
   for name, r in rows.items():
     print(f"| {name} | {r['test_bleu']:.2f} | {r['test_bleu'] - baseline:+.2f} | "
-          f"{r['test_chrf']:.1f} | {r['steps']} | {r['train_pairs']:,} | "
+          f"{r['test_chrf']:.1f} | {r['steps']} | {r['train_seconds']:.0f} | "
+          f"{r['train_pairs']:,} | "
           f"{r['vocabulary'][0]:,} / {r['vocabulary'][1]:,} |")
 
 
