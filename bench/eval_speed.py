@@ -57,12 +57,20 @@ def child(args) -> None:
   by_length = ({"by_length": config.train.eval_buckets}
                if "by_length" in inspect.signature(evaluation.evaluate).parameters else {})
   seconds = []
+  if args.run_like:  # as in a training run: the validation split first, then the test split
+    start = time.perf_counter()
+    evaluation.evaluate(model, params, data.val, batch_size, config.decode, task, data,
+                        **by_length)
+    seconds.append(time.perf_counter() - start)
   for _ in range(1 + args.repeats):
     start = time.perf_counter()
     ev = evaluation.evaluate(model, params, data.test, batch_size, config.decode, task, data,
                              **by_length)
     seconds.append(time.perf_counter() - start)
   hypotheses = task.hypotheses(data.codec, ev.predictions)
+  if args.run_like:
+    print(json.dumps(dict(validation_cold=seconds[0], test_after_validation=seconds[1])))
+    return
   print(json.dumps(dict(cold=seconds[0], warm=seconds[1:], bleu=ev.metrics["bleu"],
                         examples=len(data.test), tokenize=task.bleu_tokenize,
                         outputs=list(zip(data.test.sources, hypotheses,
@@ -70,11 +78,14 @@ def child(args) -> None:
 
 
 def run_side(src: str, search: str, args, batch_size: int = 0) -> dict:
-  out = subprocess.run([sys.executable, __file__, "--child", "--src", src, "--search", search,
-                        "--workdir", args.workdir, "--repeats", str(args.repeats),
-                        "--eval_batch_size", str(batch_size)],
-                       check=True, capture_output=True, text=True).stdout
-  return json.loads(out.strip().splitlines()[-1])
+  """One side's timings: a fresh process's test evaluations (cold, then warm), and another's
+  validation then test, as a training run does them."""
+  command = [sys.executable, __file__, "--child", "--src", src, "--search", search, "--workdir",
+             args.workdir, "--repeats", str(args.repeats), "--eval_batch_size", str(batch_size)]
+  out = [json.loads(subprocess.run(command + extra, check=True, capture_output=True,
+                                   text=True).stdout.strip().splitlines()[-1])
+         for extra in ([], ["--run_like", "--repeats", "0"])]
+  return dict(out[0], **out[1])
 
 
 def main():
@@ -87,6 +98,7 @@ def main():
   parser.add_argument("--search", default="greedy")
   # after only: evaluation batches of this many rows instead of the config's (0)
   parser.add_argument("--eval_batch_size", type=int, default=0)
+  parser.add_argument("--run_like", action="store_true")
   args = parser.parse_args()
   if args.child:
     return child(args)
@@ -117,13 +129,15 @@ def main():
                              / statistics.median(row["after_warm"]))
       row["cold_speedup"] = row["before_cold"] / row["after_cold"]
       rows.append(emit(row))
-  print("\n| search | before s (warm, cold) | after s (warm, cold) | speed-up warm, cold | "
-        "BLEU before, after (all) | BLEU on the common sentences |")
+  print("\n| search | before s (warm, cold; a run's val + test) | after s (the same) | "
+        "speed-up warm, cold, run | BLEU before, after (all) | BLEU on the common sentences |")
   print("|---|---|---|---|---|---|")
+  run = lambda r, side: r[f"{side}_validation_cold"] + r[f"{side}_test_after_validation"]
   for r in rows:
-    print(f"| {r['search']} | {statistics.median(r['before_warm']):.1f}, {r['before_cold']:.1f} | "
-          f"{statistics.median(r['after_warm']):.1f}, {r['after_cold']:.1f} | "
-          f"{r['warm_speedup']:.2f}x, {r['cold_speedup']:.2f}x | "
+    print(f"| {r['search']} | {statistics.median(r['before_warm']):.2f}, {r['before_cold']:.1f}; "
+          f"{run(r, 'before'):.1f} | {statistics.median(r['after_warm']):.2f}, "
+          f"{r['after_cold']:.1f}; {run(r, 'after'):.1f} | {r['warm_speedup']:.2f}x, "
+          f"{r['cold_speedup']:.2f}x, {run(r, 'before') / run(r, 'after'):.2f}x | "
           f"{r['before_bleu']:.2f} ({r['before_examples']}), {r['after_bleu']:.2f} "
           f"({r['after_examples']}) | {r['before_bleu_common']:.2f}, {r['after_bleu_common']:.2f}"
           f" ({r['common']}) |")

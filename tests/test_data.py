@@ -109,8 +109,12 @@ def test_train_batches_shuffle_full_batches_and_eval_batches_cover_each_example_
   assert weights.tolist() == [1] * 7 + [0] * 2
 
 
-def test_evaluation_buckets_hold_every_example_once_sorted_with_long_sources_apart():
+def test_evaluation_buckets_hold_every_example_once_sorted_with_long_sources_apart(monkeypatch):
   split = _split([5, 2, 9, 3, 2, 7, 4, 1, 6, 3], [1, 2, 3, 4, 1, 2, 3, 4, 1, 2], max_source=9)
+  # Widths rounded up to multiples of 8, within the split's (9 x 4): few shapes to compile.
+  rounded = batching.eval_buckets(split, 4, by_length=True, long_from=6, multiple=2)
+  assert [(b.input_len, b.target_len) for b in rounded] == [(8, 4), (8, 4), (9, 4)]
+  monkeypatch.setattr(batching, "WIDTH_STEP", 1)  # each bucket's own longest, exactly
   buckets = batching.eval_buckets(split, 4, by_length=True, long_from=6, multiple=2)
   assert sorted(np.concatenate([b.members for b in buckets]).tolist()) == list(range(10))
   src, tgt = batching.lengths(split)

@@ -211,15 +211,19 @@ class Plan:
                   self.buckets[k].target_len)
 
 
+WIDTH_STEP = 8  # evaluation buckets' widths are rounded up to a multiple of this
+
+
 def eval_buckets(split: Split, batch_size: int, by_length: bool = False,
                  long_from: int | None = None, multiple: int = 1) -> tuple[Bucket, ...]:
   """Every example of `split` in exactly one bucket, for evaluation: runs of `batch_size`
   examples, each bucket's batch `batch_size` rows (the last filled by `eval_batches`).
 
   by_length: the examples sorted by source length (then target length) and each bucket padded
-  to its own longest source and target, so that a batch of short sentences computes short and
-  its search stops early; else in split order, every bucket the split's full widths (one
-  compiled shape). Sources longer than `long_from` (the training Tx) are never dropped: they
+  to its own longest source and target, rounded up to a multiple of WIDTH_STEP (within the
+  split's widths), so that a batch of short sentences computes short and its search stops
+  early, while the buckets of a run's splits share a few compiled shapes; else in split order,
+  every bucket the split's full widths (one compiled shape). Sources longer than `long_from` (the training Tx) are never dropped: they
   come last, in buckets of their own at their own widths, each holding its members rounded up
   to `multiple` rows (the devices a batch is split over).
   """
@@ -232,11 +236,17 @@ def eval_buckets(split: Split, batch_size: int, by_length: bool = False,
   for run, long in ((order[~long_N], False), (order[long_N], True)):
     for start in range(0, len(run), batch_size):
       members = run[start:start + batch_size]
-      tx, ty = ((int(src_N[members].max()), int(tgt_N[members].max())) if by_length or long
+      tx, ty = ((_rounded(src_N[members].max(), split.inputs.shape[1]),
+                 _rounded(tgt_N[members].max(), split.targets.shape[1])) if by_length or long
                 else widths)
       rows = -(-len(members) // multiple) * multiple if long else batch_size
       out.append(Bucket(rows, tx, ty, members))
   return tuple(out)
+
+
+def _rounded(length: int, width: int) -> int:
+  """`length` rounded up to a multiple of WIDTH_STEP, at most `width`."""
+  return min(width, -(-int(length) // WIDTH_STEP) * WIDTH_STEP)
 
 
 def eval_batches(split: Split, batch_size: int, part: Part = WHOLE,
