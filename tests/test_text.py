@@ -267,7 +267,7 @@ def test_a_users_corpus_trains_beam_decodes_scores_predicts_and_evaluates(corpus
   trained = seqattn.load(workdir).trained
   data = trained.task.load_saved(trained.codec, trained.config.seed)
   greedy = dataclasses.replace(trained.config.decode, method="greedy")
-  plain, by_length = (evaluation.evaluate(trained.model, trained.params, data.test, 16, greedy,
+  plain, by_length = (evaluation.evaluate(trained.model, trained.params, data.test, 32, greedy,
                                           trained.task, data, by_length=b) for b in (False, True))
   np.testing.assert_array_equal(*metrics.same_width(plain.predictions, by_length.predictions))
   assert plain.metrics["bleu"] == by_length.metrics["bleu"]
