@@ -279,6 +279,10 @@ def test_a_users_corpus_trains_beam_decodes_scores_predicts_and_evaluates(corpus
   user_test.write_text("".join(f"{s}\t{t}\n" for s, t in test_pairs[:5] + [longest]))
   _, with_long = seqattn.load(workdir).evaluate(user_test)
   assert with_long["examples"] == 6
+  # predict translates it too, and says it is longer than any training sentence.
+  [found] = seqattn.load(workdir).decode(longest[0])
+  assert found.best.output and "more than any training sentence" in found.source.warnings[-1]
+  assert found.best.alpha_TyxTx.shape[1] == len(found.source.labels) > 24
   assert len((workdir / "test_beam5_mine.tsv.hyp.txt").read_text().splitlines()) == 6
 
   # A few decoded validation examples at each evaluation, in the log.

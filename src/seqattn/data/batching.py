@@ -236,17 +236,17 @@ def eval_buckets(split: Split, batch_size: int, by_length: bool = False,
   for run, long in ((order[~long_N], False), (order[long_N], True)):
     for start in range(0, len(run), batch_size):
       members = run[start:start + batch_size]
-      tx, ty = ((_rounded(src_N[members].max(), split.inputs.shape[1]),
-                 _rounded(tgt_N[members].max(), split.targets.shape[1])) if by_length or long
-                else widths)
+      tx, ty = ((min(round_up(src_N[members].max()), split.inputs.shape[1]),
+                 min(round_up(tgt_N[members].max()), split.targets.shape[1]))
+                if by_length or long else widths)
       rows = -(-len(members) // multiple) * multiple if long else batch_size
       out.append(Bucket(rows, tx, ty, members))
   return tuple(out)
 
 
-def _rounded(length: int, width: int) -> int:
-  """`length` rounded up to a multiple of WIDTH_STEP, at most `width`."""
-  return min(width, -(-int(length) // WIDTH_STEP) * WIDTH_STEP)
+def round_up(length: int) -> int:
+  """`length` rounded up to a multiple of WIDTH_STEP: a padded width that few others share."""
+  return -(-int(length) // WIDTH_STEP) * WIDTH_STEP
 
 
 def eval_batches(split: Split, batch_size: int, part: Part = WHOLE,

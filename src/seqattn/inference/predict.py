@@ -18,7 +18,7 @@ import numpy as np
 from seqattn import config as config_lib, tasks
 from seqattn.files import checkpoint
 from seqattn.inference import decode, evaluation
-from seqattn.data.batching import Split, pad
+from seqattn.data.batching import Split, pad, round_up
 from seqattn.models import architectures, ends
 from seqattn.models import interface
 from seqattn.models.interface import abstract_params
@@ -186,9 +186,10 @@ def predict(trained: Trained, texts: list[str], batch_size: int | None = None,
 def _decode(ensemble: list[Trained], sources: list[tasks.Source],
             filled: list[tasks.Source]) -> list[Prediction]:
   trained = ensemble[0]
-  batch = batch_of(filled, trained.task.max_input_len)
+  tx, longest = trained.task.max_input_len, max(len(s.array) for s in filled)
+  batch = batch_of(filled, tx if longest <= tx else round_up(longest))  # a text may be longer
   search = trained.config.decode
-  width = decode.output_width(search, trained.task.max_input_len, trained.task.max_target_len)
+  width = decode.output_width(search, batch.inputs.shape[1], trained.task.max_target_len)
   found = [jax.device_get(_search(m.model, m.params, batch.inputs, batch.input_lengths, width,
                                   search)) for m in ensemble]
   if isinstance(found[0], decode.Forecast):  # one hypothesis, no score; an ensemble's mean
