@@ -73,8 +73,9 @@ def target_tokens(plan: batching.Plan, seed: int, steps: int, num_epochs: int) -
 def ours(minutes: float, seed: int, workdir: str) -> dict:
   """A launch.py run in its own process (a new workdir): its results."""
   start = time.perf_counter()
-  subprocess.run([sys.executable, str(ROOT / "launch.py"), "--config", str(ROOT / "configs/text.py"),
-                  "--workdir", workdir, f"--config.seed={seed}",
+  subprocess.run([sys.executable, str(ROOT / "launch.py"),
+                  "--config", str(ROOT / "configs/text.py"), "--workdir", workdir,
+                  f"--config.seed={seed}",
                   f"--config.train.time_budget_minutes={minutes}"], check=True,
                  stdout=subprocess.DEVNULL)
   results = json.loads(pathlib.Path(workdir, "results.json").read_text())
@@ -171,7 +172,8 @@ def interval(values: list[float]) -> str:
   t95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78}.get(len(values), 2.0)
   if len(values) < 2:
     return f"{values[0]:.2f}"
-  return f"{statistics.mean(values):.2f} ± {t95 * statistics.stdev(values) / len(values) ** .5:.2f}"
+  half = t95 * statistics.stdev(values) / len(values) ** .5
+  return f"{statistics.mean(values):.2f} ± {half:.2f}"
 
 
 def main():

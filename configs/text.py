@@ -57,7 +57,7 @@ def get_config(arg=None):
       max_input_len=40,  # Tx in tokens: longer pairs are dropped and counted
       max_target_len=40,  # Ty in tokens, <eos> included
       max_length_ratio=0.0,  # > 0: drop training pairs whose token counts differ more; 0: none
-      subword_sampling=0.0,  # > 0: each epoch cuts the training pairs anew (unigram α, bpe dropout)
+      subword_sampling=0.0,  # > 0: each epoch cuts training pairs anew (unigram α, bpe dropout)
   )
   m = c.model
   m.embed_dim = m.encoder_units = m.attention_units = 128

@@ -345,11 +345,15 @@ def test_the_length_ratio_filter_drops_training_pairs_far_apart_and_counts_them(
   assert on["test_split"] == off["test_split"]  # validation and test pairs are all kept
 
 
-def test_subword_sampling_cuts_each_epoch_anew_within_its_buckets_and_resumes_the_same(corpus_tsv):
+def test_subword_sampling_cuts_each_epoch_anew_within_its_buckets_and_resumes_the_same(corpus_tsv,
+                                                                                        capsys):
   config = config_lib.freeze(text_config(corpus_tsv, **{"data.subword_sampling": 0.1}))
   data = tasks.make(config.data).load(config.seed)
   bucketed = run.batch_plan(config, data, 1)
+  capsys.readouterr()
   src, tgt = batching.lengths(bucketed.for_epoch(1).split)
+  assert re.search(r"epoch 2: \d+ of 500 training pairs kept their best cut",
+                   capsys.readouterr().err)
   for b in bucketed.buckets:  # every batch keeps its compiled shape
     assert src[b.members].max() <= b.input_len and tgt[b.members].max() <= b.target_len
   plan = run.batch_plan(dataclasses.replace(config, train=dataclasses.replace(

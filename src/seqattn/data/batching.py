@@ -223,9 +223,10 @@ def eval_buckets(split: Split, batch_size: int, by_length: bool = False,
   to its own longest source and target, rounded up to a multiple of WIDTH_STEP (within the
   split's widths), so that a batch of short sentences computes short and its search stops
   early, while the buckets of a run's splits share a few compiled shapes; else in split order,
-  every bucket the split's full widths (one compiled shape). Sources longer than `long_from` (the training Tx) are never dropped: they
-  come last, in buckets of their own at their own widths, each holding its members rounded up
-  to `multiple` rows (the devices a batch is split over).
+  every bucket the split's full widths (one compiled shape). Sources longer than `long_from`
+  (the training Tx) are never dropped: they come last, in buckets of their own at their own
+  widths, each holding its members rounded up to `multiple` rows (the devices a batch is split
+  over).
   """
   src_N, tgt_N = lengths(split)
   order = np.lexsort((tgt_N, src_N)) if by_length else np.arange(len(split))

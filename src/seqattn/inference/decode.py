@@ -3,7 +3,8 @@
 The model is used only through `model.apply(..., method=model.encode / model.step)`, so the
 loop here is plain JAX and the same step function serves training (teacher forcing) and search.
 A token search runs under `lax.while_loop` and stops when every sentence of the batch has
-ended (EOS, or its limit ⌊a·|x| + b⌋); a forecast has a fixed horizon and runs under `lax.scan`.
+ended (EOS, or its limit ⌊a·|x| + b⌋); a forecast has a fixed horizon and runs under
+`lax.scan`.
 """
 
 from __future__ import annotations

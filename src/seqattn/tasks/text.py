@@ -5,9 +5,9 @@ components of shared sentences (data/splits.py), or three files given as the spl
 and target tokenisers (data/subwords.py) are trained on the training split only and saved in the
 workdir as source.model and target.model; a training pair longer than Tx source or Ty target
 tokens (<eos> included) is dropped and counted, a validation or test pair is kept (every one is
-scored: the long ones in evaluation batches of their own) and counted. Every count is written to data.json in
-the workdir and printed when the data is loaded. Predictions are detokenised and scored against
-the raw references with sacrebleu (seqattn/bleu.py).
+scored: the long ones in evaluation batches of their own) and counted. Every count is written to
+data.json in the workdir and printed when the data is loaded. Predictions are detokenised and
+scored against the raw references with sacrebleu (seqattn/bleu.py).
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ class Text(Task):
   def _sampler(self, codec: TextCodec, split: TextSplit, seed: int) -> Resample | None:
     """Draws the training split's subword cuts anew for each epoch (data.subword_sampling),
     from (seed, epoch) alone: a resumed run draws the same. A pair whose draw is longer than
-    its bucket's widths (or empty) keeps its best cut."""
+    its bucket's widths (or empty) keeps its best cut; how many did is printed each epoch."""
     alpha = self.cfg.subword_sampling
     if not alpha:
       return None
@@ -249,11 +249,16 @@ class Text(Task):
       subwords.seed_sampling(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
       inputs, lengths, targets = split.inputs.copy(), split.input_lengths.copy(), \
           split.targets.copy()
+      kept = 0
       for i, (source, target) in enumerate(zip(split.sources, split.references)):
         src, tgt = codec.src.sample(source, alpha), codec.tgt.sample(target, alpha) + [EOS_ID]
         if 0 < len(src) <= max_src_N[i] and len(tgt) <= max_tgt_N[i]:
           inputs[i], targets[i] = PAD_ID, PAD_ID
           inputs[i, :len(src)], targets[i, :len(tgt)], lengths[i] = src, tgt, len(src)
+        else:
+          kept += 1
+      print(f"subword sampling, epoch {epoch + 1}: {kept} of {len(split)} training pairs kept "
+            f"their best cut (the drawn one outgrew their length bucket)", file=sys.stderr)
       return dataclasses.replace(split, inputs=inputs, input_lengths=lengths, targets=targets)
 
     return resample
