@@ -16,6 +16,7 @@ import pathlib
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any, Callable
@@ -69,6 +70,19 @@ def environment() -> dict[str, Any]:
               device=jax.devices()[0].device_kind, python=platform.python_version(),
               GLIBC_TUNABLES=os.environ.get("GLIBC_TUNABLES", ""), malloc=allocator.name(),
               **versions)
+
+
+def launch(*args: str) -> None:
+  """`launch.py` with `args`, in its own process (its progress on stderr)."""
+  subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], check=True,
+                 stdout=subprocess.DEVNULL)
+
+
+def training_seconds(workdir: pathlib.Path | str) -> float:
+  """A finished run's training time from its metrics.jsonl: from before its data is read to
+  the end of its last validation (what the PyTorch twin's clock also measures)."""
+  logged = [json.loads(line) for line in pathlib.Path(workdir, "metrics.jsonl").open()]
+  return max(r["seconds"] for r in logged if "val_loss" in r)
 
 
 def emit(row: dict[str, Any]) -> dict[str, Any]:

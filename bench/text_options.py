@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import subprocess
-import sys
 
-from common import ROOT, emit, environment
+from common import ROOT, emit, environment, launch, training_seconds
 
 OPTIONS = {
     "tied target embeddings": {"model.tied_embeddings": True},
@@ -27,18 +25,11 @@ OPTIONS = {
 }
 
 
-def launch(*args: str) -> None:
-  subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], check=True,
-                 stdout=subprocess.DEVNULL)
-
-
 def summary(results: dict, workdir: pathlib.Path) -> dict:
   data = json.loads((workdir / "data.json").read_text())
-  logged = [json.loads(line) for line in (workdir / "metrics.jsonl").open()]
   return dict(test_bleu=results["test_bleu"], test_chrf=results["test_chrf"],
               best_val_bleu=results.get("best_val_bleu"), steps=results.get("step"),
-              # from before the data is read to the end of the last validation (text_twin's)
-              train_seconds=max(r["seconds"] for r in logged if "val_loss" in r),
+              train_seconds=training_seconds(workdir),
               train_pairs=data["train_split"]["kept"],
               vocabulary=[data["vocabulary"]["source"], data["vocabulary"]["target"]])
 

@@ -34,15 +34,13 @@ import json
 import math
 import pathlib
 import statistics
-import subprocess
-import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import ROOT, emit, environment
+from common import ROOT, emit, environment, launch, training_seconds
 from seqattn import config as config_lib, tasks
 from seqattn.data import batching
 from seqattn.data.vocab import PAD_ID
@@ -73,19 +71,14 @@ def target_tokens(plan: batching.Plan, seed: int, steps: int, num_epochs: int) -
 def ours(minutes: float, seed: int, workdir: str) -> dict:
   """A launch.py run in its own process (a new workdir): its results."""
   start = time.perf_counter()
-  subprocess.run([sys.executable, str(ROOT / "launch.py"),
-                  "--config", str(ROOT / "configs/text.py"), "--workdir", workdir,
-                  f"--config.seed={seed}",
-                  f"--config.train.time_budget_minutes={minutes}"], check=True,
-                 stdout=subprocess.DEVNULL)
+  launch("--config", str(ROOT / "configs/text.py"), "--workdir", workdir,
+         f"--config.seed={seed}", f"--config.train.time_budget_minutes={minutes}")
   results = json.loads(pathlib.Path(workdir, "results.json").read_text())
-  logged = [json.loads(line) for line in pathlib.Path(workdir, "metrics.jsonl").open()]
   return dict(steps=results["step"], best_step=results["best_step"],
               best_val_bleu=results["best_val_bleu"], test_bleu=results["test_bleu"],
               test_chrf=results["test_chrf"], test_examples=results["test_examples"],
               stopped_by_time_budget=results["stopped_by_time_budget"],
-              train_seconds=max(r["seconds"] for r in logged if "val_loss" in r),
-              wall_seconds=time.perf_counter() - start)
+              train_seconds=training_seconds(workdir), wall_seconds=time.perf_counter() - start)
 
 
 def translate(model, task, data, split, cfg: config_lib.Config) -> list[str]:

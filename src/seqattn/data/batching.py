@@ -230,24 +230,26 @@ def eval_buckets(split: Split, batch_size: int, by_length: bool = False,
   """
   src_N, tgt_N = lengths(split)
   order = np.lexsort((tgt_N, src_N)) if by_length else np.arange(len(split))
-  long_N = src_N[order] > (long_from or split.inputs.shape[1])
-  widths = (min(split.inputs.shape[1], long_from or split.inputs.shape[1]),
-            split.targets.shape[1])
+  tx_max, ty_max = split.inputs.shape[1], split.targets.shape[1]
+  long_from = min(long_from or tx_max, tx_max)
+  long_N = src_N[order] > long_from
   out = []
   for run, long in ((order[~long_N], False), (order[long_N], True)):
     for start in range(0, len(run), batch_size):
       members = run[start:start + batch_size]
-      tx, ty = ((min(round_up(src_N[members].max()), split.inputs.shape[1]),
-                 min(round_up(tgt_N[members].max()), split.targets.shape[1]))
-                if by_length or long else widths)
-      rows = -(-len(members) // multiple) * multiple if long else batch_size
+      tx, ty = ((min(round_up(src_N[members].max()), tx_max),
+                 min(round_up(tgt_N[members].max()), ty_max))
+                if by_length or long else (long_from, ty_max))
+      rows = round_up(len(members), multiple) if long else batch_size
       out.append(Bucket(rows, tx, ty, members))
   return tuple(out)
 
 
-def round_up(length: int) -> int:
-  """`length` rounded up to a multiple of WIDTH_STEP: a padded width that few others share."""
-  return -(-int(length) // WIDTH_STEP) * WIDTH_STEP
+def round_up(length: int, step: int | None = None) -> int:
+  """`length` rounded up to a multiple of `step` (None: WIDTH_STEP, a padded width that few
+  others share)."""
+  step = step or WIDTH_STEP
+  return -(-int(length) // step) * step
 
 
 def eval_batches(split: Split, batch_size: int, part: Part = WHOLE,
