@@ -85,7 +85,8 @@ def translate(model, task, data, split, cfg: config_lib.Config) -> list[str]:
   """Greedy outputs of every pair of `split`, in its order, decoded in our evaluation buckets."""
   model.eval()
   out = [""] * len(split)
-  for b in batching.eval_buckets(split, cfg.train.eval_batch_size, True, task.max_input_len):
+  for b in batching.eval_buckets(split, cfg.train.eval_batch_size, True,
+                                 (task.max_input_len, task.max_target_len)):
     lengths = torch.from_numpy(split.input_lengths[b.members]).long()
     x = torch.from_numpy(split.inputs[b.members, :b.input_len]).long()
     width = decode.output_width(cfg.decode, b.input_len, task.max_target_len)

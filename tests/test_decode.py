@@ -200,3 +200,55 @@ def test_a_longer_bound_than_needed_changes_nothing(luong):
   b_long = beam(model, params, ids, LENGTHS, 3 * TY, 3, 0.6, 0.0)
   chex.assert_trees_all_equal(b_long.tokens_BxKxT[..., :TY], b_short.tokens_BxKxT)
   chex.assert_trees_all_close(b_long.scores_BxK, b_short.scores_BxK, atol=1e-6)
+
+
+def _many(max_len: int, n: int = 32):
+  """n sources of random lengths and n random limits in [1, max_len]: rows that end at
+  different steps, enough of them (n // SHRINK >= MIN_ROWS) that a search's batch shrinks."""
+  lengths_N = jax.random.randint(jax.random.key(2), (n,), 1, TX + 1)
+  ids = jax.random.randint(jax.random.key(3), (n, TX), 4, V_SRC)
+  limits_N = jax.random.randint(jax.random.key(4), (n,), 1, max_len + 1)
+  return jnp.where(length_mask(lengths_N, TX), ids, PAD_ID), lengths_N, limits_N
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_a_shrinking_batch_decodes_as_the_whole_batch_does(luong, monkeypatch, method):
+  """Once few rows are still decoding the search goes on with those alone: the same tokens,
+  scores and α as a batch that never shrinks (MIN_ROWS out of reach). Run without jit, so that
+  each call traces the constants anew."""
+  model, params, _ = luong
+  params = _readout_bias(params, {EOS_ID: -3.0})  # most rows end at their limits
+  ids, lengths_N, limits_N = _many(2 * TY)
+  search = ((lambda: decode.greedy(model, params, ids, lengths_N, 2 * TY, limits_N))
+            if method == "greedy" else
+            lambda: decode.beam_search(model, params, ids, lengths_N, 2 * TY, 3, 0.6, 0.2,
+                                       limits_N))
+  shrinking = search()
+  ended_T = np.sum(np.asarray(shrinking[0]) != PAD_ID, -1).reshape(len(ids), -1).max(-1)
+  assert np.sum(ended_T > np.median(ended_T)) >= decode.MIN_ROWS  # it shrinks halfway, or later
+  monkeypatch.setattr(decode, "MIN_ROWS", 10 ** 6)
+  whole = search()
+  chex.assert_trees_all_equal(shrinking[0], whole[0])  # the tokens
+  chex.assert_trees_all_close(shrinking, whole, atol=1e-5)
+
+
+def test_forced_decoding_gives_teacher_forcings_losses_and_attention(luong):
+  """decode.forced, one step at a time and shrinking as targets end, equals the teacher-forced
+  pass at every real target step, and is 0 after."""
+  model, params, _ = luong
+  ids, lengths_N, ends_N = _many(TY)
+  steps_T = jnp.arange(TY)[None, :]
+  targets = jnp.where(steps_T < ends_N[:, None] - 1,
+                      jax.random.randint(jax.random.key(5), (len(ids), TY), 4, V_TGT),
+                      jnp.where(steps_T == ends_N[:, None] - 1, EOS_ID, PAD_ID))
+  got = jax.jit(decode.forced, static_argnums=0)(model, params, ids, lengths_N, targets)
+  logits, alpha = model.apply({"params": params}, ids, lengths_N,
+                              ends.shift_right(model.target, targets))
+  real = np.asarray(model.target.mask(targets))
+  assert not real.all() and real[:, 0].all()
+  np.testing.assert_allclose(np.asarray(got.losses_BxT)[real],
+                             np.asarray(model.target.losses(logits, targets))[real], atol=1e-5)
+  np.testing.assert_allclose(np.asarray(got.alpha_BxTxS)[real], np.asarray(alpha)[real],
+                             atol=1e-6)
+  assert not np.asarray(got.losses_BxT)[~real].any()
+  assert not np.asarray(got.alpha_BxTxS)[~real].any()

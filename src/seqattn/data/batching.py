@@ -215,31 +215,34 @@ WIDTH_STEP = 8  # evaluation buckets' widths are rounded up to a multiple of thi
 
 
 def eval_buckets(split: Split, batch_size: int, by_length: bool = False,
-                 long_from: int | None = None, multiple: int = 1) -> tuple[Bucket, ...]:
+                 widths: tuple[int, int] | None = None, multiple: int = 1) -> tuple[Bucket, ...]:
   """Every example of `split` in exactly one bucket, for evaluation: runs of `batch_size`
   examples, each bucket's batch `batch_size` rows (the last filled by `eval_batches`).
 
-  by_length: the examples sorted by source length (then target length) and each bucket padded
-  to its own longest source and target, rounded up to a multiple of WIDTH_STEP (within the
-  split's widths), so that a batch of short sentences computes short and its search stops
-  early, while the buckets of a run's splits share a few compiled shapes; else in split order,
-  every bucket the split's full widths (one compiled shape). Sources longer than `long_from`
-  (the training Tx) are never dropped: they come last, in buckets of their own at their own
-  widths, each holding its members rounded up to `multiple` rows (the devices a batch is split
-  over).
+  widths: the task's (Tx, Ty), by default the split's. Sources longer than Tx are never
+  dropped: they come last, in buckets of their own, each padded to its own longest source and
+  target and holding its members rounded up to `multiple` rows (the devices a batch is split
+  over). Every other bucket's targets are Ty wide (or their longest, where longer): teacher
+  forcing and the searches stop at each sentence's end (seqattn.inference.decode), so a wide
+  target costs memory, not time, and the buckets of a run's splits differ in their sources'
+  width alone. by_length: the examples sorted by source length (then target length), each
+  bucket padded to its own longest source rounded up to a multiple of WIDTH_STEP, so that a
+  batch of short sentences computes short while few shapes compile; else in split order, every
+  source Tx wide (one compiled shape).
   """
   src_N, tgt_N = lengths(split)
   order = np.lexsort((tgt_N, src_N)) if by_length else np.arange(len(split))
   tx_max, ty_max = split.inputs.shape[1], split.targets.shape[1]
-  long_from = min(long_from or tx_max, tx_max)
+  long_from, target_len = widths or (tx_max, ty_max)
+  long_from = min(long_from, tx_max)
   long_N = src_N[order] > long_from
   out = []
   for run, long in ((order[~long_N], False), (order[long_N], True)):
     for start in range(0, len(run), batch_size):
       members = run[start:start + batch_size]
-      tx, ty = ((min(round_up(src_N[members].max()), tx_max),
-                 min(round_up(tgt_N[members].max()), ty_max))
-                if by_length or long else (long_from, ty_max))
+      longest = round_up(tgt_N[members].max())
+      tx = min(round_up(src_N[members].max()), tx_max) if by_length or long else long_from
+      ty = min(longest if long else max(longest, target_len), ty_max)
       rows = round_up(len(members), multiple) if long else batch_size
       out.append(Bucket(rows, tx, ty, members))
   return tuple(out)

@@ -58,6 +58,40 @@ def _limits(limits_B: jax.Array | None, batch: int, max_len: int) -> jax.Array:
   return jnp.full((batch,), max_len, jnp.int32) if limits_B is None else limits_B
 
 
+# A search's batch shrinks to 1/SHRINK of its rows once no more than that are still decoding,
+# down to MIN_ROWS: a batch of short sentences would otherwise compute every row for as many
+# steps as its longest output takes. Measured in BUILD_NOTES (bench/eval_speed.py).
+SHRINK, MIN_ROWS = 4, 8
+
+
+def _shrinking_loop(body, unfinished_N, state, rows):
+  """`state` after `body(state, rows) -> state` has run until `unfinished_N(state, rows)` [N] is
+  all False; from when at most N // SHRINK are left, on those alone (and again on a quarter of
+  those, ...). A finished row must be a fixed point of `body` (it emits PAD at no cost) and
+  rows must not interact, so that the result is the full batch's.
+
+  Every array of `state` and `rows` (what the body reads but does not change) holds the N rows
+  along axis 0, or N·k rows (the k beams of each row in turn), or is a scalar (the step t)."""
+  n = unfinished_N(state, rows).shape[0]
+  keep = n // SHRINK
+  step, left = (lambda state: body(state, rows)), (lambda state: unfinished_N(state, rows))
+  if keep < MIN_ROWS:
+    return jax.lax.while_loop(lambda state: jnp.any(left(state)), step, state)
+  state = jax.lax.while_loop(lambda state: jnp.sum(left(state)) > keep, step, state)
+  kept = jnp.argsort(~left(state), stable=True)[:keep]  # the unfinished rows first
+
+  by_row = lambda x, rows: x.reshape(rows, x.shape[0] // rows, *x.shape[1:])  # [N, 1 or k, ...]
+
+  def take(x):
+    return x if x.ndim == 0 else by_row(x, n)[kept].reshape(keep * x.shape[0] // n, *x.shape[1:])
+
+  def put(x, part):
+    return part if x.ndim == 0 else by_row(x, n).at[kept].set(by_row(part, keep)).reshape(x.shape)
+
+  rest = _shrinking_loop(body, unfinished_N, jax.tree.map(take, state), jax.tree.map(take, rows))
+  return jax.tree.map(put, state, rest)
+
+
 def greedy(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
            max_len: int, limits_B: jax.Array | None = None) -> Decoded:
   """Feeds back the model's own argmax; a sequence stops at its first EOS or at its limit
@@ -68,12 +102,9 @@ def greedy(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array
   batch, source_len = inputs_BxS.shape[0], memory.mask_BxT.shape[1]
   limits_B = _limits(limits_B, batch, max_len)
 
-  def unfinished(state):
-    t, _, _, done_B, *_ = state
-    return (t < max_len) & ~jnp.all(done_B)
-
-  def body(state):
+  def body(state, rows):
     t, carry, y_prev_B, done_B, tokens_BxT, log_p_B, alpha_BxTxS = state
+    memory, limits_B = rows
     carry, (logits_BxV, alpha_BxS) = model.apply(variables, carry, y_prev_B, memory,
                                                  method=model.step)
     y_B = jnp.where(done_B, PAD_ID, jnp.argmax(allowed(logits_BxV), -1))
@@ -86,8 +117,48 @@ def greedy(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array
   start = (jnp.zeros((), jnp.int32), carry, jnp.full((batch,), BOS_ID, jnp.int32),
            jnp.zeros((batch,), bool), jnp.full((batch, max_len), PAD_ID, jnp.int32),
            jnp.zeros((batch,)), jnp.zeros((batch, max_len, source_len)))
-  *_, tokens_BxT, log_p_B, alpha_BxTxS = jax.lax.while_loop(unfinished, body, start)
+  *_, tokens_BxT, log_p_B, alpha_BxTxS = _shrinking_loop(body, lambda state, _: ~state[3], start,
+                                                         (memory, limits_B))
   return Decoded(tokens_BxT, log_p_B, alpha_BxTxS)
+
+
+class Forced(NamedTuple):
+  losses_BxT: jax.Array  # the loss of each gold step given the gold steps before it (0 after)
+  alpha_BxTxS: jax.Array  # α_tj of each gold step (0 after)
+
+
+def forced(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
+           targets_BxT: jax.Array) -> Forced:
+  """Teacher forcing one output step at a time, as a search runs: the gold y_{t-1} fed back,
+  each sentence ending after its last real target step, so that a batch of short targets
+  shrinks (`_shrinking_loop`) instead of computing every row for the longest. The losses and
+  α of the real steps are teacher_forced's; evaluation needs no more than these. A forecast's
+  steps are all real: its batch is teacher-forced in one pass."""
+  if isinstance(model.target, ends.Features):
+    outputs, alpha_BxTxS = model.apply({"params": params}, inputs_BxS, lengths_B,
+                                       ends.shift_right(model.target, targets_BxT))
+    return Forced(model.target.losses(outputs, targets_BxT), alpha_BxTxS)
+  variables = {"params": params}
+  carry, memory = model.apply(variables, inputs_BxS, lengths_B, method=model.encode)
+  batch, width = targets_BxT.shape[:2]
+  steps_B = jnp.max(jnp.where(model.target.mask(targets_BxT), jnp.arange(1, width + 1), 0), -1)
+
+  def body(state, rows):
+    t, carry, losses_BxT, alpha_BxTxS = state
+    memory, y_prev_BxT, targets_BxT, steps_B = rows
+    carry, (outputs_Bx, alpha_BxS) = model.apply(variables, carry, y_prev_BxT[:, t], memory,
+                                                 method=model.step)
+    loss_B = model.target.losses(outputs_Bx[:, None], targets_BxT[:, t][:, None])[:, 0]
+    live_B = t < steps_B
+    return (t + 1, carry, losses_BxT.at[:, t].set(jnp.where(live_B, loss_B, 0.0)),
+            alpha_BxTxS.at[:, t].set(jnp.where(live_B[:, None], alpha_BxS, 0.0)))
+
+  start = (jnp.zeros((), jnp.int32), carry, jnp.zeros((batch, width)),
+           jnp.zeros((batch, width, memory.mask_BxT.shape[1])))
+  rows = (memory, ends.shift_right(model.target, targets_BxT), targets_BxT, steps_B)
+  _, _, losses_BxT, alpha_BxTxS = _shrinking_loop(
+      body, lambda state, rows: state[0] < rows[-1], start, rows)
+  return Forced(losses_BxT, alpha_BxTxS)
 
 
 class Beams(NamedTuple):
@@ -146,12 +217,10 @@ def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.
   source_len = mask_BxKxS.shape[-1]
   limits_Bx1 = _limits(limits_B, batch, max_len)[:, None]
 
-  def unfinished(state):
-    t, _, _, _, finished_BxK, *_ = state
-    return (t < max_len) & ~jnp.all(finished_BxK)
-
-  def body(state):
+  def body(state, rows):
     t, carry, y_BxK, log_p_BxK, finished_BxK, length_BxK, coverage_BxKxS, tokens, alpha = state
+    memory, mask_BxKxS, limits_Bx1 = rows
+    batch = y_BxK.shape[0]  # fewer than the batch's once it has shrunk
     carry, (logits_BKxV, alpha_BKxS) = model.apply(variables, carry, y_BxK.reshape(-1), memory,
                                                    method=model.step)
     vocab = logits_BKxV.shape[-1]
@@ -187,8 +256,8 @@ def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.
            jnp.zeros((batch, k), jnp.int32), jnp.zeros((batch, k, source_len)),
            jnp.full((batch, k, max_len), PAD_ID, jnp.int32),
            jnp.zeros((batch, k, max_len, source_len)))
-  _, _, _, log_p, _, length, coverage, tokens, alpha = jax.lax.while_loop(unfinished, body,
-                                                                          start)
+  _, _, _, log_p, _, length, coverage, tokens, alpha = _shrinking_loop(
+      body, lambda state, _: ~jnp.all(state[4], -1), start, (memory, mask_BxKxS, limits_Bx1))
   scores = (log_p / length_penalty(length, length_alpha)
             + coverage_penalty(coverage, mask_BxKxS, coverage_beta))
   return Beams(tokens, scores, log_p, length, alpha)

@@ -30,16 +30,17 @@ def eval_step(model: Model, params, batch: Batch, search: DecodeConfig, width: i
   """One batch: (summable counts, predictions decoded in at most `width` steps, teacher-forced
   α [B, Ty, Tx], and for token outputs the n-best hypotheses with their scores and the best
   one's α)."""
-  outputs, alpha = teacher_forced(model, params, batch)
+  gold = decode.forced(model, params, batch["inputs"], batch["input_lengths"], batch["targets"])
   found = decode.search(model, params, batch["inputs"], batch["input_lengths"], width, search)
   predictions = (found.values_BxTxN if isinstance(found, decode.Forecast)
                  else found.tokens_BxKxT[:, 0])
-  attention = dict(temporal=alpha, input=interface.input_attention(
+  attention = dict(temporal=gold.alpha_BxTxS, input=interface.input_attention(
       model, params, batch["inputs"], batch["input_lengths"]))  # None where there is none
   found = None if isinstance(found, decode.Forecast) else Hypotheses(
       found.tokens_BxKxT[:, :search.n_best], found.scores_BxK[:, :search.n_best],
       found.alpha_BxKxTxS[:, 0])
-  return (metrics.counts(model.target, outputs, predictions, batch["targets"], batch["weights"]),
+  return (metrics.counts(model.target, gold.losses_BxT, predictions, batch["targets"],
+                         batch["weights"]),
           predictions, attention, found)
 
 
@@ -83,7 +84,8 @@ def evaluate(model: Model, params, split: Split, batch_size: int, search: Decode
   scores (prediction intervals)."""
   sample = sample_key is not None and model.target.distributional
   devices = jax.process_count() if mesh is None else mesh.shape[parallel.DATA]
-  buckets = eval_buckets(split, batch_size, by_length, task.max_input_len, devices)
+  buckets = eval_buckets(split, batch_size, by_length,
+                         (task.max_input_len, task.max_target_len), devices)
   sums, parts = None, []
   for i, (bucket, batch) in enumerate(zip(buckets, eval_batches(split, batch_size,
                                                                 parallel.part(), buckets))):

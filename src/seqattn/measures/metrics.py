@@ -14,21 +14,26 @@ from seqattn.models import ends
 def loss_sums(target: ends.Spec, outputs: jax.Array, targets: jax.Array, weights_B: jax.Array,
               label_smoothing: float = 0.0) -> tuple[jax.Array, jax.Array]:
   """(sum of step losses, number of steps) over the real target steps of weighted rows."""
+  return step_sums(target, target.losses(outputs, targets, label_smoothing), targets, weights_B)
+
+
+def step_sums(target: ends.Spec, losses_BxT: jax.Array, targets: jax.Array,
+              weights_B: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """`loss_sums` of losses already computed."""
   mask_BxT = target.mask(targets) * weights_B[:, None]
-  losses_BxT = target.losses(outputs, targets, label_smoothing)
   return jnp.sum(losses_BxT * mask_BxT), jnp.sum(mask_BxT)
 
 
-def counts(target: ends.Spec, outputs: jax.Array, predictions: jax.Array, targets: jax.Array,
+def counts(target: ends.Spec, losses_BxT: jax.Array, predictions: jax.Array, targets: jax.Array,
            weights_B: jax.Array) -> dict[str, jax.Array]:
   """Sums that add up over batches: loss, steps and sequences; for tokens also correct tokens
   and exact sequences.
 
-  outputs: teacher-forced, for the loss. predictions: decoded (PAD after EOS; as long as the
+  losses_BxT: of each teacher-forced step. predictions: decoded (PAD after EOS; as long as the
   search's bound, which may differ from Ty), for the accuracies; a sequence is exact when it
   equals the target everywhere, padding included.
   """
-  loss_sum, tokens = loss_sums(target, outputs, targets, weights_B)
+  loss_sum, tokens = step_sums(target, losses_BxT, targets, weights_B)
   sums = dict(loss_sum=loss_sum, tokens=tokens, sequences=jnp.sum(weights_B))
   if isinstance(target, ends.Tokens):
     predictions, targets = same_width(predictions, targets)
