@@ -54,6 +54,16 @@ def output_limits(cfg: DecodeConfig, lengths_B: jax.Array, width: int) -> jax.Ar
   return jnp.clip(limits_B, 1, width)
 
 
+def encode(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
+           encoding: tuple | None = None) -> tuple:
+  """(the decoder's initial carry, the memory every output step reads): `encoding` where the
+  caller has encoded the batch already (evaluation encodes once for teacher forcing and the
+  search), else the model's encoding of it."""
+  if encoding is not None:
+    return encoding
+  return model.apply({"params": params}, inputs_BxS, lengths_B, method=model.encode)
+
+
 def _limits(limits_B: jax.Array | None, batch: int, max_len: int) -> jax.Array:
   return jnp.full((batch,), max_len, jnp.int32) if limits_B is None else limits_B
 
@@ -61,7 +71,7 @@ def _limits(limits_B: jax.Array | None, batch: int, max_len: int) -> jax.Array:
 # A search's batch shrinks to 1/SHRINK of its rows once no more than that are still decoding,
 # down to MIN_ROWS: a batch of short sentences would otherwise compute every row for as many
 # steps as its longest output takes. Measured in BUILD_NOTES (bench/eval_speed.py).
-SHRINK, MIN_ROWS = 4, 8
+SHRINK, MIN_ROWS = 6, 8
 
 
 def _shrinking_loop(body, unfinished_N, state, rows):
@@ -93,12 +103,13 @@ def _shrinking_loop(body, unfinished_N, state, rows):
 
 
 def greedy(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
-           max_len: int, limits_B: jax.Array | None = None) -> Decoded:
+           max_len: int, limits_B: jax.Array | None = None,
+           encoding: tuple | None = None) -> Decoded:
   """Feeds back the model's own argmax; a sequence stops at its first EOS or at its limit
   (`limits_B`, at most `max_len`; then it emits PAD), and the loop stops when all have: the
   steps a batch takes are those of its longest output, not `max_len`."""
   variables = {"params": params}
-  carry, memory = model.apply(variables, inputs_BxS, lengths_B, method=model.encode)
+  carry, memory = encode(model, params, inputs_BxS, lengths_B, encoding)
   batch, source_len = inputs_BxS.shape[0], memory.mask_BxT.shape[1]
   limits_B = _limits(limits_B, batch, max_len)
 
@@ -128,7 +139,7 @@ class Forced(NamedTuple):
 
 
 def forced(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
-           targets_BxT: jax.Array) -> Forced:
+           targets_BxT: jax.Array, encoding: tuple | None = None) -> Forced:
   """Teacher forcing one output step at a time, as a search runs: the gold y_{t-1} fed back,
   each sentence ending after its last real target step, so that a batch of short targets
   shrinks (`_shrinking_loop`) instead of computing every row for the longest. The losses and
@@ -139,7 +150,7 @@ def forced(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array
                                        ends.shift_right(model.target, targets_BxT))
     return Forced(model.target.losses(outputs, targets_BxT), alpha_BxTxS)
   variables = {"params": params}
-  carry, memory = model.apply(variables, inputs_BxS, lengths_B, method=model.encode)
+  carry, memory = encode(model, params, inputs_BxS, lengths_B, encoding)
   batch, width = targets_BxT.shape[:2]
   steps_B = jnp.max(jnp.where(model.target.mask(targets_BxT), jnp.arange(1, width + 1), 0), -1)
 
@@ -199,7 +210,8 @@ def _gather_flat(x_BKx, parent_BxK):
 
 def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
                 max_len: int, beam_size: int, length_alpha: float = 0.6,
-                coverage_beta: float = 0.0, limits_B: jax.Array | None = None) -> Beams:
+                coverage_beta: float = 0.0, limits_B: jax.Array | None = None,
+                encoding: tuple | None = None) -> Beams:
   """Beam search with finished hypotheses kept in the beam.
 
   A finished hypothesis (it emitted EOS) stays in its slot and extends only by PAD at no cost,
@@ -210,7 +222,7 @@ def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.
   """
   variables = {"params": params}
   batch, k = inputs_BxS.shape[0], beam_size
-  carry, memory = model.apply(variables, inputs_BxS, lengths_B, method=model.encode)
+  carry, memory = encode(model, params, inputs_BxS, lengths_B, encoding)
   carry, memory = jax.tree.map(lambda x: jnp.repeat(x, k, axis=0) if x.ndim else x,
                                (carry, memory))
   mask_BxKxS = memory.mask_BxT.reshape(batch, k, -1)
@@ -269,10 +281,10 @@ class Forecast(NamedTuple):
 
 
 def forecast(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
-             max_len: int) -> Forecast:
+             max_len: int, encoding: tuple | None = None) -> Forecast:
   """Real-valued outputs for `max_len` steps, each fed back as the next step's input."""
   variables = {"params": params}
-  carry, memory = model.apply(variables, inputs_BxS, lengths_B, method=model.encode)
+  carry, memory = encode(model, params, inputs_BxS, lengths_B, encoding)
 
   def body(state, _):
     carry, y_prev_BxN = state
@@ -314,17 +326,17 @@ def sample_paths(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax
 
 
 def search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array,
-           max_len: int, cfg: DecodeConfig) -> Beams | Forecast:
+           max_len: int, cfg: DecodeConfig, encoding: tuple | None = None) -> Beams | Forecast:
   """The configured search for token outputs (greedy comes back as a beam of one, scored like
   a beam), each sentence bounded by `output_limits` within `max_len` steps; a fed-back forecast
-  of `max_len` steps for real-valued ones."""
+  of `max_len` steps for real-valued ones. `encoding`: the batch's, where it is at hand."""
   if isinstance(model.target, ends.Features):
-    return forecast(model, params, inputs_BxS, lengths_B, max_len)
+    return forecast(model, params, inputs_BxS, lengths_B, max_len, encoding)
   limits_B = output_limits(cfg, lengths_B, max_len)
   if cfg.method == "beam":
     return beam_search(model, params, inputs_BxS, lengths_B, max_len, cfg.beam_size,
-                       cfg.length_alpha, cfg.coverage_beta, limits_B)
-  g = greedy(model, params, inputs_BxS, lengths_B, max_len, limits_B)
+                       cfg.length_alpha, cfg.coverage_beta, limits_B, encoding)
+  g = greedy(model, params, inputs_BxS, lengths_B, max_len, limits_B, encoding)
   length_B = jnp.sum(g.tokens_BxT != PAD_ID, -1)
   mask_BxS = jnp.arange(inputs_BxS.shape[1])[None, :] < lengths_B[:, None]
   score_B = (g.scores_B / length_penalty(length_B, cfg.length_alpha)

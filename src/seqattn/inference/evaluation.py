@@ -30,8 +30,10 @@ def eval_step(model: Model, params, batch: Batch, search: DecodeConfig, width: i
   """One batch: (summable counts, predictions decoded in at most `width` steps, teacher-forced
   α [B, Ty, Tx], and for token outputs the n-best hypotheses with their scores and the best
   one's α)."""
-  gold = decode.forced(model, params, batch["inputs"], batch["input_lengths"], batch["targets"])
-  found = decode.search(model, params, batch["inputs"], batch["input_lengths"], width, search)
+  inputs = (model, params, batch["inputs"], batch["input_lengths"])
+  encoding = decode.encode(*inputs)  # read by both passes
+  gold = decode.forced(*inputs, batch["targets"], encoding)
+  found = decode.search(*inputs, width, search, encoding)
   predictions = (found.values_BxTxN if isinstance(found, decode.Forecast)
                  else found.tokens_BxKxT[:, 0])
   attention = dict(temporal=gold.alpha_BxTxS, input=interface.input_attention(
