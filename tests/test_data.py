@@ -109,7 +109,7 @@ def test_train_batches_shuffle_full_batches_and_eval_batches_cover_each_example_
   assert weights.tolist() == [1] * 7 + [0] * 2
 
 
-def test_evaluation_buckets_hold_every_example_once_sorted_with_long_sources_apart(monkeypatch):
+def test_evaluation_buckets_hold_every_example_once_sorted_by_length(monkeypatch):
   split = _split([5, 2, 9, 3, 2, 7, 4, 1, 6, 3], [1, 2, 3, 4, 1, 2, 3, 1, 1, 2], max_source=9)
   # Widths rounded up to multiples of 8, within the split's (9 x 4): few shapes to compile.
   rounded = batching.eval_buckets(split, 4, by_length=True, widths=(6, 3), multiple=2)
@@ -118,20 +118,20 @@ def test_evaluation_buckets_hold_every_example_once_sorted_with_long_sources_apa
   buckets = batching.eval_buckets(split, 4, by_length=True, widths=(6, 3), multiple=2)
   assert sorted(np.concatenate([b.members for b in buckets]).tolist()) == list(range(10))
   src, tgt = batching.lengths(split)
-  normal, long = buckets[:-1], buckets[-1]
-  assert [src[b.members].tolist() for b in normal] == [[1, 2, 2, 3], [3, 4, 5, 6]]
-  assert src[long.members].tolist() == [7, 9] and long.batch_size == 2  # apart, rounded to 2
+  # Sorted by source length, those longer than Tx = 6 last like the rest (never dropped).
+  assert [src[b.members].tolist() for b in buckets] == [[1, 2, 2, 3], [3, 4, 5, 6], [7, 9]]
   # Each padded to its own longest source; targets Ty = 3 wide, or their longest where longer
-  # (the second bucket's 4); the long sources' bucket to its own longest target.
+  # (the second bucket's 4).
   assert [tgt[b.members].max() for b in buckets] == [2, 4, 3]
   assert [(b.input_len, b.target_len) for b in buckets] == [(3, 3), (6, 4), (9, 3)]
-  assert [b.batch_size for b in normal] == [4, 4]
   batches = list(batching.eval_batches(split, 4, buckets=buckets))
-  assert [b["inputs"].shape for b in batches] == [(4, 3), (4, 6), (2, 9)]
-  # In split order with the full widths when not by length; long sources still apart.
-  plain = batching.eval_buckets(split, 4, widths=(6, 3))
+  assert [b["inputs"].shape for b in batches] == [(4, 3), (4, 6), (4, 9)]
+  # In split order with the full widths when not by length; the long sources apart, at their
+  # own widths, in as few rows as the devices allow.
+  plain = batching.eval_buckets(split, 4, widths=(6, 3), multiple=2)
   assert [b.members.tolist() for b in plain] == [[0, 1, 3, 4], [6, 7, 8, 9], [2, 5]]
   assert [(b.input_len, b.target_len) for b in plain] == [(6, 4), (6, 3), (9, 3)]
+  assert [b.batch_size for b in plain] == [4, 4, 2]
 
 
 def test_each_process_builds_its_rows_of_the_global_batches_and_together_they_are_whole():

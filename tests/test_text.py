@@ -319,12 +319,14 @@ def test_a_users_corpus_trains_beam_decodes_scores_predicts_and_evaluates(corpus
 
 
 def test_the_length_ratio_filter_drops_training_pairs_far_apart_and_counts_them(tmp_path):
-  words = type("Words", (), {"encode": staticmethod(str.split)})
+  words = type("Words", (), {"encode": staticmethod(lambda s: [4] * len(s.split()))})
   codec = type("Codec", (), {"src": words, "tgt": words})
   pairs = [("a b c", "x y z"), ("a", "x y z w"), ("a b c d e f", "x"), ("a b", "x y z w v y u")]
-  assert text.length_ratio_filter(pairs, codec, 3.0) == ([("a b c", "x y z")], 3)
-  assert text.length_ratio_filter(pairs, codec, 0.0) == (pairs, 0)  # off
-  assert text.length_ratio_filter(pairs, codec, 4.0) == ([pairs[0], pairs[1], pairs[3]], 1)
+  kept = lambda ratio: (lambda split, long, off: (split.sources, long, off))(
+      *text.encode(pairs, codec, 6, 6, max_ratio=ratio))
+  assert kept(3.0) == (("a b c",), 0, 3)
+  assert kept(0.0) == (("a b c", "a", "a b c d e f"), 1, 0)  # off; the 8-token target too long
+  assert kept(4.0) == (("a b c", "a"), 1, 1)
   # In a run: the training split only, counted in data.json's report. Misaligned lines: a
   # short source beside the next lines' targets run together.
   good = sentence_pairs(600)

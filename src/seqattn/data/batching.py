@@ -219,25 +219,27 @@ def eval_buckets(split: Split, batch_size: int, by_length: bool = False,
   """Every example of `split` in exactly one bucket, for evaluation: runs of `batch_size`
   examples, each bucket's batch `batch_size` rows (the last filled by `eval_batches`).
 
-  widths: the task's (Tx, Ty), by default the split's. Sources longer than Tx are never
-  dropped: they come last, in buckets of their own, each padded to its own longest source and
-  target and holding its members rounded up to `multiple` rows (the devices a batch is split
-  over). Every other bucket's targets are Ty wide (or their longest, where longer): teacher
-  forcing and the searches stop at each sentence's end (seqattn.inference.decode), so a wide
-  target costs memory, not time, and the buckets of a run's splits differ in their sources'
-  width alone. by_length: the examples sorted by source length (then target length), each
-  bucket padded to its own longest source rounded up to a multiple of WIDTH_STEP, so that a
-  batch of short sentences computes short while few shapes compile; else in split order, every
-  source Tx wide (one compiled shape).
+  widths: the task's (Tx, Ty), by default the split's. A bucket's targets are Ty wide (or
+  their longest, where longer): teacher forcing and the searches stop at each sentence's end
+  (seqattn.inference.decode), so a wide target costs memory, not time, and the buckets of a
+  run's splits differ in their sources' width alone. by_length: the examples sorted by source
+  length (then target length), each bucket padded to its own longest source rounded up to a
+  multiple of WIDTH_STEP, so that a batch of short sentences computes short while few shapes
+  compile; sources longer than Tx come last like any other. Else in split order, every source
+  Tx wide (one compiled shape), and the sources longer than Tx (never dropped) in buckets of
+  their own at their own widths, each holding its members rounded up to `multiple` rows (the
+  devices a batch is split over).
   """
   src_N, tgt_N = lengths(split)
-  order = np.lexsort((tgt_N, src_N)) if by_length else np.arange(len(split))
   tx_max, ty_max = split.inputs.shape[1], split.targets.shape[1]
   long_from, target_len = widths or (tx_max, ty_max)
-  long_from = min(long_from, tx_max)
-  long_N = src_N[order] > long_from
+  if by_length:
+    runs = [(np.lexsort((tgt_N, src_N)), False)]
+  else:
+    long_N = src_N > min(long_from, tx_max)
+    runs = [(np.flatnonzero(~long_N), False), (np.flatnonzero(long_N), True)]
   out = []
-  for run, long in ((order[~long_N], False), (order[long_N], True)):
+  for run, long in runs:
     for start in range(0, len(run), batch_size):
       members = run[start:start + batch_size]
       longest = round_up(tgt_N[members].max())

@@ -69,9 +69,11 @@ def _limits(limits_B: jax.Array | None, batch: int, max_len: int) -> jax.Array:
 
 
 # A search's batch shrinks to 1/SHRINK of its rows once no more than that are still decoding,
-# down to MIN_ROWS: a batch of short sentences would otherwise compute every row for as many
-# steps as its longest output takes. Measured in BUILD_NOTES (bench/eval_speed.py).
-SHRINK, MIN_ROWS = 6, 8
+# but not below MIN_ROWS: a batch of short sentences would otherwise compute every row for as
+# many steps as its longest output takes, while below a few dozen rows a row-step costs nearly
+# twice what it costs in a batch of hundreds (and each stage is another loop to compile).
+# Measured in BUILD_NOTES (bench/eval_speed.py).
+SHRINK, MIN_ROWS = 6, 24
 
 
 def _shrinking_loop(body, unfinished_N, state, rows):

@@ -116,13 +116,21 @@ class TextCodec:
 
 
 def encode(pairs: Sequence[tuple[str, str]], codec: TextCodec, max_input_len: int,
-           max_target_len: int, keep_long: bool = False) -> tuple[TextSplit, int]:
-  """(the pairs as a split, how many are longer than Tx or Ty). Those are dropped from a
-  training split; with `keep_long` (validation, test: every pair is scored) they are kept and
-  the split is as wide as its longest pair. A source that encodes to no token is dropped."""
-  kept, long = [], 0
+           max_target_len: int, keep_long: bool = False,
+           max_ratio: float = 0.0) -> tuple[TextSplit, int, int]:
+  """(the pairs as a split, how many are longer than Tx or Ty, how many were dropped for their
+  length ratio). Long pairs are dropped from a training split; with `keep_long` (validation,
+  test: every pair is scored) they are kept and the split is as wide as its longest pair. With
+  `max_ratio` > 0 (a filter for noisy training corpora), pairs whose source and target token
+  counts differ by more than that factor are dropped first. A source that encodes to no token
+  is dropped."""
+  kept, long, off_ratio = [], 0, 0
   for source, target in pairs:
-    src, tgt = codec.src.encode(source), codec.tgt.encode(target) + [EOS_ID]
+    src, tgt = codec.src.encode(source), codec.tgt.encode(target)
+    if max_ratio and max(len(src), len(tgt)) > max_ratio * max(min(len(src), len(tgt)), 1):
+      off_ratio += 1
+      continue
+    tgt = tgt + [EOS_ID]
     fits = len(src) <= max_input_len and len(tgt) <= max_target_len
     long += not fits
     if src and (fits or keep_long):
@@ -132,21 +140,7 @@ def encode(pairs: Sequence[tuple[str, str]], codec: TextCodec, max_input_len: in
                     np.array([len(s) for s in srcs], np.int32),
                     pad(tgts, max([max_target_len] + [len(t) for t in tgts])),
                     tuple(k[2] for k in kept), tuple(k[3] for k in kept))
-  return split, long
-
-
-def length_ratio_filter(pairs: Sequence[tuple[str, str]], codec: TextCodec,
-                        max_ratio: float) -> tuple[list[tuple[str, str]], int]:
-  """(the pairs whose source and target token counts are within a factor `max_ratio` of each
-  other, how many were dropped); every pair when `max_ratio` is 0."""
-  if not max_ratio:
-    return list(pairs), 0
-  kept = []
-  for source, target in pairs:
-    n, m = len(codec.src.encode(source)), len(codec.tgt.encode(target))
-    if max(n, m) <= max_ratio * max(min(n, m), 1):
-      kept.append((source, target))
-  return kept, len(pairs) - len(kept)
+  return split, long, off_ratio
 
 
 class Text(Task):
@@ -222,16 +216,15 @@ class Text(Task):
   def _encode(self, codec: TextCodec, train, val, test, report: dict[str, Any],
               seed: int) -> Data:
     cfg = self.cfg
-    pairs_in_train = len(train)
-    train, off_ratio = length_ratio_filter(train, codec, cfg.max_length_ratio)
     encoded = {}
     for name, pairs in (("train", train), ("val", val), ("test", test)):
-      keep_long = name != "train"
-      encoded[name], long = encode(pairs, codec, cfg.max_input_len, cfg.max_target_len,
-                                   keep_long)
-      report[f"{name}_split"] = dict(pairs=len(pairs), kept=len(encoded[name]), **{
-          "kept_longer_than_max_len" if keep_long else "dropped_longer_than_max_len": long})
-    report["train_split"].update(pairs=pairs_in_train, dropped_length_ratio=off_ratio)
+      keep_long = name != "train"  # and the length ratio filters training pairs alone
+      encoded[name], long, off_ratio = encode(pairs, codec, cfg.max_input_len,
+                                              cfg.max_target_len, keep_long,
+                                              0.0 if keep_long else cfg.max_length_ratio)
+      report[f"{name}_split"] = dict(pairs=len(pairs), kept=len(encoded[name]), **(
+          dict(kept_longer_than_max_len=long) if keep_long else
+          dict(dropped_longer_than_max_len=long, dropped_length_ratio=off_ratio)))
     report["vocabulary"] = dict(source=len(codec.src), target=len(codec.tgt))
     print(f"data: {json.dumps(report, ensure_ascii=False)}", file=sys.stderr)
     return Data(encoded["train"], encoded["val"], encoded["test"], codec,
@@ -266,9 +259,9 @@ class Text(Task):
   def test_data(self, codec: TextCodec, path: str) -> Data:
     """A user's own test file, in the configured format, as the test split (every pair: those
     longer than the model's Tx or Ty are decoded in batches of their own)."""
-    test, _ = encode(self.read_corpus(path).pairs, codec, self.cfg.max_input_len,
+    test, *_ = encode(self.read_corpus(path).pairs, codec, self.cfg.max_input_len,
                      self.cfg.max_target_len, keep_long=True)
-    empty, _ = encode([], codec, self.cfg.max_input_len, self.cfg.max_target_len)
+    empty, *_ = encode([], codec, self.cfg.max_input_len, self.cfg.max_target_len)
     return Data(empty, empty, test, codec)
 
   def restore(self, workdir: pathlib.Path) -> TextCodec:
