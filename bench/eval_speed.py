@@ -3,10 +3,13 @@ the same parameters scored by two versions of seqattn, each in its own process, 
 other on this machine.
 
   before  the code at `--before` (default f621ece, the last commit without it): every batch
-          500 x Tx x Ty (40 x 40), every search 40 steps, test pairs longer than Tx dropped;
-  after   this tree: batches sorted by source length, each padded to its own longest
-          (train.eval_buckets), every search stopping when its batch has ended, each sentence
-          bounded by ⌊a·|x| + b⌋ (decode.max_len_a / max_len_b), every test pair scored.
+          500 x Tx x Ty (40 x 40), teacher forcing over all 40 steps, every search 40 steps,
+          test pairs longer than Tx dropped;
+  after   this tree: batches sorted by source length, each padded to its own longest source
+          (train.eval_buckets); one encoder pass read by teacher forcing and the search, each
+          stepping until its batch has ended and going on with the rows still decoding once
+          few are left (decode.forced, decode.SHRINK); each sentence bounded by ⌊a·|x| + b⌋
+          (decode.max_len_a / max_len_b); every test pair scored.
 
 Each side evaluates the test split once cold (compilation included) and `--repeats` times warm,
 with greedy search and with beam 5. BLEU is reported on each side's test split and on the

@@ -3,8 +3,9 @@
 The model is used only through `model.apply(..., method=model.encode / model.step)`, so the
 loop here is plain JAX and the same step function serves training (teacher forcing) and search.
 A token search runs under `lax.while_loop` and stops when every sentence of the batch has
-ended (EOS, or its limit ⌊a·|x| + b⌋); a forecast has a fixed horizon and runs under
-`lax.scan`.
+ended (EOS, or its limit ⌊a·|x| + b⌋), going on with the sentences still decoding alone once
+few are left; evaluation's teacher forcing (`forced`) steps the same way. A forecast has a fixed
+horizon and runs under `lax.scan`.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ SHRINK, MIN_ROWS = 6, 24
 
 def _shrinking_loop(body, unfinished_N, state, rows):
   """`state` after `body(state, rows) -> state` has run until `unfinished_N(state, rows)` [N] is
-  all False; from when at most N // SHRINK are left, on those alone (and again on a quarter of
-  those, ...). A finished row must be a fixed point of `body` (it emits PAD at no cost) and
+  all False; from when at most N // SHRINK are left, on those alone (and so on, while a stage
+  keeps at least MIN_ROWS). A finished row must be a fixed point of `body` (it emits PAD at no cost) and
   rows must not interact, so that the result is the full batch's.
 
   Every array of `state` and `rows` (what the body reads but does not change) holds the N rows
@@ -92,7 +93,7 @@ def _shrinking_loop(body, unfinished_N, state, rows):
   state = jax.lax.while_loop(lambda state: jnp.sum(left(state)) > keep, step, state)
   kept = jnp.argsort(~left(state), stable=True)[:keep]  # the unfinished rows first
 
-  by_row = lambda x, rows: x.reshape(rows, x.shape[0] // rows, *x.shape[1:])  # [N, 1 or k, ...]
+  by_row = lambda x, count: x.reshape(count, x.shape[0] // count, *x.shape[1:])  # [N, 1|k, ...]
 
   def take(x):
     return x if x.ndim == 0 else by_row(x, n)[kept].reshape(keep * x.shape[0] // n, *x.shape[1:])

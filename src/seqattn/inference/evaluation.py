@@ -79,9 +79,9 @@ def evaluate(model: Model, params, split: Split, batch_size: int, search: Decode
              spread: float = 1.0, by_length: bool = False) -> Evaluation:
   """Metrics over a whole split of `data` (the shared ones, the task's and the attention's
   liveness), decoding with `search`; with a `mesh`, each batch is split along its data axis.
-  Every example is scored: sources longer than the task's Tx in batches of their own.
-  `by_length`: in length buckets (batching.eval_buckets), each decoded in at most the steps
-  its longest source allows (decode.output_width). With `sample_key`, a distributional
+  Every example is scored, sources longer than the task's Tx too (batching.eval_buckets).
+  `by_length`: in length buckets, each decoded in at most the steps its longest source allows
+  (decode.output_width). With `sample_key`, a distributional
   forecast also draws `search.samples` paths a window (σ times `spread`), which the task
   scores (prediction intervals)."""
   sample = sample_key is not None and model.target.distributional
