@@ -49,8 +49,9 @@ class TrainConfig:
   eval_every_steps: int = dataclasses.field(metadata=POSITIVE)
   eval_batch_size: int = dataclasses.field(metadata=POSITIVE)
   # Evaluate in length buckets (data.batching.eval_buckets): sorted by source length, each batch
-  # padded to its own longest and decoded in the steps its sources allow; False: every batch the
-  # full Tx x Ty (one compiled program).
+  # padded to its own longest source and decoded in the steps its sources allow; False: every
+  # batch Tx wide (one compiled program). Either way every batch shrinks to the sentences still
+  # decoding (decode.SHRINK).
   eval_buckets: bool = dataclasses.field(metadata=dict(before=False))
   checkpoint_every_steps: int = dataclasses.field(metadata=POSITIVE)
   keep_checkpoints: int = dataclasses.field(metadata=POSITIVE)

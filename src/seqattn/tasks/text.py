@@ -257,8 +257,8 @@ class Text(Task):
     return resample
 
   def test_data(self, codec: TextCodec, path: str) -> Data:
-    """A user's own test file, in the configured format, as the test split (every pair: those
-    longer than the model's Tx or Ty are decoded in batches of their own)."""
+    """A user's own test file, in the configured format, as the test split (every pair, those
+    longer than the model's Tx or Ty too)."""
     test, *_ = encode(self.read_corpus(path).pairs, codec, self.cfg.max_input_len,
                      self.cfg.max_target_len, keep_long=True)
     empty, *_ = encode([], codec, self.cfg.max_input_len, self.cfg.max_target_len)
