@@ -3,8 +3,9 @@
   python bench/decode.py            # the course date model and configs/nmt.py (NMT-sized)
   python bench/decode.py --quick    # fewer, shorter windows
 
-Prints one JSON line per measurement, then a table. Parameters are random (speed does not
-depend on their values: every search runs max_len steps under `lax.scan`).
+Prints one JSON line per measurement, then a table. Parameters are random: a search stops when
+every sequence of its batch has ended (EOS or max_len), so its steps are whatever the random
+readout's EOS draws give, the same for every run of one seed; compare searches within a run.
 """
 
 from __future__ import annotations
