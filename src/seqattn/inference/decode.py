@@ -66,7 +66,11 @@ def encode(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.Array
 
 
 def _limits(limits_B: jax.Array | None, batch: int, max_len: int) -> jax.Array:
-  return jnp.full((batch,), max_len, jnp.int32) if limits_B is None else limits_B
+  """[B] each sentence's last step: `limits_B` within `max_len` (all `max_len` when None), so
+  that every search's loop ends by `max_len` steps."""
+  if limits_B is None:
+    return jnp.full((batch,), max_len, jnp.int32)
+  return jnp.minimum(limits_B, max_len)
 
 
 # A search's batch shrinks to 1/SHRINK of its rows once no more than that are still decoding,
@@ -80,8 +84,8 @@ SHRINK, MIN_ROWS = 6, 24
 def _shrinking_loop(body, unfinished_N, state, rows):
   """`state` after `body(state, rows) -> state` has run until `unfinished_N(state, rows)` [N] is
   all False; from when at most N // SHRINK are left, on those alone (and so on, while a stage
-  keeps at least MIN_ROWS). A finished row must be a fixed point of `body` (it emits PAD at no cost) and
-  rows must not interact, so that the result is the full batch's.
+  keeps at least MIN_ROWS). A finished row must be a fixed point of `body` (it emits PAD at no
+  cost) and rows must not interact, so that the result is the full batch's.
 
   Every array of `state` and `rows` (what the body reads but does not change) holds the N rows
   along axis 0, or N·k rows (the k beams of each row in turn), or is a scalar (the step t)."""
@@ -228,14 +232,14 @@ def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.
   carry, memory = encode(model, params, inputs_BxS, lengths_B, encoding)
   carry, memory = jax.tree.map(lambda x: jnp.repeat(x, k, axis=0) if x.ndim else x,
                                (carry, memory))
-  mask_BxKxS = memory.mask_BxT.reshape(batch, k, -1)
-  source_len = mask_BxKxS.shape[-1]
+  source_len = memory.mask_BxT.shape[1]
   limits_Bx1 = _limits(limits_B, batch, max_len)[:, None]
 
   def body(state, rows):
     t, carry, y_BxK, log_p_BxK, finished_BxK, length_BxK, coverage_BxKxS, tokens, alpha = state
-    memory, mask_BxKxS, limits_Bx1 = rows
+    memory, limits_Bx1 = rows
     batch = y_BxK.shape[0]  # fewer than the batch's once it has shrunk
+    mask_BxKxS = memory.mask_BxT.reshape(batch, k, -1)
     carry, (logits_BKxV, alpha_BKxS) = model.apply(variables, carry, y_BxK.reshape(-1), memory,
                                                    method=model.step)
     vocab = logits_BKxV.shape[-1]
@@ -272,9 +276,9 @@ def beam_search(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax.
            jnp.full((batch, k, max_len), PAD_ID, jnp.int32),
            jnp.zeros((batch, k, max_len, source_len)))
   _, _, _, log_p, _, length, coverage, tokens, alpha = _shrinking_loop(
-      body, lambda state, _: ~jnp.all(state[4], -1), start, (memory, mask_BxKxS, limits_Bx1))
+      body, lambda state, _: ~jnp.all(state[4], -1), start, (memory, limits_Bx1))
   scores = (log_p / length_penalty(length, length_alpha)
-            + coverage_penalty(coverage, mask_BxKxS, coverage_beta))
+            + coverage_penalty(coverage, memory.mask_BxT.reshape(batch, k, -1), coverage_beta))
   return Beams(tokens, scores, log_p, length, alpha)
 
 
@@ -310,7 +314,7 @@ def sample_paths(model: nn.Module, params, inputs_BxS: jax.Array, lengths_B: jax
   calibration of evaluation.spread_factor). The input is encoded once; the paths are drawn
   `chunk` at a time (memory grows with B · chunk, not B · samples)."""
   variables = {"params": params}
-  carry, memory = model.apply(variables, inputs_BxS, lengths_B, method=model.encode)
+  carry, memory = encode(model, params, inputs_BxS, lengths_B)
 
   def path(key):
     def body(state, key_t):

@@ -36,8 +36,8 @@ def eval_step(model: Model, params, batch: Batch, search: DecodeConfig, width: i
   found = decode.search(*inputs, width, search, encoding)
   predictions = (found.values_BxTxN if isinstance(found, decode.Forecast)
                  else found.tokens_BxKxT[:, 0])
-  attention = dict(temporal=gold.alpha_BxTxS, input=interface.input_attention(
-      model, params, batch["inputs"], batch["input_lengths"]))  # None where there is none
+  attention = dict(temporal=gold.alpha_BxTxS,
+                   input=interface.input_attention(*inputs))  # None where there is none
   found = None if isinstance(found, decode.Forecast) else Hypotheses(
       found.tokens_BxKxT[:, :search.n_best], found.scores_BxK[:, :search.n_best],
       found.alpha_BxKxTxS[:, 0])
@@ -81,9 +81,9 @@ def evaluate(model: Model, params, split: Split, batch_size: int, search: Decode
   liveness), decoding with `search`; with a `mesh`, each batch is split along its data axis.
   Every example is scored, sources longer than the task's Tx too (batching.eval_buckets).
   `by_length`: in length buckets, each decoded in at most the steps its longest source allows
-  (decode.output_width). With `sample_key`, a distributional
-  forecast also draws `search.samples` paths a window (σ times `spread`), which the task
-  scores (prediction intervals)."""
+  (decode.output_width). With `sample_key`, a distributional forecast also draws
+  `search.samples` paths a window (σ times `spread`), which the task scores (prediction
+  intervals)."""
   sample = sample_key is not None and model.target.distributional
   devices = jax.process_count() if mesh is None else mesh.shape[parallel.DATA]
   buckets = eval_buckets(split, batch_size, by_length,
